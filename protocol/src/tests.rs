@@ -1,0 +1,250 @@
+//! Round trips of every variant, and decoding of hostile bytes.
+
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::*;
+
+/// Generates one test per message that encodes it, decodes it and compares.
+macro_rules! round_trip {
+    ($($name:ident: $ty:ty = $value:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let message: $ty = $value;
+            let frame = encode(&message).expect("encode");
+            let back: $ty = decode(&frame).expect("decode");
+            assert_eq!(back, message);
+        }
+    )*};
+}
+
+fn capabilities() -> Capabilities {
+    Capabilities {
+        logical_cores: 8,
+        memory_mb: 16_384,
+        gpu: Some(GpuInfo { vendor: "acme".into(), description: "swiftshader".into(), fallback: true }),
+        ops_score: 12_345,
+        platform: "Linux x86_64".into(),
+    }
+}
+
+fn view() -> MandelbrotView {
+    MandelbrotView { width: 64, height: 48, center_re: -0.5, center_im: 0.0, zoom: 1.0, max_iter: 200 }
+}
+
+fn totals() -> SwarmTotals {
+    SwarmTotals {
+        online: 3,
+        cores: 12,
+        gpus: 1,
+        tasks_per_sec: 41.5,
+        queued: 7,
+        in_flight: 2,
+        throttle: 80,
+        run_state: RunState::Running,
+    }
+}
+
+fn stats() -> DeviceStats {
+    DeviceStats {
+        tasks_done: 9,
+        tasks_per_sec: 1.5,
+        in_flight: 1,
+        status: DeviceStatus::Quarantined { reason: "3 failed checks".into() },
+        weight: 90,
+    }
+}
+
+fn progress() -> JobProgress {
+    JobProgress {
+        job_id: 4,
+        kind: JobKind::Matmul,
+        label: "matmul 8×8×8".into(),
+        state: JobState::Failed { reason: "task 3 failed 5 times".into() },
+        tasks_total: 4,
+        tasks_verified: 2,
+        verification_failures: 1,
+        redispatched: 1,
+        in_flight: 1,
+    }
+}
+
+round_trip! {
+    hello_master: ToCoordinator = ToCoordinator::Hello {
+        device_id: Uuid::from_u128(7),
+        name: "phone".into(),
+        capabilities: capabilities(),
+        credential: JoinCredential::Master { key: Some("k".into()) },
+    };
+    hello_invite: ToCoordinator = ToCoordinator::Hello {
+        device_id: Uuid::from_u128(8),
+        name: String::new(),
+        capabilities: Capabilities { gpu: None, ..capabilities() },
+        credential: JoinCredential::Invite { token: "ABCD1234".into() },
+    };
+    hello_resume: ToCoordinator = ToCoordinator::Hello {
+        device_id: Uuid::from_u128(9),
+        name: "x".into(),
+        capabilities: capabilities(),
+        credential: JoinCredential::Resume { credential: "r".into() },
+    };
+    heartbeat: ToCoordinator = ToCoordinator::Heartbeat;
+    work_request: ToCoordinator = ToCoordinator::WorkRequest { slots: 4 };
+    task_result_matmul: ToCoordinator = ToCoordinator::TaskResult {
+        task_id: 1,
+        output: TaskOutput::MatmulTile { c: vec![1.0, -2.5, f32::MAX] },
+    };
+    task_result_mandelbrot: ToCoordinator = ToCoordinator::TaskResult {
+        task_id: u64::MAX,
+        output: TaskOutput::MandelbrotTile { iterations: vec![0, 5, 200] },
+    };
+    task_failed: ToCoordinator = ToCoordinator::TaskFailed { task_id: 2, reason: "gpu lost".into() };
+    benchmark: ToCoordinator = ToCoordinator::Benchmark { ops_score: 900 };
+    cmd_throttle: ToCoordinator = ToCoordinator::Command(MasterCommand::SetThrottle { percent: 55 });
+    cmd_run_state: ToCoordinator =
+        ToCoordinator::Command(MasterCommand::SetRunState { state: RunState::Paused });
+    cmd_enable: ToCoordinator = ToCoordinator::Command(MasterCommand::SetDeviceEnabled {
+        device_id: Uuid::from_u128(3),
+        enabled: false,
+    });
+    cmd_create_invite: ToCoordinator = ToCoordinator::Command(MasterCommand::CreateInvite);
+    cmd_revoke_invite: ToCoordinator =
+        ToCoordinator::Command(MasterCommand::RevokeInvite { token: "ABCD1234".into() });
+    cmd_submit_matmul_seeded: ToCoordinator = ToCoordinator::Command(MasterCommand::SubmitJob {
+        spec: JobSpec::Matmul(MatmulSpec { m: 4, k: 5, n: 6, tile: 2, source: MatrixSource::Seeded { seed: 42 } }),
+    });
+    cmd_submit_matmul_data: ToCoordinator = ToCoordinator::Command(MasterCommand::SubmitJob {
+        spec: JobSpec::Matmul(MatmulSpec {
+            m: 1,
+            k: 2,
+            n: 1,
+            tile: 1,
+            source: MatrixSource::Data { a: vec![1.0, 2.0], b: vec![3.0, 4.0] },
+        }),
+    });
+    cmd_submit_mandelbrot: ToCoordinator = ToCoordinator::Command(MasterCommand::SubmitJob {
+        spec: JobSpec::Mandelbrot(MandelbrotSpec { view: view(), tile: 16 }),
+    });
+    cmd_cancel_job: ToCoordinator = ToCoordinator::Command(MasterCommand::CancelJob { job_id: 12 });
+
+    welcome: ToDevice = ToDevice::Welcome(Welcome {
+        swarm_id: Uuid::from_u128(1),
+        device_id: Uuid::from_u128(2),
+        role: Role::Master,
+        master_key: Some("secret".into()),
+        resume_credential: None,
+        throttle: 100,
+        run_state: RunState::Idle,
+        enabled: true,
+        heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+    });
+    rejected: ToDevice = ToDevice::Rejected { code: RejectCode::ExpiredCode, message: "expired".into() };
+    assign: ToDevice = ToDevice::Assign {
+        tasks: vec![
+            Task {
+                id: 1,
+                job_id: 2,
+                lease_ms: 30_000,
+                kind: TaskKind::MatmulTile { rows: 1, k: 1, cols: 1, a: vec![2.0], b: vec![3.0] },
+            },
+            Task {
+                id: 2,
+                job_id: 3,
+                lease_ms: 1,
+                kind: TaskKind::MandelbrotTile { view: view(), x: 16, y: 0, w: 16, h: 16 },
+            },
+        ],
+    };
+    cancel: ToDevice = ToDevice::Cancel { task_ids: vec![1, 2, 3] };
+    throttle: ToDevice = ToDevice::Throttle { percent: 0 };
+    run_state: ToDevice = ToDevice::RunState { state: RunState::Stopped };
+    device_enabled: ToDevice = ToDevice::DeviceEnabled { enabled: false };
+    snapshot_master: ToDevice = ToDevice::Snapshot(Snapshot::Master {
+        totals: totals(),
+        devices: vec![DeviceRow {
+            device_id: Uuid::from_u128(5),
+            name: "laptop".into(),
+            platform: "macOS".into(),
+            cores: 8,
+            gpu: Some("apple".into()),
+            ops_score: 3000,
+            role: Role::Worker,
+            stats: stats(),
+        }],
+        jobs: vec![progress()],
+    });
+    snapshot_worker: ToDevice = ToDevice::Snapshot(Snapshot::Worker {
+        totals: totals(),
+        me: DeviceStats { status: DeviceStatus::Online, ..stats() },
+    });
+    job_progress: ToDevice = ToDevice::JobProgress(progress());
+    mandelbrot_tile: ToDevice = ToDevice::MandelbrotTile {
+        job_id: 1,
+        rect: Rect { x: 0, y: 16, w: 2, h: 1 },
+        iterations: vec![3, 200],
+    };
+    invite_created: ToDevice = ToDevice::InviteCreated(Invite {
+        token: "ABCD1234".into(),
+        url: "http://192.168.1.2:8080/join?token=ABCD1234".into(),
+        expires_in_s: 900,
+        qr_svg: "<svg/>".into(),
+    });
+    command_ok: ToDevice = ToDevice::CommandOk { message: "job 3 accepted".into(), job_id: Some(3) };
+    command_error: ToDevice = ToDevice::CommandError {
+        code: CommandErrorCode::NotMaster,
+        message: "only the master".into(),
+    };
+    log_line: ToDevice = ToDevice::Log(LogLine { at_ms: 1, level: LogLevel::Warn, message: "hi".into() });
+}
+
+#[test]
+fn other_version_is_refused() {
+    let mut frame = encode(&ToCoordinator::Heartbeat).expect("encode");
+    frame[0] ^= 0xff;
+    let err = decode::<ToCoordinator>(&frame).expect_err("version must be checked");
+    assert!(err.version_mismatch().is_some(), "{err}");
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let mut frame = encode(&ToCoordinator::Heartbeat).expect("encode");
+    frame.push(0);
+    assert!(matches!(decode::<ToCoordinator>(&frame), Err(DecodeError::TrailingBytes(1))));
+}
+
+#[test]
+fn empty_and_header_only_frames_are_refused() {
+    assert!(matches!(decode::<ToDevice>(&[]), Err(DecodeError::TooShort(0))));
+    let header = PROTOCOL_VERSION.to_le_bytes();
+    assert!(matches!(decode::<ToDevice>(&header), Err(DecodeError::Malformed(_))));
+}
+
+#[test]
+fn huge_length_prefix_is_refused_without_allocating() {
+    // A TaskResult whose vector claims u64::MAX / 2 elements.
+    let mut frame = encode(&ToCoordinator::TaskResult {
+        task_id: 1,
+        output: TaskOutput::MatmulTile { c: vec![] },
+    })
+    .expect("encode");
+    frame.pop(); // the zero length
+    frame.push(0xfd); // varint marker for a u64
+    frame.extend_from_slice(&(u64::MAX / 2).to_le_bytes());
+    assert!(decode::<ToCoordinator>(&frame).is_err());
+}
+
+proptest! {
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode::<ToCoordinator>(&bytes);
+        let _ = decode::<ToDevice>(&bytes);
+    }
+
+    #[test]
+    fn random_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut frame = PROTOCOL_VERSION.to_le_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        let _ = decode::<ToCoordinator>(&frame);
+        let _ = decode::<ToDevice>(&frame);
+    }
+}
