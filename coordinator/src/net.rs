@@ -1,0 +1,41 @@
+//! The coordinator's address on the LAN, for invite links and the start-up message.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+
+/// `http://<LAN address>:<port>`: the address other devices of the LAN can reach. A
+/// listener bound to a specific address uses it; one bound to all addresses uses the
+/// address of the default route, or localhost when there is no network.
+pub fn public_url(bound: Option<SocketAddr>) -> String {
+    let bound = bound.unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)));
+    let ip = if bound.ip().is_unspecified() { lan_address().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)) } else { bound.ip() };
+    match ip {
+        IpAddr::V4(v4) => format!("http://{v4}:{}", bound.port()),
+        IpAddr::V6(v6) => format!("http://[{v6}]:{}", bound.port()),
+    }
+}
+
+/// The local address the OS would use to reach a public address. Connecting a UDP socket
+/// sends nothing; it only picks a route.
+pub fn lan_address() -> Option<IpAddr> {
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_specific_bind_address_is_used_as_is() {
+        assert_eq!(public_url(Some(SocketAddr::from(([127, 0, 0, 1], 9000)))), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn a_wildcard_bind_is_never_reported_as_unspecified() {
+        let url = public_url(Some(SocketAddr::from(([0, 0, 0, 0], 8080))));
+        assert!(!url.contains("0.0.0.0"), "{url}");
+        assert!(url.ends_with(":8080"), "{url}");
+    }
+}

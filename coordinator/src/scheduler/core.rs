@@ -1,0 +1,564 @@
+//! The scheduler's decisions as a plain struct: registration, commands, results, dispatch
+//! and leases. It never touches a socket or an actor; it records what must be sent as
+//! [`Effect`]s, which the actor delivers. Unit tests drive it directly.
+
+use std::{
+    collections::{BinaryHeap, HashMap},
+    cmp::Reverse,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use ostrich_protocol::{
+    Capabilities, CommandErrorCode, DeviceId, HEARTBEAT_INTERVAL_MS, JobId, JobSpec, JobState, LogLevel, LogLine,
+    MasterCommand, RejectCode, Role, RunState, SwarmId, TaskId, TaskOutput, ToDevice, Welcome,
+};
+use rand::{RngCore, rngs::OsRng, TryRngCore};
+
+use super::swarm::{Device, SessionId, Swarm, clamp_capabilities, slot_limit, trim, weight};
+use crate::{jobs::Job, store::Store};
+
+/// Something the actor must deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send a message to one session.
+    Send(SessionId, ToDevice),
+    /// Close a session with a reason (it was replaced by a newer one).
+    Close(SessionId, String),
+}
+
+/// How a hello proved where it belongs, after the token authority redeemed any invite.
+#[derive(Debug, Clone)]
+pub enum Admission {
+    /// No key: create a swarm.
+    NewSwarm,
+    /// A master key.
+    MasterKey(String),
+    /// A redeemed invite for this swarm.
+    Invited(SwarmId),
+    /// A worker's resume credential.
+    Resume(String),
+}
+
+/// A command refused, with its code.
+pub type CommandError = (CommandErrorCode, String);
+
+/// The settings the scheduler's decisions depend on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lease lifetime.
+    pub lease: Duration,
+    /// Verification failures before quarantine.
+    pub quarantine_after: u32,
+    /// Failed attempts of one task before its job fails.
+    pub max_task_attempts: u32,
+}
+
+/// A task the scheduler tracks until it is verified or its job ends.
+pub(super) struct TaskEntry {
+    pub job: JobId,
+    pub index: u32,
+    pub swarm: SwarmId,
+    pub lease: Option<Lease>,
+    /// Dispatches so far; also tags lease-expiry entries so stale ones are ignored.
+    pub dispatches: u32,
+    /// Failed attempts (bad result, reported failure, expired lease).
+    pub failures: u32,
+    /// Devices whose result for this task failed verification; it is not sent to them again.
+    pub excluded: Vec<DeviceId>,
+}
+
+/// Who holds a task, until when.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lease {
+    pub device: DeviceId,
+    pub session: SessionId,
+}
+
+/// The scheduler's whole state.
+pub struct Core {
+    pub(super) settings: Settings,
+    pub(super) started: Instant,
+    pub(super) swarms: HashMap<SwarmId, Swarm>,
+    pub(super) master_keys: HashMap<String, SwarmId>,
+    pub(super) resume: HashMap<String, (SwarmId, DeviceId)>,
+    pub(super) sessions: HashMap<SessionId, (SwarmId, DeviceId)>,
+    pub(super) tasks: HashMap<TaskId, TaskEntry>,
+    /// Lease deadlines, earliest first, tagged with the dispatch count they belong to.
+    pub(super) deadlines: BinaryHeap<Reverse<(Instant, TaskId, u32)>>,
+    /// Jobs whose progress changed since the last flush.
+    pub(super) dirty_jobs: Vec<JobId>,
+    pub(super) store: Store,
+    pub(super) next_task: TaskId,
+    pub(super) next_job: JobId,
+    /// Results ignored: unknown task, not the lease holder, or already verified.
+    pub ignored_results: u64,
+    pub(super) out: Vec<Effect>,
+}
+
+impl Core {
+    /// An empty scheduler.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            started: Instant::now(),
+            swarms: HashMap::new(),
+            master_keys: HashMap::new(),
+            resume: HashMap::new(),
+            sessions: HashMap::new(),
+            tasks: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            dirty_jobs: Vec::new(),
+            store: Store::default(),
+            next_task: 1,
+            next_job: 1,
+            ignored_results: 0,
+            out: Vec::new(),
+        }
+    }
+
+    /// Takes the effects recorded since the last call.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub(super) fn second(&self, now: Instant) -> u64 {
+        now.duration_since(self.started).as_secs()
+    }
+
+    /// The swarm and device behind a session.
+    pub fn session(&self, session: SessionId) -> Option<(SwarmId, DeviceId)> {
+        self.sessions.get(&session).copied()
+    }
+
+    /// The swarm a master key opens.
+    pub fn authenticate(&self, key: &str) -> Option<SwarmId> {
+        self.master_keys.get(key).copied()
+    }
+
+    /// Admits a device, replacing any older session of the same device.
+    pub fn register(
+        &mut self,
+        session: SessionId,
+        device_id: DeviceId,
+        name: &str,
+        caps: Capabilities,
+        admission: Admission,
+    ) -> Result<Welcome, (RejectCode, String)> {
+        let bad_credential = || (RejectCode::InvalidCredential, "unknown master key or resume credential".to_string());
+        let (swarm_id, role, master_key) = match admission {
+            Admission::NewSwarm => {
+                let key = secret();
+                let swarm = SwarmId::new_v4();
+                self.swarms.insert(swarm, Swarm::new(swarm));
+                self.master_keys.insert(key.clone(), swarm);
+                (swarm, Role::Master, Some(key))
+            }
+            Admission::MasterKey(key) => (self.authenticate(&key).ok_or_else(bad_credential)?, Role::Master, Some(key)),
+            Admission::Invited(swarm) => {
+                let online = self.swarms.get(&swarm).ok_or((RejectCode::InvalidCode, "the swarm is gone".into()))?
+                    .devices.get(&device_id).is_some_and(|d| d.session.is_some());
+                if online {
+                    return Err((RejectCode::DeviceIdInUse, "an online device of this swarm uses this id".into()));
+                }
+                (swarm, Role::Worker, None)
+            }
+            Admission::Resume(credential) => match self.resume.get(&credential) {
+                Some(&(swarm, device)) if device == device_id => (swarm, Role::Worker, None),
+                _ => return Err(bad_credential()),
+            },
+        };
+        let replaced = self.swarms.get(&swarm_id).and_then(|s| s.devices.get(&device_id)).and_then(|d| d.session);
+        if let Some(old) = replaced {
+            self.out.push(Effect::Close(old, "replaced by a newer session of this device".into()));
+            self.disconnect(old);
+        }
+        let resume_credential = (role == Role::Worker).then(|| self.resume_credential(swarm_id, device_id));
+        let caps = clamp_capabilities(caps);
+        let Some(swarm) = self.swarms.get_mut(&swarm_id) else { return Err(bad_credential()) };
+        let virtual_time = swarm.virtual_time;
+        let device = swarm.devices.entry(device_id).or_insert_with(|| Device {
+            id: device_id,
+            name: String::new(),
+            caps: caps.clone(),
+            role,
+            session: None,
+            enabled: true,
+            quarantine: None,
+            slots: 0,
+            leases: Default::default(),
+            pass: 0.0,
+            weight: 0,
+            tasks_done: 0,
+            rate: Default::default(),
+            failures: 0,
+            resume_credential: None,
+        });
+        device.name = match trim(name) { n if n.is_empty() => format!("device-{}", &device_id.simple().to_string()[..6]), n => n };
+        device.weight = weight(&caps);
+        device.caps = caps;
+        device.role = role;
+        device.session = Some(session);
+        device.slots = 0;
+        device.pass = device.pass.max(virtual_time);
+        if resume_credential.is_some() {
+            device.resume_credential.clone_from(&resume_credential);
+        }
+        let welcome = Welcome {
+            swarm_id,
+            device_id,
+            role,
+            master_key,
+            resume_credential,
+            throttle: swarm.throttle,
+            run_state: swarm.run_state,
+            enabled: device.enabled,
+            heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+        };
+        let name = device.name.clone();
+        self.sessions.insert(session, (swarm_id, device_id));
+        self.log(swarm_id, LogLevel::Info, format!("{name} joined as {role:?}"));
+        Ok(welcome)
+    }
+
+    /// Keeps a worker's credential across reconnects; a new invite join replaces it.
+    fn resume_credential(&mut self, swarm: SwarmId, device: DeviceId) -> String {
+        let existing = self.swarms.get(&swarm).and_then(|s| s.devices.get(&device)).and_then(|d| d.resume_credential.clone());
+        if let Some(credential) = existing.filter(|c| self.resume.contains_key(c)) {
+            return credential;
+        }
+        let credential = secret();
+        self.resume.insert(credential.clone(), (swarm, device));
+        credential
+    }
+
+    /// A session ended: the device goes offline and its leases go back to the queue at once.
+    pub fn disconnect(&mut self, session: SessionId) {
+        let Some((swarm_id, device_id)) = self.sessions.remove(&session) else { return };
+        let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) else {
+            return;
+        };
+        if device.session != Some(session) {
+            return;
+        }
+        device.session = None;
+        device.slots = 0;
+        let name = device.name.clone();
+        let leases: Vec<TaskId> = device.leases.drain().collect();
+        let count = leases.len();
+        for task in leases {
+            self.requeue(task, false);
+        }
+        self.log(swarm_id, LogLevel::Info, format!("{name} left; {count} tasks requeued"));
+        self.dispatch(swarm_id, Instant::now());
+    }
+
+    /// A device offers `slots` task slots.
+    pub fn work_request(&mut self, session: SessionId, slots: u32, now: Instant) {
+        let Some((swarm_id, device_id)) = self.session(session) else { return };
+        let Some(swarm) = self.swarms.get_mut(&swarm_id) else { return };
+        let virtual_time = swarm.virtual_time;
+        if let Some(device) = swarm.devices.get_mut(&device_id) {
+            if device.room() == 0 {
+                device.pass = device.pass.max(virtual_time);
+            }
+            device.slots = slots.min(slot_limit(&device.caps));
+        }
+        self.dispatch(swarm_id, now);
+    }
+
+    /// A fresh benchmark score; it counts at the next weight refresh.
+    pub fn benchmark(&mut self, session: SessionId, ops_score: u32) {
+        let Some((swarm_id, device_id)) = self.session(session) else { return };
+        if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
+            device.caps.ops_score = ops_score.min(super::swarm::limits::MAX_OPS_SCORE);
+        }
+    }
+
+    /// Recomputes every device's weight from its latest benchmark score.
+    pub fn refresh_weights(&mut self) {
+        for device in self.swarms.values_mut().flat_map(|s| s.devices.values_mut()) {
+            device.weight = weight(&device.caps);
+        }
+    }
+
+    /// A master command from a session. Answers what to tell the sender.
+    pub fn command(&mut self, session: SessionId, command: MasterCommand, now: Instant) -> Result<ToDevice, CommandError> {
+        let swarm_id = self.master_swarm(session)?;
+        match command {
+            MasterCommand::SetThrottle { percent } => self.set_throttle(swarm_id, percent),
+            MasterCommand::SetRunState { state } => self.set_run_state(swarm_id, state, now),
+            MasterCommand::SetDeviceEnabled { device_id, enabled } => self.set_enabled(swarm_id, device_id, enabled, now),
+            MasterCommand::SubmitJob { spec } => {
+                let job_id = self.submit_job(swarm_id, spec, now)?;
+                Ok(ToDevice::CommandOk { message: format!("job {job_id} accepted"), job_id: Some(job_id) })
+            }
+            MasterCommand::CancelJob { job_id } => {
+                self.cancel_job(swarm_id, job_id)?;
+                Ok(ok(format!("job {job_id} cancelled")))
+            }
+            MasterCommand::CreateInvite | MasterCommand::RevokeInvite { .. } => {
+                Err((CommandErrorCode::InvalidValue, "invites are handled by the token authority".into()))
+            }
+        }
+    }
+
+    /// The swarm of a session whose device is a master, or `NotMaster`.
+    pub fn master_swarm(&self, session: SessionId) -> Result<SwarmId, CommandError> {
+        let not_master = || (CommandErrorCode::NotMaster, "only the swarm's master may do this".to_string());
+        let (swarm_id, device_id) = self.session(session).ok_or_else(not_master)?;
+        let device = self.swarms.get(&swarm_id).and_then(|s| s.devices.get(&device_id)).ok_or_else(not_master)?;
+        if device.role == Role::Master { Ok(swarm_id) } else { Err(not_master()) }
+    }
+
+    fn set_throttle(&mut self, swarm_id: SwarmId, percent: u8) -> Result<ToDevice, CommandError> {
+        if percent > 100 {
+            return Err((CommandErrorCode::InvalidValue, format!("throttle {percent} is outside 0-100")));
+        }
+        let swarm = self.swarm_mut(swarm_id)?;
+        swarm.throttle = percent;
+        self.broadcast(swarm_id, &ToDevice::Throttle { percent });
+        self.log(swarm_id, LogLevel::Info, format!("throttle set to {percent} %"));
+        Ok(ok(format!("throttle {percent} %")))
+    }
+
+    fn set_run_state(&mut self, swarm_id: SwarmId, state: RunState, now: Instant) -> Result<ToDevice, CommandError> {
+        if state == RunState::Idle {
+            return Err((CommandErrorCode::InvalidValue, "idle is entered on its own when no job is left".into()));
+        }
+        self.swarm_mut(swarm_id)?.run_state = state;
+        if state == RunState::Stopped {
+            self.cancel_leases(swarm_id, |_| true);
+        }
+        self.broadcast(swarm_id, &ToDevice::RunState { state });
+        self.log(swarm_id, LogLevel::Info, format!("run state set to {state:?}"));
+        self.dispatch(swarm_id, now);
+        Ok(ok(format!("run state {state:?}")))
+    }
+
+    fn set_enabled(&mut self, swarm_id: SwarmId, device_id: DeviceId, enabled: bool, now: Instant) -> Result<ToDevice, CommandError> {
+        let swarm = self.swarm_mut(swarm_id)?;
+        let virtual_time = swarm.virtual_time;
+        let device = swarm.devices.get_mut(&device_id).ok_or((CommandErrorCode::NotFound, "no such device in this swarm".into()))?;
+        device.enabled = enabled;
+        if enabled {
+            device.quarantine = None;
+            device.failures = 0;
+            device.pass = device.pass.max(virtual_time);
+        }
+        let (name, session) = (device.name.clone(), device.session);
+        if !enabled {
+            self.cancel_leases(swarm_id, |d| d == device_id);
+        }
+        if let Some(session) = session {
+            self.out.push(Effect::Send(session, ToDevice::DeviceEnabled { enabled }));
+        }
+        let verb = if enabled { "enabled" } else { "disabled" };
+        self.log(swarm_id, LogLevel::Info, format!("{name} {verb}"));
+        self.dispatch(swarm_id, now);
+        Ok(ok(format!("{name} {verb}")))
+    }
+
+    /// Accepts a job for a swarm; an idle swarm starts running.
+    pub fn submit_job(&mut self, swarm_id: SwarmId, spec: JobSpec, now: Instant) -> Result<JobId, CommandError> {
+        self.swarm_mut(swarm_id)?;
+        let job_id = self.next_job;
+        let job = Job::new(job_id, swarm_id, spec).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
+        self.next_job += 1;
+        let count = job.task_count();
+        let label = job.progress(0).label;
+        self.store.insert(job);
+        let swarm = self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))?;
+        for index in 0..count {
+            let id = self.next_task;
+            self.next_task += 1;
+            let entry = TaskEntry { job: job_id, index, swarm: swarm_id, lease: None, dispatches: 0, failures: 0, excluded: Vec::new() };
+            self.tasks.insert(id, entry);
+            swarm.queue.push_back(id);
+        }
+        let started = swarm.run_state == RunState::Idle;
+        if started {
+            swarm.run_state = RunState::Running;
+            self.broadcast(swarm_id, &ToDevice::RunState { state: RunState::Running });
+        }
+        self.dirty_jobs.push(job_id);
+        self.log(swarm_id, LogLevel::Info, format!("job {job_id} ({label}) accepted: {count} tasks"));
+        self.dispatch(swarm_id, now);
+        Ok(job_id)
+    }
+
+    /// Cancels a job of the swarm; its leased tasks are cancelled on the devices.
+    pub fn cancel_job(&mut self, swarm_id: SwarmId, job_id: JobId) -> Result<(), CommandError> {
+        let job = self.store.get_in(swarm_id, job_id).ok_or((CommandErrorCode::NotFound, "no such job in this swarm".into()))?;
+        if job.state != JobState::Running {
+            return Err((CommandErrorCode::InvalidValue, format!("job {job_id} has already ended")));
+        }
+        self.end_job(job_id, JobState::Cancelled);
+        Ok(())
+    }
+
+    /// Sends a message to every online device of a swarm.
+    pub(super) fn broadcast(&mut self, swarm_id: SwarmId, message: &ToDevice) {
+        if let Some(swarm) = self.swarms.get(&swarm_id) {
+            self.out.extend(swarm.sessions(false).map(|s| Effect::Send(s, message.clone())));
+        }
+    }
+
+    /// Sends a line to the swarm's masters' terminals.
+    pub(super) fn log(&mut self, swarm_id: SwarmId, level: LogLevel, message: String) {
+        log::info!("swarm {}: {message}", &swarm_id.simple().to_string()[..8]);
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let line = ToDevice::Log(LogLine { at_ms, level, message });
+        if let Some(swarm) = self.swarms.get(&swarm_id) {
+            self.out.extend(swarm.sessions(true).map(|s| Effect::Send(s, line.clone())));
+        }
+    }
+
+    pub(super) fn swarm_mut(&mut self, swarm_id: SwarmId) -> Result<&mut Swarm, CommandError> {
+        self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))
+    }
+
+    /// Marks a job ended, drops its remaining tasks and cancels its leases.
+    pub(super) fn end_job(&mut self, job_id: JobId, state: JobState) {
+        let Some(job) = self.store.get_mut(job_id) else { return };
+        job.state = state.clone();
+        let swarm_id = job.swarm;
+        let leased: Vec<(TaskId, Option<Lease>)> =
+            self.tasks.iter().filter(|(_, t)| t.job == job_id).map(|(id, t)| (*id, t.lease)).collect();
+        let mut cancels: HashMap<SessionId, Vec<TaskId>> = HashMap::new();
+        for (task_id, lease) in leased {
+            self.tasks.remove(&task_id);
+            if let Some(lease) = lease {
+                if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&lease.device)) {
+                    device.leases.remove(&task_id);
+                }
+                cancels.entry(lease.session).or_default().push(task_id);
+            }
+        }
+        self.out.extend(cancels.into_iter().map(|(s, task_ids)| Effect::Send(s, ToDevice::Cancel { task_ids })));
+        self.dirty_jobs.push(job_id);
+        let level = if matches!(state, JobState::Failed { .. }) { LogLevel::Error } else { LogLevel::Info };
+        self.log(swarm_id, level, format!("job {job_id} {state:?}"));
+        self.idle_if_done(swarm_id);
+    }
+
+    /// A running swarm with no running job left becomes idle.
+    fn idle_if_done(&mut self, swarm_id: SwarmId) {
+        let busy = self.store.jobs_of(swarm_id).any(|j| j.state == JobState::Running);
+        let Some(swarm) = self.swarms.get_mut(&swarm_id) else { return };
+        if !busy && swarm.run_state == RunState::Running {
+            swarm.run_state = RunState::Idle;
+            swarm.queue.clear();
+            self.broadcast(swarm_id, &ToDevice::RunState { state: RunState::Idle });
+        }
+    }
+
+    /// Accepts or rejects a task result from a session.
+    pub fn task_result(&mut self, session: SessionId, task_id: TaskId, output: TaskOutput, now: Instant, seed: u64) {
+        let Some((swarm_id, device_id)) = self.session(session) else { return };
+        let Some(entry) = self.tasks.get(&task_id) else {
+            self.ignored_results += 1;
+            return;
+        };
+        if !entry.lease.is_some_and(|l| l.session == session) {
+            self.ignored_results += 1;
+            return;
+        }
+        let (job_id, index) = (entry.job, entry.index);
+        let verdict = match self.store.get(job_id) {
+            Some(job) => job.verify(index, &output, seed),
+            None => Err("job is gone".into()),
+        };
+        self.release(swarm_id, device_id, task_id);
+        match verdict {
+            Ok(()) => self.accept(swarm_id, device_id, task_id, output, now),
+            Err(reason) => self.reject(swarm_id, device_id, task_id, reason),
+        }
+        self.dispatch(swarm_id, now);
+    }
+
+    /// A device reports it could not compute a task.
+    pub fn task_failed(&mut self, session: SessionId, task_id: TaskId, reason: &str, now: Instant) {
+        let Some((swarm_id, device_id)) = self.session(session) else { return };
+        if !self.tasks.get(&task_id).is_some_and(|t| t.lease.is_some_and(|l| l.session == session)) {
+            self.ignored_results += 1;
+            return;
+        }
+        self.release(swarm_id, device_id, task_id);
+        self.log(swarm_id, LogLevel::Warn, format!("task {task_id} failed on a device: {}", trim(reason)));
+        self.fail_attempt(task_id);
+        self.dispatch(swarm_id, now);
+    }
+
+    /// Clears a lease on both sides.
+    pub(super) fn release(&mut self, swarm_id: SwarmId, device_id: DeviceId, task_id: TaskId) {
+        if let Some(entry) = self.tasks.get_mut(&task_id) {
+            entry.lease = None;
+        }
+        if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
+            device.leases.remove(&task_id);
+        }
+    }
+
+    fn accept(&mut self, swarm_id: SwarmId, device_id: DeviceId, task_id: TaskId, output: TaskOutput, now: Instant) {
+        let Some(entry) = self.tasks.remove(&task_id) else { return };
+        let second = self.second(now);
+        if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
+            swarm.rate.record(second);
+            if let Some(device) = swarm.devices.get_mut(&device_id) {
+                device.tasks_done += 1;
+                device.rate.record(second);
+            }
+        }
+        let Some(job) = self.store.get_mut(entry.job) else { return };
+        let tile = match &output {
+            TaskOutput::MandelbrotTile { iterations } => Some(iterations.clone()),
+            TaskOutput::MatmulTile { .. } => None,
+        };
+        let rect = job.accept(entry.index, output);
+        let complete = job.is_complete();
+        if let (Some(rect), Some(iterations)) = (rect, tile) {
+            let message = ToDevice::MandelbrotTile { job_id: entry.job, rect, iterations };
+            if let Some(swarm) = self.swarms.get(&swarm_id) {
+                self.out.extend(swarm.sessions(true).map(|s| Effect::Send(s, message.clone())));
+            }
+        }
+        self.dirty_jobs.push(entry.job);
+        if complete {
+            self.end_job(entry.job, JobState::Completed);
+        }
+    }
+
+    fn reject(&mut self, swarm_id: SwarmId, device_id: DeviceId, task_id: TaskId, reason: String) {
+        if let Some(entry) = self.tasks.get_mut(&task_id) {
+            entry.excluded.push(device_id);
+            if let Some(job) = self.store.get_mut(entry.job) {
+                job.verification_failures += 1;
+            }
+        }
+        let quarantine_after = self.settings.quarantine_after;
+        let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) else { return };
+        device.failures += 1;
+        let (name, failures) = (device.name.clone(), device.failures);
+        self.log(swarm_id, LogLevel::Warn, format!("result of task {task_id} from {name} failed verification: {reason}"));
+        if failures >= quarantine_after {
+            let why = format!("{failures} results failed verification; last: {reason}");
+            if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
+                device.quarantine = Some(why);
+            }
+            self.cancel_leases(swarm_id, |d| d == device_id);
+            self.log(swarm_id, LogLevel::Error, format!("{name} quarantined after {failures} failed checks"));
+        }
+        self.fail_attempt(task_id);
+    }
+}
+
+fn ok(message: String) -> ToDevice {
+    ToDevice::CommandOk { message, job_id: None }
+}
+
+/// 256 bits from the OS CSPRNG, as 64 hex digits: master keys and resume credentials.
+pub fn secret() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.unwrap_err().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,314 @@
+//! The scheduler actor: owns every swarm's devices, jobs, task queue and leases, and does
+//! weighted dispatch. Device sessions, the HTTP API and the broadcast ticker talk to it
+//! through the messages below; it answers them by calling [`Core`] and delivers the
+//! resulting effects to sessions through their `Recipient<Outbound>`.
+
+mod core;
+mod dispatch;
+mod snapshot;
+mod swarm;
+
+use std::{collections::HashMap, time::{Duration, Instant}};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use ostrich_protocol::{
+    Capabilities, DeviceId, JobId, JobProgress, JobSpec, MasterCommand, RejectCode, Snapshot, SwarmId, TaskId,
+    TaskOutput, ToDevice, Welcome,
+};
+use rand::RngCore;
+
+pub use self::core::{Admission, CommandError, Core, Effect, Settings, secret};
+pub use self::swarm::{RateWindow, SessionId, limits, weight};
+use crate::{jobs::ResultFile, session::Outbound};
+
+/// How often expired leases are looked for.
+const LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+/// How often job progress is pushed to masters, at most.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The actor around [`Core`].
+pub struct Scheduler {
+    core: Core,
+    sessions: HashMap<SessionId, Recipient<Outbound>>,
+    weight_interval: Duration,
+}
+
+impl Scheduler {
+    /// A scheduler with the given settings; weights are refreshed every `weight_interval`.
+    pub fn new(settings: Settings, weight_interval: Duration) -> Self {
+        Self { core: Core::new(settings), sessions: HashMap::new(), weight_interval }
+    }
+
+    /// Delivers what the core decided.
+    fn deliver(&mut self) {
+        for effect in self.core.take_effects() {
+            match effect {
+                Effect::Send(session, message) => {
+                    if let Some(recipient) = self.sessions.get(&session) {
+                        match ostrich_protocol::encode(&message) {
+                            Ok(frame) => recipient.do_send(Outbound::Frame(Bytes::from(frame))),
+                            Err(error) => log::error!("cannot encode a message for session {session}: {error}"),
+                        }
+                    }
+                }
+                Effect::Close(session, reason) => {
+                    if let Some(recipient) = self.sessions.remove(&session) {
+                        recipient.do_send(Outbound::Close(reason));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Actor for Scheduler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(LEASE_CHECK_INTERVAL, |this, _| {
+            this.core.expire_leases(Instant::now());
+            this.deliver();
+        });
+        ctx.run_interval(PROGRESS_INTERVAL, |this, _| {
+            this.core.flush_progress();
+            this.deliver();
+        });
+        ctx.run_interval(self.weight_interval, |this, _| this.core.refresh_weights());
+    }
+}
+
+/// Admit a device after its hello; answers its welcome or the reason it is refused.
+#[derive(Message)]
+#[rtype(result = "Result<Welcome, (RejectCode, String)>")]
+pub struct Register {
+    /// The new session.
+    pub session: SessionId,
+    /// Where to deliver its messages.
+    pub recipient: Recipient<Outbound>,
+    /// The client-chosen device id.
+    pub device_id: DeviceId,
+    /// Display name.
+    pub name: String,
+    /// Claimed capabilities; clamped by the scheduler.
+    pub capabilities: Capabilities,
+    /// How the hello proved where it belongs.
+    pub admission: Admission,
+}
+
+impl Handler<Register> for Scheduler {
+    type Result = Result<Welcome, (RejectCode, String)>;
+    fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
+        let welcome = self.core.register(msg.session, msg.device_id, &msg.name, msg.capabilities, msg.admission);
+        self.deliver();
+        if welcome.is_ok() {
+            self.sessions.insert(msg.session, msg.recipient);
+        }
+        welcome
+    }
+}
+
+/// A session ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnected {
+    /// The session.
+    pub session: SessionId,
+}
+
+impl Handler<Disconnected> for Scheduler {
+    type Result = ();
+    fn handle(&mut self, msg: Disconnected, _: &mut Self::Context) {
+        self.core.disconnect(msg.session);
+        self.sessions.remove(&msg.session);
+        self.deliver();
+    }
+}
+
+/// A device's message about its work, already decoded by its session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum DeviceEvent {
+    /// It offers task slots.
+    WorkRequest {
+        /// The session.
+        session: SessionId,
+        /// Slots offered.
+        slots: u32,
+    },
+    /// It returned a result.
+    Result {
+        /// The session.
+        session: SessionId,
+        /// The task.
+        task_id: TaskId,
+        /// The claimed output.
+        output: TaskOutput,
+    },
+    /// It could not compute a task.
+    Failed {
+        /// The session.
+        session: SessionId,
+        /// The task.
+        task_id: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// It measured a benchmark score.
+    Benchmark {
+        /// The session.
+        session: SessionId,
+        /// MFLOP/s.
+        ops_score: u32,
+    },
+}
+
+impl Handler<DeviceEvent> for Scheduler {
+    type Result = ();
+    fn handle(&mut self, msg: DeviceEvent, _: &mut Self::Context) {
+        let now = Instant::now();
+        match msg {
+            DeviceEvent::WorkRequest { session, slots } => self.core.work_request(session, slots, now),
+            DeviceEvent::Result { session, task_id, output } => {
+                let seed = rand::rng().next_u64();
+                self.core.task_result(session, task_id, output, now, seed);
+            }
+            DeviceEvent::Failed { session, task_id, reason } => self.core.task_failed(session, task_id, &reason, now),
+            DeviceEvent::Benchmark { session, ops_score } => self.core.benchmark(session, ops_score),
+        }
+        self.deliver();
+    }
+}
+
+/// A master command from a session; answers what to tell the sender.
+#[derive(Message)]
+#[rtype(result = "Result<ToDevice, CommandError>")]
+pub struct Command {
+    /// The sender's session; its role and swarm are checked.
+    pub session: SessionId,
+    /// The command.
+    pub command: MasterCommand,
+}
+
+impl Handler<Command> for Scheduler {
+    type Result = Result<ToDevice, CommandError>;
+    fn handle(&mut self, msg: Command, _: &mut Self::Context) -> Self::Result {
+        let reply = self.core.command(msg.session, msg.command, Instant::now());
+        self.deliver();
+        reply
+    }
+}
+
+/// The swarm a session is master of, or `NotMaster`.
+#[derive(Message)]
+#[rtype(result = "Result<SwarmId, CommandError>")]
+pub struct MasterOf {
+    /// The session.
+    pub session: SessionId,
+}
+
+impl Handler<MasterOf> for Scheduler {
+    type Result = Result<SwarmId, CommandError>;
+    fn handle(&mut self, msg: MasterOf, _: &mut Self::Context) -> Self::Result {
+        self.core.master_swarm(msg.session)
+    }
+}
+
+/// The swarm a master key opens (HTTP API).
+#[derive(Message)]
+#[rtype(result = "Option<SwarmId>")]
+pub struct Authenticate {
+    /// The bearer key.
+    pub key: String,
+}
+
+impl Handler<Authenticate> for Scheduler {
+    type Result = Option<SwarmId>;
+    fn handle(&mut self, msg: Authenticate, _: &mut Self::Context) -> Self::Result {
+        self.core.authenticate(&msg.key)
+    }
+}
+
+/// Job operations of the HTTP API, on an authenticated swarm.
+#[derive(Message)]
+#[rtype(result = "Result<JobReply, CommandError>")]
+pub enum JobRequest {
+    /// Submit a job.
+    Submit(SwarmId, JobSpec),
+    /// Every job of the swarm.
+    List(SwarmId),
+    /// One job's progress.
+    Status(SwarmId, JobId),
+    /// Cancel a job.
+    Cancel(SwarmId, JobId),
+    /// A completed job's result file.
+    Result(SwarmId, JobId),
+}
+
+/// The answer to a [`JobRequest`].
+pub enum JobReply {
+    /// A job was accepted.
+    Submitted(JobId),
+    /// Jobs' progress.
+    Jobs(Vec<JobProgress>),
+    /// One job's progress.
+    Job(JobProgress),
+    /// A result file, or `None` while the job is not complete.
+    File(Option<ResultFile>),
+}
+
+impl Handler<JobRequest> for Scheduler {
+    type Result = Result<JobReply, CommandError>;
+    fn handle(&mut self, msg: JobRequest, _: &mut Self::Context) -> Self::Result {
+        let not_found = || (ostrich_protocol::CommandErrorCode::NotFound, "no such job in this swarm".to_string());
+        let reply = match msg {
+            JobRequest::Submit(swarm, spec) => self.core.submit_job(swarm, spec, Instant::now()).map(JobReply::Submitted),
+            JobRequest::List(swarm) => Ok(JobReply::Jobs(self.core.jobs_progress(swarm))),
+            JobRequest::Status(swarm, job) => self.core.job_progress(swarm, job).map(JobReply::Job).ok_or_else(not_found),
+            JobRequest::Cancel(swarm, job) => self
+                .core
+                .cancel_job(swarm, job)
+                .and_then(|()| self.core.job_progress(swarm, job).ok_or_else(not_found))
+                .map(JobReply::Job),
+            JobRequest::Result(swarm, job) => self.core.result_file(swarm, job).map(JobReply::File).ok_or_else(not_found),
+        };
+        self.deliver();
+        reply
+    }
+}
+
+/// Swarms with an online device (broadcast ticker).
+#[derive(Message)]
+#[rtype(result = "Vec<SwarmId>")]
+pub struct LiveSwarms;
+
+impl Handler<LiveSwarms> for Scheduler {
+    type Result = Vec<SwarmId>;
+    fn handle(&mut self, _: LiveSwarms, _: &mut Self::Context) -> Self::Result {
+        self.core.live_swarms()
+    }
+}
+
+/// One swarm's snapshots with where to send them (broadcast ticker).
+#[derive(Message)]
+#[rtype(result = "Vec<(Recipient<Outbound>, Snapshot)>")]
+pub struct TakeSnapshots {
+    /// The swarm.
+    pub swarm: SwarmId,
+}
+
+impl Handler<TakeSnapshots> for Scheduler {
+    type Result = Vec<(Recipient<Outbound>, Snapshot)>;
+    fn handle(&mut self, msg: TakeSnapshots, _: &mut Self::Context) -> Self::Result {
+        let Some(snapshots) = self.core.snapshots(msg.swarm, Instant::now()) else { return Vec::new() };
+        snapshots
+            .masters
+            .into_iter()
+            .chain(snapshots.workers)
+            .filter_map(|(session, snapshot)| Some((self.sessions.get(&session)?.clone(), snapshot)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

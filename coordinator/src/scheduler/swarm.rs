@@ -1,0 +1,247 @@
+//! Swarms and their devices as the scheduler sees them: clamped capabilities, weights,
+//! in-flight caps and measured rates.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use ostrich_protocol::{
+    Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, Role, RunState, SwarmId, TaskId,
+};
+
+/// Identifies one WebSocket session; a device gets a new one each time it connects.
+pub type SessionId = u64;
+
+/// Bounds on what a device may claim, so that no claim can grab the queue.
+pub mod limits {
+    /// Logical cores counted for weight and in-flight cap.
+    pub const MAX_CORES: u32 = 64;
+    /// Benchmark score counted (MFLOP/s); the weight uses at most score/1000 = 100.
+    pub const MAX_OPS_SCORE: u32 = 1_000_000;
+    /// Memory reported, in MiB (1 TiB).
+    pub const MAX_MEMORY_MB: u32 = 1 << 20;
+    /// Characters kept of names and descriptions.
+    pub const MAX_TEXT: usize = 64;
+    /// Tasks in flight per core the device may ask for.
+    pub const SLOTS_PER_CORE: u32 = 4;
+    /// Extra slots for a device with a GPU.
+    pub const GPU_SLOTS: u32 = 8;
+    /// Tasks in flight on any one device.
+    pub const MAX_SLOTS: u32 = 256;
+}
+
+/// Clamps every figure a device claims into sane bounds and trims its texts.
+pub fn clamp_capabilities(caps: Capabilities) -> Capabilities {
+    Capabilities {
+        logical_cores: caps.logical_cores.clamp(1, limits::MAX_CORES),
+        memory_mb: caps.memory_mb.min(limits::MAX_MEMORY_MB),
+        gpu: caps.gpu.map(|gpu| GpuInfo {
+            vendor: trim(&gpu.vendor),
+            description: trim(&gpu.description),
+            fallback: gpu.fallback,
+        }),
+        ops_score: caps.ops_score.min(limits::MAX_OPS_SCORE),
+        platform: trim(&caps.platform),
+    }
+}
+
+/// Keeps at most [`limits::MAX_TEXT`] characters, without control characters.
+pub fn trim(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(limits::MAX_TEXT).collect()
+}
+
+/// weight = cores×10 + (GPU ? 50 : 0) + min(opsScore/1000, 100), from clamped figures.
+pub fn weight(caps: &Capabilities) -> u32 {
+    caps.logical_cores * 10 + if caps.gpu.is_some() { 50 } else { 0 } + (caps.ops_score / 1000).min(100)
+}
+
+/// The most tasks a device may hold, whatever it asks for.
+pub fn slot_limit(caps: &Capabilities) -> u32 {
+    let gpu = if caps.gpu.is_some() { limits::GPU_SLOTS } else { 0 };
+    (caps.logical_cores * limits::SLOTS_PER_CORE + gpu).min(limits::MAX_SLOTS)
+}
+
+/// Verified results per second over the last [`RateWindow::SECONDS`] seconds, in one-second
+/// buckets.
+#[derive(Debug, Clone, Default)]
+pub struct RateWindow {
+    buckets: [u32; Self::SECONDS],
+    head: u64,
+}
+
+impl RateWindow {
+    /// Length of the window.
+    pub const SECONDS: usize = 10;
+
+    fn advance(&mut self, second: u64) {
+        if second > self.head {
+            let steps = (second - self.head).min(Self::SECONDS as u64);
+            for step in 1..=steps {
+                self.buckets[((self.head + step) % Self::SECONDS as u64) as usize] = 0;
+            }
+            self.head = second;
+        }
+    }
+
+    /// Counts one event at `second` (seconds since the scheduler started).
+    pub fn record(&mut self, second: u64) {
+        self.advance(second);
+        self.buckets[(self.head % Self::SECONDS as u64) as usize] += 1;
+    }
+
+    /// Events per second over the window ending at `second`.
+    pub fn rate(&mut self, second: u64) -> f32 {
+        self.advance(second);
+        self.buckets.iter().sum::<u32>() as f32 / Self::SECONDS as f32
+    }
+}
+
+/// One device of a swarm, online or not.
+pub struct Device {
+    /// The client-chosen id.
+    pub id: DeviceId,
+    /// Display name.
+    pub name: String,
+    /// Clamped capabilities; the benchmark score is refreshed by `Benchmark` messages.
+    pub caps: Capabilities,
+    /// Master or worker.
+    pub role: Role,
+    /// The live session, if any.
+    pub session: Option<SessionId>,
+    /// False when the master disabled it.
+    pub enabled: bool,
+    /// Why it was quarantined, if it was.
+    pub quarantine: Option<String>,
+    /// Slots it asked for in its last work request, already capped by [`slot_limit`].
+    pub slots: u32,
+    /// Tasks leased to it.
+    pub leases: HashSet<TaskId>,
+    /// Stride-scheduling pass: grows by 1/weight with each task dispatched.
+    pub pass: f64,
+    /// Dispatch weight, recomputed periodically from the capabilities.
+    pub weight: u32,
+    /// Verified results.
+    pub tasks_done: u64,
+    /// Verified results per second.
+    pub rate: RateWindow,
+    /// Results that failed verification.
+    pub failures: u32,
+    /// The worker's resume credential, if it joined by invite.
+    pub resume_credential: Option<String>,
+}
+
+impl Device {
+    /// Whether the device may receive tasks at all.
+    pub fn eligible(&self) -> bool {
+        self.session.is_some() && self.enabled && self.quarantine.is_none()
+    }
+
+    /// How many more tasks it may receive now.
+    pub fn room(&self) -> u32 {
+        if self.eligible() { self.slots.saturating_sub(self.leases.len() as u32) } else { 0 }
+    }
+
+    /// Its status for tables.
+    pub fn status(&self) -> DeviceStatus {
+        match (&self.quarantine, self.session, self.enabled) {
+            (Some(reason), _, _) => DeviceStatus::Quarantined { reason: reason.clone() },
+            (None, None, _) => DeviceStatus::Offline,
+            (None, Some(_), false) => DeviceStatus::Disabled,
+            (None, Some(_), true) => DeviceStatus::Online,
+        }
+    }
+
+    /// Its figures for snapshots.
+    pub fn stats(&mut self, second: u64) -> DeviceStats {
+        DeviceStats {
+            tasks_done: self.tasks_done,
+            tasks_per_sec: self.rate.rate(second),
+            in_flight: self.leases.len() as u32,
+            status: self.status(),
+            weight: self.weight,
+        }
+    }
+}
+
+/// A swarm: one master key, its devices, its queue and its controls.
+pub struct Swarm {
+    /// Public id.
+    pub id: SwarmId,
+    /// Global throttle, 0-100.
+    pub throttle: u8,
+    /// Whether tasks are dispatched.
+    pub run_state: RunState,
+    /// Devices by id.
+    pub devices: HashMap<DeviceId, Device>,
+    /// Tasks waiting for a device; stale ids (done or cancelled) are skipped lazily.
+    pub queue: VecDeque<TaskId>,
+    /// Verified results per second, swarm-wide.
+    pub rate: RateWindow,
+    /// Stride-scheduling virtual time: the pass of the last device served. A device that
+    /// becomes eligible starts here, so idle time banks no credit.
+    pub virtual_time: f64,
+}
+
+impl Swarm {
+    /// A new swarm, idle and at full throttle.
+    pub fn new(id: SwarmId) -> Self {
+        Self {
+            id,
+            throttle: 100,
+            run_state: RunState::Idle,
+            devices: HashMap::new(),
+            queue: VecDeque::new(),
+            rate: RateWindow::default(),
+            virtual_time: 0.0,
+        }
+    }
+
+    /// Sessions of online devices, optionally masters only.
+    pub fn sessions(&self, masters_only: bool) -> impl Iterator<Item = SessionId> + '_ {
+        self.devices
+            .values()
+            .filter(move |d| !masters_only || d.role == Role::Master)
+            .filter_map(|d| d.session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(cores: u32, gpu: bool, score: u32) -> Capabilities {
+        Capabilities {
+            logical_cores: cores,
+            memory_mb: 0,
+            gpu: gpu.then(|| GpuInfo { vendor: "v".into(), description: "d".into(), fallback: false }),
+            ops_score: score,
+            platform: "p".into(),
+        }
+    }
+
+    #[test]
+    fn weight_follows_the_formula() {
+        assert_eq!(weight(&caps(4, false, 0)), 40);
+        assert_eq!(weight(&caps(4, true, 25_000)), 40 + 50 + 25);
+        assert_eq!(weight(&caps(1, false, 10_000_000)), 10 + 100);
+    }
+
+    #[test]
+    fn absurd_claims_are_clamped() {
+        let clamped = clamp_capabilities(Capabilities { platform: "x".repeat(10_000), ..caps(100_000, false, u32::MAX) });
+        assert_eq!(clamped.logical_cores, limits::MAX_CORES);
+        assert_eq!(clamped.ops_score, limits::MAX_OPS_SCORE);
+        assert_eq!(clamped.platform.len(), limits::MAX_TEXT);
+        assert!(slot_limit(&clamped) <= limits::MAX_SLOTS);
+        assert_eq!(clamp_capabilities(caps(0, false, 0)).logical_cores, 1);
+    }
+
+    #[test]
+    fn rate_window_forgets_old_seconds() {
+        let mut window = RateWindow::default();
+        for _ in 0..20 {
+            window.record(5);
+        }
+        assert_eq!(window.rate(5), 2.0);
+        assert_eq!(window.rate(14), 2.0);
+        assert_eq!(window.rate(15), 0.0);
+    }
+}

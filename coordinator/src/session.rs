@@ -1,0 +1,343 @@
+//! The device session actor, one per WebSocket: the only code that touches a socket. It
+//! decodes frames, enforces the heartbeat timeout and turns protocol messages into messages
+//! for the scheduler and the token authority. A bad frame closes this session alone, with
+//! a reason in the close frame.
+
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use bytes::Bytes;
+use ostrich_protocol::{
+    CommandErrorCode, JoinCredential, MAX_FRAME_BYTES, MasterCommand, RejectCode, Role, ToCoordinator, ToDevice,
+    decode, encode,
+};
+use tokio::sync::mpsc;
+
+use crate::{
+    scheduler::{Admission, Command, DeviceEvent, Disconnected, MasterOf, Register, Scheduler, SessionId},
+    tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
+};
+
+/// Bytes queued for a client that does not read before its session is closed.
+const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// What the scheduler and the ticker send to a session.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub enum Outbound {
+    /// An encoded frame to write.
+    Frame(Bytes),
+    /// Close the session with this reason.
+    Close(String),
+}
+
+/// What the writer task puts on the socket.
+enum Write {
+    Frame(Bytes),
+    Pong(Bytes),
+    Close(CloseReason),
+}
+
+enum Phase {
+    AwaitingHello,
+    Joined { role: Role },
+}
+
+/// One device's WebSocket session.
+pub struct DeviceSession {
+    id: SessionId,
+    client: IpAddr,
+    writer: mpsc::UnboundedSender<Write>,
+    queued: Arc<AtomicUsize>,
+    scheduler: Addr<Scheduler>,
+    tokens: Addr<TokenAuthority>,
+    phase: Phase,
+    last_seen: Instant,
+    heartbeat_timeout: Duration,
+}
+
+impl DeviceSession {
+    /// Starts a session actor fed by `stream` and writing to `socket`.
+    pub fn start(
+        socket: actix_ws::Session,
+        stream: actix_ws::MessageStream,
+        client: IpAddr,
+        scheduler: Addr<Scheduler>,
+        tokens: Addr<TokenAuthority>,
+        heartbeat_timeout: Duration,
+    ) {
+        let stream = stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+        let (writer, frames) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        actix_web::rt::spawn(write_frames(socket, frames, queued.clone()));
+        DeviceSession::create(|ctx| {
+            ctx.add_stream(stream);
+            DeviceSession {
+                id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+                client,
+                writer,
+                queued,
+                scheduler,
+                tokens,
+                phase: Phase::AwaitingHello,
+                last_seen: Instant::now(),
+                heartbeat_timeout,
+            }
+        });
+    }
+
+    fn send(&self, message: &ToDevice) {
+        match encode(message) {
+            Ok(frame) => self.write(Bytes::from(frame)),
+            Err(error) => log::error!("session {}: cannot encode: {error}", self.id),
+        }
+    }
+
+    fn write(&self, frame: Bytes) {
+        self.queued.fetch_add(frame.len(), Ordering::Relaxed);
+        let _ = self.writer.send(Write::Frame(frame));
+    }
+
+    /// Closes this session, and only this one, with a reason the client can read.
+    fn close(&self, ctx: &mut Context<Self>, code: CloseCode, reason: impl Into<String>) {
+        let reason = reason.into();
+        log::info!("session {} ({}): closing: {reason}", self.id, self.client);
+        let _ = self.writer.send(Write::Close(CloseReason { code, description: Some(reason) }));
+        ctx.stop();
+    }
+
+    fn reject(&self, ctx: &mut Context<Self>, code: RejectCode, message: String) {
+        self.send(&ToDevice::Rejected { code, message: message.clone() });
+        self.close(ctx, CloseCode::Policy, message);
+    }
+
+    fn on_frame(&mut self, frame: &[u8], ctx: &mut Context<Self>) {
+        let message = match decode::<ToCoordinator>(frame) {
+            Ok(message) => message,
+            Err(error) => {
+                if error.version_mismatch().is_some() && matches!(self.phase, Phase::AwaitingHello) {
+                    return self.reject(ctx, RejectCode::VersionMismatch, error.to_string());
+                }
+                return self.close(ctx, CloseCode::Invalid, format!("malformed frame: {error}"));
+            }
+        };
+        self.last_seen = Instant::now();
+        match (&self.phase, message) {
+            (Phase::AwaitingHello, ToCoordinator::Hello { device_id, name, capabilities, credential }) => {
+                self.join(ctx, device_id, name, capabilities, credential);
+            }
+            (Phase::AwaitingHello, _) => {
+                self.reject(ctx, RejectCode::HelloExpected, "the first frame must be a hello".into());
+            }
+            (Phase::Joined { .. }, ToCoordinator::Hello { .. }) => {
+                self.close(ctx, CloseCode::Policy, "a session sends one hello");
+            }
+            (Phase::Joined { .. }, ToCoordinator::Heartbeat) => {}
+            (Phase::Joined { .. }, ToCoordinator::WorkRequest { slots }) => {
+                self.scheduler.do_send(DeviceEvent::WorkRequest { session: self.id, slots });
+            }
+            (Phase::Joined { .. }, ToCoordinator::TaskResult { task_id, output }) => {
+                self.scheduler.do_send(DeviceEvent::Result { session: self.id, task_id, output });
+            }
+            (Phase::Joined { .. }, ToCoordinator::TaskFailed { task_id, reason }) => {
+                self.scheduler.do_send(DeviceEvent::Failed { session: self.id, task_id, reason });
+            }
+            (Phase::Joined { .. }, ToCoordinator::Benchmark { ops_score }) => {
+                self.scheduler.do_send(DeviceEvent::Benchmark { session: self.id, ops_score });
+            }
+            (Phase::Joined { role }, ToCoordinator::Command(command)) => {
+                if *role == Role::Master {
+                    self.command(ctx, command);
+                } else {
+                    let message = "only the swarm's master may give commands".to_string();
+                    self.send(&ToDevice::CommandError { code: CommandErrorCode::NotMaster, message });
+                }
+            }
+        }
+    }
+
+    /// Admits the hello: the token authority checks the client's failed-join count and
+    /// redeems any invite, then the scheduler registers the device. Nothing else is read
+    /// from the socket until that is settled.
+    fn join(
+        &mut self,
+        ctx: &mut Context<Self>,
+        device_id: ostrich_protocol::DeviceId,
+        name: String,
+        capabilities: ostrich_protocol::Capabilities,
+        credential: JoinCredential,
+    ) {
+        let (token, admission) = match credential {
+            JoinCredential::Master { key: None } => (None, Some(Admission::NewSwarm)),
+            JoinCredential::Master { key: Some(key) } => (None, Some(Admission::MasterKey(key))),
+            JoinCredential::Resume { credential } => (None, Some(Admission::Resume(credential))),
+            JoinCredential::Invite { token } => (Some(token), None),
+        };
+        let (tokens, scheduler, client) = (self.tokens.clone(), self.scheduler.clone(), self.client);
+        let register = Register {
+            session: self.id,
+            recipient: ctx.address().recipient(),
+            device_id,
+            name,
+            capabilities,
+            admission: Admission::NewSwarm,
+        };
+        let admit = async move {
+            let invited = tokens.send(Admit { client, token }).await.map_err(mailbox_error)?.map_err(|code| (code, reject_message(code)))?;
+            let admission = match (admission, invited) {
+                (Some(admission), _) => admission,
+                (None, Some(swarm)) => Admission::Invited(swarm),
+                (None, None) => return Err((RejectCode::InvalidCode, "no invite code".into())),
+            };
+            let outcome = scheduler.send(Register { admission, ..register }).await.map_err(mailbox_error)?;
+            if matches!(outcome, Err((RejectCode::InvalidCredential, _))) {
+                tokens.do_send(JoinFailed { client });
+            }
+            outcome
+        };
+        ctx.wait(admit.into_actor(self).map(|outcome, this, ctx| match outcome {
+            Ok(welcome) => {
+                this.phase = Phase::Joined { role: welcome.role };
+                this.send(&ToDevice::Welcome(welcome));
+            }
+            Err((code, message)) => this.reject(ctx, code, message),
+        }));
+    }
+
+    /// Carries out a master command and tells the sender how it went.
+    fn command(&mut self, ctx: &mut Context<Self>, command: MasterCommand) {
+        let (tokens, scheduler, session) = (self.tokens.clone(), self.scheduler.clone(), self.id);
+        let reply = async move {
+            match command {
+                MasterCommand::CreateInvite => {
+                    let swarm = scheduler.send(MasterOf { session }).await.map_err(command_mailbox)??;
+                    let invite = tokens.send(Mint { swarm }).await.map_err(command_mailbox)?.map_err(token_error)?;
+                    Ok(ToDevice::InviteCreated(invite))
+                }
+                MasterCommand::RevokeInvite { token } => {
+                    let swarm = scheduler.send(MasterOf { session }).await.map_err(command_mailbox)??;
+                    tokens.send(Revoke { swarm, token }).await.map_err(command_mailbox)?.map_err(token_error)?;
+                    Ok(ToDevice::CommandOk { message: "invite revoked".into(), job_id: None })
+                }
+                command => scheduler.send(Command { session, command }).await.map_err(command_mailbox)?,
+            }
+        };
+        ctx.spawn(reply.into_actor(self).map(|reply, this, _| {
+            let message = reply.unwrap_or_else(|(code, message)| ToDevice::CommandError { code, message });
+            this.send(&message);
+        }));
+    }
+}
+
+/// What a person is told when a join is refused before it reaches the scheduler.
+fn reject_message(code: RejectCode) -> String {
+    match code {
+        RejectCode::InvalidCode => "this invite code is not valid; check it or ask for a new one",
+        RejectCode::ExpiredCode => "this invite code has expired; ask the master for a new one",
+        RejectCode::RateLimited => "too many failed attempts from this address; wait a minute",
+        _ => "join refused",
+    }
+    .to_string()
+}
+
+fn mailbox_error(error: MailboxError) -> (RejectCode, String) {
+    (RejectCode::InvalidCredential, format!("coordinator unavailable: {error}"))
+}
+
+fn command_mailbox(error: MailboxError) -> (CommandErrorCode, String) {
+    (CommandErrorCode::NotFound, format!("coordinator unavailable: {error}"))
+}
+
+fn token_error(error: TokenError) -> (CommandErrorCode, String) {
+    let code = match error {
+        TokenError::RateLimited(_) => CommandErrorCode::RateLimited,
+        TokenError::NotFound => CommandErrorCode::NotFound,
+        TokenError::Entropy => CommandErrorCode::InvalidValue,
+    };
+    (code, error.to_string())
+}
+
+impl Actor for DeviceSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let check = (self.heartbeat_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+        ctx.run_interval(check, |this, ctx| {
+            if this.last_seen.elapsed() > this.heartbeat_timeout {
+                this.close(ctx, CloseCode::Away, "heartbeat timeout");
+            }
+        });
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.scheduler.do_send(Disconnected { session: self.id });
+        Running::Stop
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for DeviceSession {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+        match item {
+            Ok(AggregatedMessage::Binary(frame)) => self.on_frame(&frame, ctx),
+            Ok(AggregatedMessage::Text(_)) => self.close(ctx, CloseCode::Unsupported, "text frames are not part of the protocol"),
+            Ok(AggregatedMessage::Ping(payload)) => {
+                self.last_seen = Instant::now();
+                let _ = self.writer.send(Write::Pong(payload));
+            }
+            Ok(AggregatedMessage::Pong(_)) => self.last_seen = Instant::now(),
+            Ok(AggregatedMessage::Close(_)) => ctx.stop(),
+            Err(ProtocolError::Overflow) => {
+                self.close(ctx, CloseCode::Size, format!("frame exceeds the {MAX_FRAME_BYTES} byte limit"));
+            }
+            Err(error) => self.close(ctx, CloseCode::Protocol, format!("websocket protocol error: {error}")),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Outbound> for DeviceSession {
+    type Result = ();
+    fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
+        match msg {
+            Outbound::Frame(frame) if self.queued.load(Ordering::Relaxed) + frame.len() > MAX_QUEUED_BYTES => {
+                self.close(ctx, CloseCode::Policy, "client does not read its frames");
+            }
+            Outbound::Frame(frame) => self.write(frame),
+            Outbound::Close(reason) => self.close(ctx, CloseCode::Policy, reason),
+        }
+    }
+}
+
+/// Puts frames on the socket in order; ends when the session actor is gone.
+async fn write_frames(mut socket: actix_ws::Session, mut frames: mpsc::UnboundedReceiver<Write>, queued: Arc<AtomicUsize>) {
+    while let Some(item) = frames.recv().await {
+        let sent = match item {
+            Write::Frame(frame) => {
+                queued.fetch_sub(frame.len(), Ordering::Relaxed);
+                socket.binary(frame).await
+            }
+            Write::Pong(payload) => socket.pong(&payload).await,
+            Write::Close(reason) => {
+                let _ = socket.close(Some(reason)).await;
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+    let _ = socket.close(None).await;
+}
