@@ -7,7 +7,11 @@ use clap::Parser;
 
 /// The coordinator's settings.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "ostrich-coordinator", version, about = "Ostrich-Legs coordinator: turns browsers into a compute swarm")]
+#[command(
+    name = "ostrich-coordinator",
+    version,
+    about = "Ostrich-Legs coordinator: turns browsers into a compute swarm"
+)]
 pub struct Config {
     /// Address to listen on; 0.0.0.0 makes the coordinator reachable from the LAN.
     #[arg(long, env = "OSTRICH_BIND", default_value = "0.0.0.0:8080")]
@@ -91,5 +95,7 @@ impl Config {
 /// Seconds as a duration; negative or non-finite values become a millisecond so that a
 /// typo cannot make a timer spin.
 fn secs(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value).unwrap_or(Duration::from_millis(1)).max(Duration::from_millis(1))
+    Duration::try_from_secs_f64(value)
+        .unwrap_or(Duration::from_millis(1))
+        .max(Duration::from_millis(1))
 }

@@ -43,7 +43,10 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -70,7 +73,10 @@ impl From<CommandError> for ApiError {
 
 impl From<actix::MailboxError> for ApiError {
     fn from(error: actix::MailboxError) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, format!("coordinator unavailable: {error}"))
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("coordinator unavailable: {error}"),
+        )
     }
 }
 
@@ -105,14 +111,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn index() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../../static/index.html"))
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(include_str!("../../static/index.html"))
 }
 
 fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
+    req.peer_addr()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
-async fn websocket(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+async fn websocket(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
     let (response, socket, stream) = actix_ws::handle(&req, body)?;
     DeviceSession::start(
         socket,
@@ -129,8 +142,19 @@ async fn websocket(req: HttpRequest, body: web::Payload, state: web::Data<AppSta
 /// client's address, so the API cannot be used to guess keys.
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<SwarmId, ApiError> {
     let client = client_ip(req);
-    if state.tokens.send(Admit { client, token: None }).await?.is_err() {
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts; try again later"));
+    if state
+        .tokens
+        .send(Admit {
+            client,
+            token: None,
+        })
+        .await?
+        .is_err()
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts; try again later",
+        ));
     }
     let key = req
         .headers()
@@ -138,12 +162,26 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<SwarmId, Ap
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing 'Authorization: Bearer <master key>'"))?;
-    match state.scheduler.send(Authenticate { key: key.to_string() }).await? {
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing 'Authorization: Bearer <master key>'",
+            )
+        })?;
+    match state
+        .scheduler
+        .send(Authenticate {
+            key: key.to_string(),
+        })
+        .await?
+    {
         Some(swarm) => Ok(swarm),
         None => {
             state.tokens.do_send(JoinFailed { client });
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown master key"))
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unknown master key",
+            ))
         }
     }
 }
@@ -152,10 +190,16 @@ async fn jobs(state: &AppState, request: JobRequest) -> Result<JobReply, ApiErro
     Ok(state.scheduler.send(request).await??)
 }
 
-async fn submit_job(req: HttpRequest, state: web::Data<AppState>, spec: web::Json<JobSpec>) -> Result<HttpResponse, ApiError> {
+async fn submit_job(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    spec: web::Json<JobSpec>,
+) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     match jobs(&state, JobRequest::Submit(swarm, spec.into_inner())).await? {
-        JobReply::Submitted(job_id) => Ok(HttpResponse::Created().json(json!({ "job_id": job_id }))),
+        JobReply::Submitted(job_id) => {
+            Ok(HttpResponse::Created().json(json!({ "job_id": job_id })))
+        }
         _ => Err(unexpected()),
     }
 }
@@ -168,7 +212,11 @@ async fn list_jobs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     }
 }
 
-async fn job_status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+async fn job_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<JobId>,
+) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     match jobs(&state, JobRequest::Status(swarm, *id)).await? {
         JobReply::Job(progress) => Ok(HttpResponse::Ok().json(progress)),
@@ -176,7 +224,11 @@ async fn job_status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<
     }
 }
 
-async fn cancel_job(req: HttpRequest, state: web::Data<AppState>, id: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+async fn cancel_job(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<JobId>,
+) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     match jobs(&state, JobRequest::Cancel(swarm, *id)).await? {
         JobReply::Job(progress) => Ok(HttpResponse::Ok().json(progress)),
@@ -184,30 +236,56 @@ async fn cancel_job(req: HttpRequest, state: web::Data<AppState>, id: web::Path<
     }
 }
 
-async fn job_result(req: HttpRequest, state: web::Data<AppState>, id: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+async fn job_result(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<JobId>,
+) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     match jobs(&state, JobRequest::Result(swarm, *id)).await? {
         JobReply::File(Some(file)) => Ok(HttpResponse::Ok()
             .content_type(file.content_type)
-            .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", file.file_name)))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.file_name),
+            ))
             .body(file.bytes)),
-        JobReply::File(None) => Err(ApiError::new(StatusCode::CONFLICT, "the job has not completed")),
+        JobReply::File(None) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the job has not completed",
+        )),
         _ => Err(unexpected()),
     }
 }
 
-async fn create_invite(req: HttpRequest, state: web::Data<AppState>) -> Result<impl Responder, ApiError> {
+async fn create_invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<impl Responder, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     let invite = state.tokens.send(Mint { swarm }).await??;
     Ok(HttpResponse::Created().json(invite))
 }
 
-async fn revoke_invite(req: HttpRequest, state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn revoke_invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
-    state.tokens.send(Revoke { swarm, token: token.into_inner() }).await??;
+    state
+        .tokens
+        .send(Revoke {
+            swarm,
+            token: token.into_inner(),
+        })
+        .await??;
     Ok(HttpResponse::NoContent().finish())
 }
 
 fn unexpected() -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "unexpected scheduler reply")
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "unexpected scheduler reply",
+    )
 }

@@ -23,18 +23,25 @@ pub struct Ticker {
 impl Ticker {
     /// A ticker that snapshots every `interval`.
     pub fn new(scheduler: Addr<Scheduler>, interval: Duration) -> Self {
-        Self { scheduler, interval }
+        Self {
+            scheduler,
+            interval,
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let scheduler = self.scheduler.clone();
         ctx.spawn(
             async move {
-                let Ok(swarms) = scheduler.send(LiveSwarms).await else { return };
+                let Ok(swarms) = scheduler.send(LiveSwarms).await else {
+                    return;
+                };
                 for swarm in swarms {
                     let scheduler = scheduler.clone();
                     actix::spawn(async move {
-                        let Ok(snapshots) = scheduler.send(TakeSnapshots { swarm }).await else { return };
+                        let Ok(snapshots) = scheduler.send(TakeSnapshots { swarm }).await else {
+                            return;
+                        };
                         for (recipient, snapshot) in snapshots {
                             match encode(&ToDevice::Snapshot(snapshot)) {
                                 Ok(frame) => recipient.do_send(Outbound::Frame(Bytes::from(frame))),

@@ -11,7 +11,7 @@ use std::{
 
 use actix::prelude::*;
 use ostrich_protocol::{Invite, RejectCode, SwarmId};
-use rand::{Rng, rngs::OsRng, TryRngCore};
+use rand::{Rng, TryRngCore, rngs::OsRng};
 
 /// Crockford base32: no I, L, O or U, so a code read aloud or typed on a phone is unambiguous.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -78,7 +78,13 @@ impl TokenTable {
             }
         };
         recent.push_back(now);
-        self.tokens.insert(token.clone(), Entry { swarm, expires: now + self.ttl });
+        self.tokens.insert(
+            token.clone(),
+            Entry {
+                swarm,
+                expires: now + self.ttl,
+            },
+        );
         Ok((token, self.ttl))
     }
 
@@ -116,7 +122,12 @@ impl TokenTable {
 
     /// Redeems a code for the swarm it belongs to. Codes stay valid for many joins until
     /// they expire or are revoked: a room of phones scans the same QR code.
-    pub fn redeem(&mut self, client: IpAddr, token: &str, now: Instant) -> Result<SwarmId, RejectCode> {
+    pub fn redeem(
+        &mut self,
+        client: IpAddr,
+        token: &str,
+        now: Instant,
+    ) -> Result<SwarmId, RejectCode> {
         self.check_client(client, now)?;
         let outcome = match self.tokens.get(&normalize(token)) {
             Some(entry) if entry.expires > now => Ok(entry.swarm),
@@ -131,7 +142,8 @@ impl TokenTable {
 
     /// Forgets long-expired codes and idle counters.
     pub fn purge(&mut self, now: Instant) {
-        self.tokens.retain(|_, entry| entry.expires + EXPIRED_MEMORY > now);
+        self.tokens
+            .retain(|_, entry| entry.expires + EXPIRED_MEMORY > now);
         self.mints.retain(|_, recent| {
             prune(recent, now);
             !recent.is_empty()
@@ -144,19 +156,33 @@ impl TokenTable {
 }
 
 fn prune(recent: &mut VecDeque<Instant>, now: Instant) {
-    while recent.front().is_some_and(|at| now.duration_since(*at) >= WINDOW) {
+    while recent
+        .front()
+        .is_some_and(|at| now.duration_since(*at) >= WINDOW)
+    {
         recent.pop_front();
     }
 }
 
-/// Codes are typed on phones: accept lower case, spaces and dashes.
+/// Codes are typed on phones: accept lower case, spaces and dashes, and read the letters
+/// Crockford base32 leaves out as the digits they look like (I and L as 1, O as 0).
 pub fn normalize(token: &str) -> String {
-    token.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
+    token
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| match c.to_ascii_uppercase() {
+            'I' | 'L' => '1',
+            'O' => '0',
+            c => c,
+        })
+        .collect()
 }
 
 fn random_token() -> Result<String, TokenError> {
     let mut rng = OsRng.unwrap_err();
-    Ok((0..TOKEN_LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect())
+    Ok((0..TOKEN_LEN)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect())
 }
 
 /// The actor around [`TokenTable`]; `public_url` is the base of invite links.
@@ -172,10 +198,23 @@ impl TokenAuthority {
     }
 
     fn invite(&self, token: String, ttl: Duration) -> Invite {
-        let url = format!("{}/join?token={token}", self.public_url.trim_end_matches('/'));
-        let qr_svg = qrcode_generator::to_svg_to_string(&url, qrcode_generator::QrCodeEcc::Medium, 256, None::<&str>)
-            .unwrap_or_default();
-        Invite { token, url, expires_in_s: ttl.as_secs() as u32, qr_svg }
+        let url = format!(
+            "{}/join?token={token}",
+            self.public_url.trim_end_matches('/')
+        );
+        let qr_svg = qrcode_generator::to_svg_to_string(
+            &url,
+            qrcode_generator::QrCodeEcc::Medium,
+            256,
+            None::<&str>,
+        )
+        .unwrap_or_default();
+        Invite {
+            token,
+            url,
+            expires_in_s: ttl.as_secs() as u32,
+            qr_svg,
+        }
     }
 }
 
@@ -271,7 +310,9 @@ mod tests {
 
     #[test]
     fn tokens_are_eight_readable_characters() {
-        let (token, _) = table().mint(SwarmId::from_u128(1), Instant::now()).expect("mint");
+        let (token, _) = table()
+            .mint(SwarmId::from_u128(1), Instant::now())
+            .expect("mint");
         assert_eq!(token.len(), TOKEN_LEN);
         assert!(token.bytes().all(|b| ALPHABET.contains(&b)), "{token}");
     }
@@ -285,8 +326,14 @@ mod tests {
             table.mint(swarm, now).expect("within quota");
         }
         assert_eq!(table.mint(swarm, now), Err(TokenError::RateLimited(5)));
-        assert!(table.mint(SwarmId::from_u128(2), now).is_ok(), "quota is per swarm");
-        assert!(table.mint(swarm, now + WINDOW).is_ok(), "quota refills after a minute");
+        assert!(
+            table.mint(SwarmId::from_u128(2), now).is_ok(),
+            "quota is per swarm"
+        );
+        assert!(
+            table.mint(swarm, now + WINDOW).is_ok(),
+            "quota refills after a minute"
+        );
     }
 
     #[test]
@@ -296,8 +343,18 @@ mod tests {
         let swarm = SwarmId::from_u128(1);
         let (token, ttl) = table.mint(swarm, now).expect("mint");
         assert_eq!(table.redeem(CLIENT, &token.to_lowercase(), now), Ok(swarm));
-        assert_eq!(table.redeem(CLIENT, &token, now + ttl), Err(RejectCode::ExpiredCode));
-        assert_eq!(table.redeem(CLIENT, "ZZZZZZZZ", now), Err(RejectCode::InvalidCode));
+        let typed = format!("{}-{}", &token[..4], &token[4..])
+            .replace('1', "l")
+            .replace('0', "O");
+        assert_eq!(table.redeem(CLIENT, &typed, now), Ok(swarm), "{typed}");
+        assert_eq!(
+            table.redeem(CLIENT, &token, now + ttl),
+            Err(RejectCode::ExpiredCode)
+        );
+        assert_eq!(
+            table.redeem(CLIENT, "ZZZZZZZZ", now),
+            Err(RejectCode::InvalidCode)
+        );
     }
 
     #[test]
@@ -306,12 +363,24 @@ mod tests {
         let now = Instant::now();
         let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         for _ in 0..3 {
-            assert_eq!(table.redeem(CLIENT, "WRONG000", now), Err(RejectCode::InvalidCode));
+            assert_eq!(
+                table.redeem(CLIENT, "WRONG000", now),
+                Err(RejectCode::InvalidCode)
+            );
         }
         let (token, _) = table.mint(SwarmId::from_u128(1), now).expect("mint");
-        assert_eq!(table.redeem(CLIENT, &token, now), Err(RejectCode::RateLimited));
-        assert!(table.redeem(other, &token, now).is_ok(), "the limit is per address");
-        assert!(table.redeem(CLIENT, &token, now + WINDOW).is_ok(), "the limit lifts after a minute");
+        assert_eq!(
+            table.redeem(CLIENT, &token, now),
+            Err(RejectCode::RateLimited)
+        );
+        assert!(
+            table.redeem(other, &token, now).is_ok(),
+            "the limit is per address"
+        );
+        assert!(
+            table.redeem(CLIENT, &token, now + WINDOW).is_ok(),
+            "the limit lifts after a minute"
+        );
     }
 
     #[test]
@@ -319,8 +388,14 @@ mod tests {
         let mut table = table();
         let now = Instant::now();
         let (token, _) = table.mint(SwarmId::from_u128(1), now).expect("mint");
-        assert_eq!(table.revoke(SwarmId::from_u128(2), &token), Err(TokenError::NotFound));
+        assert_eq!(
+            table.revoke(SwarmId::from_u128(2), &token),
+            Err(TokenError::NotFound)
+        );
         assert_eq!(table.revoke(SwarmId::from_u128(1), &token), Ok(()));
-        assert_eq!(table.redeem(CLIENT, &token, now), Err(RejectCode::InvalidCode));
+        assert_eq!(
+            table.redeem(CLIENT, &token, now),
+            Err(RejectCode::InvalidCode)
+        );
     }
 }

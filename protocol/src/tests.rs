@@ -22,14 +22,25 @@ fn capabilities() -> Capabilities {
     Capabilities {
         logical_cores: 8,
         memory_mb: 16_384,
-        gpu: Some(GpuInfo { vendor: "acme".into(), description: "swiftshader".into(), fallback: true }),
+        gpu: Some(GpuInfo {
+            vendor: "acme".into(),
+            description: "swiftshader".into(),
+            fallback: true,
+        }),
         ops_score: 12_345,
         platform: "Linux x86_64".into(),
     }
 }
 
 fn view() -> MandelbrotView {
-    MandelbrotView { width: 64, height: 48, center_re: -0.5, center_im: 0.0, zoom: 1.0, max_iter: 200 }
+    MandelbrotView {
+        width: 64,
+        height: 48,
+        center_re: -0.5,
+        center_im: 0.0,
+        zoom: 1.0,
+        max_iter: 200,
+    }
 }
 
 fn totals() -> SwarmTotals {
@@ -50,7 +61,9 @@ fn stats() -> DeviceStats {
         tasks_done: 9,
         tasks_per_sec: 1.5,
         in_flight: 1,
-        status: DeviceStatus::Quarantined { reason: "3 failed checks".into() },
+        status: DeviceStatus::Quarantined {
+            reason: "3 failed checks".into(),
+        },
         weight: 90,
     }
 }
@@ -60,7 +73,9 @@ fn progress() -> JobProgress {
         job_id: 4,
         kind: JobKind::Matmul,
         label: "matmul 8×8×8".into(),
-        state: JobState::Failed { reason: "task 3 failed 5 times".into() },
+        state: JobState::Failed {
+            reason: "task 3 failed 5 times".into(),
+        },
         tasks_total: 4,
         tasks_verified: 2,
         verification_failures: 1,
@@ -209,14 +224,23 @@ fn other_version_is_refused() {
 fn trailing_bytes_are_refused() {
     let mut frame = encode(&ToCoordinator::Heartbeat).expect("encode");
     frame.push(0);
-    assert!(matches!(decode::<ToCoordinator>(&frame), Err(DecodeError::TrailingBytes(1))));
+    assert!(matches!(
+        decode::<ToCoordinator>(&frame),
+        Err(DecodeError::TrailingBytes(1))
+    ));
 }
 
 #[test]
 fn empty_and_header_only_frames_are_refused() {
-    assert!(matches!(decode::<ToDevice>(&[]), Err(DecodeError::TooShort(0))));
+    assert!(matches!(
+        decode::<ToDevice>(&[]),
+        Err(DecodeError::TooShort(0))
+    ));
     let header = PROTOCOL_VERSION.to_le_bytes();
-    assert!(matches!(decode::<ToDevice>(&header), Err(DecodeError::Malformed(_))));
+    assert!(matches!(
+        decode::<ToDevice>(&header),
+        Err(DecodeError::Malformed(_))
+    ));
 }
 
 #[test]

@@ -34,7 +34,9 @@ impl PartialOrd for Candidate {
 }
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.pass.total_cmp(&other.pass).then_with(|| self.device.cmp(&other.device))
+        self.pass
+            .total_cmp(&other.pass)
+            .then_with(|| self.device.cmp(&other.device))
     }
 }
 
@@ -44,7 +46,9 @@ impl Core {
     /// have room their shares are proportional to their weights.
     pub fn dispatch(&mut self, swarm_id: SwarmId, now: Instant) {
         let lease = self.settings.lease;
-        let Some(swarm) = self.swarms.get_mut(&swarm_id) else { return };
+        let Some(swarm) = self.swarms.get_mut(&swarm_id) else {
+            return;
+        };
         if swarm.run_state != RunState::Running || swarm.queue.is_empty() {
             return;
         }
@@ -52,42 +56,83 @@ impl Core {
             .devices
             .values()
             .filter(|d| d.room() > 0)
-            .map(|d| Reverse(Candidate { pass: d.pass, device: d.id }))
+            .map(|d| {
+                Reverse(Candidate {
+                    pass: d.pass,
+                    device: d.id,
+                })
+            })
             .collect();
         let mut batches: HashMap<SessionId, Vec<Task>> = HashMap::new();
         while let Some(Reverse(candidate)) = heap.pop() {
-            swarm.queue.retain_front(|id| self.tasks.get(id).is_some_and(|t| t.lease.is_none()));
+            swarm
+                .queue
+                .retain_front(|id| self.tasks.get(id).is_some_and(|t| t.lease.is_none()));
             if swarm.queue.is_empty() {
                 break;
             }
             let pick = swarm.queue.iter().take(EXCLUSION_LOOKAHEAD).position(|id| {
-                self.tasks.get(id).is_some_and(|t| t.lease.is_none() && !t.excluded.contains(&candidate.device))
+                self.tasks
+                    .get(id)
+                    .is_some_and(|t| t.lease.is_none() && !t.excluded.contains(&candidate.device))
             });
             let Some(position) = pick else { continue };
-            let Some(task_id) = swarm.queue.remove(position) else { continue };
-            let Some(device) = swarm.devices.get_mut(&candidate.device) else { continue };
-            let Some(session) = device.session else { continue };
-            let Some(entry) = self.tasks.get_mut(&task_id) else { continue };
-            let Some(kind) = self.store.get(entry.job).and_then(|job| job.task_kind(entry.index)) else { continue };
-            entry.lease = Some(Lease { device: device.id, session });
+            let Some(task_id) = swarm.queue.remove(position) else {
+                continue;
+            };
+            let Some(device) = swarm.devices.get_mut(&candidate.device) else {
+                continue;
+            };
+            let Some(session) = device.session else {
+                continue;
+            };
+            let Some(entry) = self.tasks.get_mut(&task_id) else {
+                continue;
+            };
+            let Some(kind) = self
+                .store
+                .get(entry.job)
+                .and_then(|job| job.task_kind(entry.index))
+            else {
+                continue;
+            };
+            entry.lease = Some(Lease {
+                device: device.id,
+                session,
+            });
             entry.dispatches += 1;
-            self.deadlines.push(Reverse((now + lease, task_id, entry.dispatches)));
+            self.deadlines
+                .push(Reverse((now + lease, task_id, entry.dispatches)));
             device.leases.insert(task_id);
             swarm.virtual_time = candidate.pass;
             device.pass = candidate.pass + 1.0 / f64::from(device.weight.max(1));
             if device.room() > 0 {
-                heap.push(Reverse(Candidate { pass: device.pass, device: device.id }));
+                heap.push(Reverse(Candidate {
+                    pass: device.pass,
+                    device: device.id,
+                }));
             }
             let lease_ms = lease.as_millis().min(u128::from(u32::MAX)) as u32;
-            batches.entry(session).or_default().push(Task { id: task_id, job_id: entry.job, lease_ms, kind });
+            batches.entry(session).or_default().push(Task {
+                id: task_id,
+                job_id: entry.job,
+                lease_ms,
+                kind,
+            });
             self.dirty_jobs.push(entry.job);
         }
-        self.out.extend(batches.into_iter().map(|(session, tasks)| Effect::Send(session, ToDevice::Assign { tasks })));
+        self.out.extend(
+            batches
+                .into_iter()
+                .map(|(session, tasks)| Effect::Send(session, ToDevice::Assign { tasks })),
+        );
     }
 
     /// Puts a task back in its swarm's queue (at the front, so it is not starved).
     pub(super) fn requeue(&mut self, task_id: TaskId, count_failure: bool) {
-        let Some(entry) = self.tasks.get_mut(&task_id) else { return };
+        let Some(entry) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
         entry.lease = None;
         if count_failure {
             entry.failures += 1;
@@ -106,7 +151,9 @@ impl Core {
     /// the queue, or its job fails once the task has failed too often.
     pub(super) fn fail_attempt(&mut self, task_id: TaskId) {
         self.requeue(task_id, true);
-        let Some(entry) = self.tasks.get(&task_id) else { return };
+        let Some(entry) = self.tasks.get(&task_id) else {
+            return;
+        };
         if entry.failures >= self.settings.max_task_attempts {
             let reason = format!("task {task_id} failed {} times", entry.failures);
             let job_id = entry.job;
@@ -117,12 +164,19 @@ impl Core {
     /// Cancels the leases of the devices `which` selects: they are told to drop the tasks,
     /// and the tasks go back to the queue.
     pub(super) fn cancel_leases(&mut self, swarm_id: SwarmId, which: impl Fn(DeviceId) -> bool) {
-        let Some(swarm) = self.swarms.get_mut(&swarm_id) else { return };
+        let Some(swarm) = self.swarms.get_mut(&swarm_id) else {
+            return;
+        };
         let mut cancelled = Vec::new();
         for device in swarm.devices.values_mut().filter(|d| which(d.id)) {
             let tasks: Vec<TaskId> = device.leases.drain().collect();
             if let (Some(session), false) = (device.session, tasks.is_empty()) {
-                self.out.push(Effect::Send(session, ToDevice::Cancel { task_ids: tasks.clone() }));
+                self.out.push(Effect::Send(
+                    session,
+                    ToDevice::Cancel {
+                        task_ids: tasks.clone(),
+                    },
+                ));
             }
             cancelled.extend(tasks);
         }
@@ -139,12 +193,25 @@ impl Core {
                 break;
             }
             self.deadlines.pop();
-            let Some(entry) = self.tasks.get(&task_id) else { continue };
-            let Some(lease) = entry.lease.filter(|_| entry.dispatches == dispatch) else { continue };
+            let Some(entry) = self.tasks.get(&task_id) else {
+                continue;
+            };
+            let Some(lease) = entry.lease.filter(|_| entry.dispatches == dispatch) else {
+                continue;
+            };
             let swarm_id = entry.swarm;
             self.release(swarm_id, lease.device, task_id);
-            self.out.push(Effect::Send(lease.session, ToDevice::Cancel { task_ids: vec![task_id] }));
-            self.log(swarm_id, LogLevel::Warn, format!("lease of task {task_id} expired; dispatching it again"));
+            self.out.push(Effect::Send(
+                lease.session,
+                ToDevice::Cancel {
+                    task_ids: vec![task_id],
+                },
+            ));
+            self.log(
+                swarm_id,
+                LogLevel::Warn,
+                format!("lease of task {task_id} expired; dispatching it again"),
+            );
             self.fail_attempt(task_id);
             touched.push(swarm_id);
         }
@@ -160,19 +227,28 @@ impl Core {
         dirty.sort_unstable();
         dirty.dedup();
         for job_id in dirty {
-            let Some(job) = self.store.get(job_id) else { continue };
+            let Some(job) = self.store.get(job_id) else {
+                continue;
+            };
             let swarm_id = job.swarm;
             let in_flight = self.in_flight(job_id);
             let progress = ToDevice::JobProgress(job.progress(in_flight));
             if let Some(swarm) = self.swarms.get(&swarm_id) {
-                self.out.extend(swarm.sessions(true).map(|s| Effect::Send(s, progress.clone())));
+                self.out.extend(
+                    swarm
+                        .sessions(true)
+                        .map(|s| Effect::Send(s, progress.clone())),
+                );
             }
         }
     }
 
     /// Tasks of a job leased now.
     pub(super) fn in_flight(&self, job_id: u64) -> u32 {
-        self.tasks.values().filter(|t| t.job == job_id && t.lease.is_some()).count() as u32
+        self.tasks
+            .values()
+            .filter(|t| t.job == job_id && t.lease.is_some())
+            .count() as u32
     }
 }
 

@@ -17,16 +17,28 @@ pub struct SwarmSnapshots {
 impl Core {
     /// Every swarm with at least one online device.
     pub fn live_swarms(&self) -> Vec<SwarmId> {
-        self.swarms.values().filter(|s| s.sessions(false).next().is_some()).map(|s| s.id).collect()
+        self.swarms
+            .values()
+            .filter(|s| s.sessions(false).next().is_some())
+            .map(|s| s.id)
+            .collect()
     }
 
     /// The snapshots of one swarm.
     pub fn snapshots(&mut self, swarm_id: SwarmId, now: Instant) -> Option<SwarmSnapshots> {
         let second = self.second(now);
-        let queued = self.tasks.values().filter(|t| t.swarm == swarm_id && t.lease.is_none()).count() as u32;
+        let queued = self
+            .tasks
+            .values()
+            .filter(|t| t.swarm == swarm_id && t.lease.is_none())
+            .count() as u32;
         let jobs = self.jobs_progress(swarm_id);
         let swarm = self.swarms.get_mut(&swarm_id)?;
-        let online: Vec<_> = swarm.devices.values().filter(|d| d.session.is_some()).collect();
+        let online: Vec<_> = swarm
+            .devices
+            .values()
+            .filter(|d| d.session.is_some())
+            .collect();
         let totals = SwarmTotals {
             online: online.len() as u32,
             cores: online.iter().map(|d| d.caps.logical_cores).sum(),
@@ -46,7 +58,10 @@ impl Core {
                 (Some(session), Role::Master) => master_sessions.push(session),
                 (Some(session), Role::Worker) => workers.push((
                     session,
-                    Snapshot::Worker { totals: totals.clone(), me: stats.clone() },
+                    Snapshot::Worker {
+                        totals: totals.clone(),
+                        me: stats.clone(),
+                    },
                 )),
                 (None, _) => {}
             }
@@ -62,25 +77,47 @@ impl Core {
             });
         }
         rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.device_id.cmp(&b.device_id)));
-        let master = Snapshot::Master { totals, devices: rows, jobs };
-        let masters = master_sessions.into_iter().map(|s| (s, master.clone())).collect();
+        let master = Snapshot::Master {
+            totals,
+            devices: rows,
+            jobs,
+        };
+        let masters = master_sessions
+            .into_iter()
+            .map(|s| (s, master.clone()))
+            .collect();
         Some(SwarmSnapshots { masters, workers })
     }
 
     /// Progress of every job of a swarm, oldest first.
     pub fn jobs_progress(&self, swarm_id: SwarmId) -> Vec<JobProgress> {
-        self.store.jobs_of(swarm_id).map(|job| job.progress(self.in_flight(job.id))).collect()
+        self.store
+            .jobs_of(swarm_id)
+            .map(|job| job.progress(self.in_flight(job.id)))
+            .collect()
     }
 }
 
 impl Core {
     /// One job's progress, if it belongs to the swarm.
-    pub fn job_progress(&self, swarm_id: SwarmId, job_id: ostrich_protocol::JobId) -> Option<JobProgress> {
-        self.store.get_in(swarm_id, job_id).map(|job| job.progress(self.in_flight(job_id)))
+    pub fn job_progress(
+        &self,
+        swarm_id: SwarmId,
+        job_id: ostrich_protocol::JobId,
+    ) -> Option<JobProgress> {
+        self.store
+            .get_in(swarm_id, job_id)
+            .map(|job| job.progress(self.in_flight(job_id)))
     }
 
     /// A job's result file (`None` inside while it is not complete), if it belongs to the swarm.
-    pub fn result_file(&self, swarm_id: SwarmId, job_id: ostrich_protocol::JobId) -> Option<Option<crate::jobs::ResultFile>> {
-        self.store.get_in(swarm_id, job_id).map(|job| job.result_file())
+    pub fn result_file(
+        &self,
+        swarm_id: SwarmId,
+        job_id: ostrich_protocol::JobId,
+    ) -> Option<Option<crate::jobs::ResultFile>> {
+        self.store
+            .get_in(swarm_id, job_id)
+            .map(|job| job.result_file())
     }
 }

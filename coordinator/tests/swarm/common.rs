@@ -1,0 +1,303 @@
+//! The harness: a real coordinator on 127.0.0.1:0 in its own thread, and small helpers
+//! around real WebSocket clients. Every wait has a deadline; nothing sleeps a fixed time.
+
+use std::{
+    future::Future,
+    net::{SocketAddr, TcpListener},
+    time::Duration,
+};
+
+use futures_util::{SinkExt, StreamExt};
+use ostrich_coordinator::Config;
+use ostrich_protocol::{
+    Capabilities, DeviceId, Invite, JoinCredential, MasterCommand, RejectCode, ToCoordinator,
+    ToDevice, Welcome, decode, encode,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, protocol::CloseFrame},
+};
+use uuid::Uuid;
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running coordinator.
+pub struct Server {
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts the real coordinator with `config` (its bind address is ignored).
+    pub fn start(mut config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        config.http_workers = 1;
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                ostrich_coordinator::run(listener, config)
+                    .await
+                    .expect("server runs");
+            });
+        });
+        Self { addr }
+    }
+
+    /// The default configuration, for `Server::start(config())`.
+    pub fn with_defaults() -> Self {
+        Self::start(Config::default())
+    }
+
+    /// The WebSocket endpoint.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// An HTTP URL on the server.
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// Waits for `future` or fails the test at the deadline.
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// Capabilities of a plain test device.
+pub fn caps(cores: u32) -> Capabilities {
+    Capabilities {
+        logical_cores: cores,
+        memory_mb: 1024,
+        gpu: None,
+        ops_score: 0,
+        platform: "test".into(),
+    }
+}
+
+/// A raw protocol client.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The device id it said hello with.
+    pub device_id: DeviceId,
+}
+
+/// How a socket ended.
+#[derive(Debug)]
+pub enum Closed {
+    /// A close frame, with its code and reason.
+    Frame(Option<CloseFrame>),
+    /// The connection dropped without one.
+    Dropped,
+}
+
+impl Client {
+    /// Opens a socket to the server.
+    pub async fn connect(server: &Server) -> Self {
+        let (ws, _) = within("connect", tokio_tungstenite::connect_async(server.ws_url()))
+            .await
+            .expect("connect");
+        Self {
+            ws,
+            device_id: Uuid::new_v4(),
+        }
+    }
+
+    /// Opens a socket and says hello; answers the welcome or the refusal.
+    pub async fn join(
+        server: &Server,
+        capabilities: Capabilities,
+        credential: JoinCredential,
+    ) -> (Self, Result<Welcome, RejectCode>) {
+        let mut client = Self::connect(server).await;
+        let outcome = client.hello(capabilities, credential).await;
+        (client, outcome)
+    }
+
+    /// Says hello with this client's device id.
+    pub async fn hello(
+        &mut self,
+        capabilities: Capabilities,
+        credential: JoinCredential,
+    ) -> Result<Welcome, RejectCode> {
+        let hello = ToCoordinator::Hello {
+            device_id: self.device_id,
+            name: "test".into(),
+            capabilities,
+            credential,
+        };
+        self.send(&hello).await;
+        match self.recv().await {
+            ToDevice::Welcome(welcome) => Ok(welcome),
+            ToDevice::Rejected { code, .. } => Err(code),
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    /// The raw socket, for frames the protocol does not allow.
+    pub fn ws_mut(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
+        &mut self.ws
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, message: &ToCoordinator) {
+        self.send_raw(encode(message).expect("encode")).await;
+    }
+
+    /// Sends raw bytes as a binary frame.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        within("send", self.ws.send(Message::Binary(bytes.into())))
+            .await
+            .expect("send");
+    }
+
+    /// A master command.
+    pub async fn command(&mut self, command: MasterCommand) {
+        self.send(&ToCoordinator::Command(command)).await;
+    }
+
+    /// Waits until the session has handled every frame this client sent before: a worker's
+    /// command is refused by its own session, after the frames ahead of it were passed on.
+    pub async fn settle(&mut self) {
+        self.command(MasterCommand::SetThrottle { percent: 100 })
+            .await;
+        self.recv_until(|m| matches!(m, ToDevice::CommandError { .. }).then_some(()))
+            .await;
+    }
+
+    /// The next protocol message.
+    pub async fn recv(&mut self) -> ToDevice {
+        within("a message", async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Binary(frame))) => {
+                        return decode(&frame).expect("server frames decode");
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    other => panic!("socket ended while a message was expected: {other:?}"),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Skips messages until `pick` returns something.
+    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(ToDevice) -> Option<T>) -> T {
+        within("a matching message", async {
+            loop {
+                if let Some(value) = pick(self.recv().await) {
+                    return value;
+                }
+            }
+        })
+        .await
+    }
+
+    /// Waits for the server to end the socket, skipping messages.
+    pub async fn closed(&mut self) -> Closed {
+        within("the socket to close", async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Close(frame))) => return Closed::Frame(frame),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return Closed::Dropped,
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// A new swarm's master: its socket, welcome and key.
+pub async fn master(server: &Server) -> (Client, Welcome, String) {
+    let (client, welcome) =
+        Client::join(server, caps(1), JoinCredential::Master { key: None }).await;
+    let welcome = welcome.expect("a new swarm is created");
+    let key = welcome.master_key.clone().expect("the master gets a key");
+    (client, welcome, key)
+}
+
+/// Mints an invite through the master's socket.
+pub async fn invite(master: &mut Client) -> Invite {
+    master.command(MasterCommand::CreateInvite).await;
+    master
+        .recv_until(|m| match m {
+            ToDevice::InviteCreated(invite) => Some(invite),
+            ToDevice::CommandError { message, .. } => panic!("invite refused: {message}"),
+            _ => None,
+        })
+        .await
+}
+
+/// A raw worker joined by invite.
+pub async fn raw_worker(server: &Server, token: &str, cores: u32) -> (Client, Welcome) {
+    let (client, welcome) = Client::join(
+        server,
+        caps(cores),
+        JoinCredential::Invite {
+            token: token.into(),
+        },
+    )
+    .await;
+    (client, welcome.expect("the invite is accepted"))
+}
+
+/// A native worker joined by invite, running in this process.
+pub fn native_worker(server: &Server, token: &str, cores: u32) -> ostrich_worker::WorkerHandle {
+    let mut config = ostrich_worker::WorkerConfig::new(
+        server.ws_url(),
+        JoinCredential::Invite {
+            token: token.into(),
+        },
+    );
+    config.cores = cores;
+    config.name = format!("native-{cores}");
+    config.ops_score = Some(5_000);
+    ostrich_worker::spawn(config)
+}
+
+/// An HTTP GET with the master key.
+#[allow(
+    clippy::result_large_err,
+    reason = "ureq's error type; tests match on it"
+)]
+pub fn get(server: &Server, path: &str, key: &str) -> Result<ureq::Response, ureq::Error> {
+    ureq::get(&server.http(path))
+        .set("Authorization", &format!("Bearer {key}"))
+        .call()
+}
+
+/// Downloads a completed matmul job's `.npy` and decodes it.
+pub fn download_matmul(server: &Server, key: &str, job_id: u64) -> Vec<f32> {
+    let response =
+        get(server, &format!("/api/jobs/{job_id}/result"), key).expect("the result downloads");
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("body");
+    ostrich_kernels::npy::decode_npy_f32(&bytes)
+        .expect("a valid .npy")
+        .2
+}
+
+/// The product a single process computes for a seeded matmul spec.
+pub fn local_matmul(spec: &ostrich_protocol::JobSpec) -> Vec<f32> {
+    use ostrich_kernels::seeded::{STREAM_A, STREAM_B, seeded_matrix};
+    let ostrich_protocol::JobSpec::Matmul(ostrich_protocol::MatmulSpec {
+        m,
+        k,
+        n,
+        source: ostrich_protocol::MatrixSource::Seeded { seed },
+        ..
+    }) = spec
+    else {
+        panic!("a seeded matmul spec is expected")
+    };
+    let (m, k, n) = (*m as usize, *k as usize, *n as usize);
+    let a = seeded_matrix(*seed, STREAM_A, m * k);
+    let b = seeded_matrix(*seed, STREAM_B, k * n);
+    ostrich_kernels::matmul::matmul_tile(&a, &b, m, k, n).expect("kernel")
+}

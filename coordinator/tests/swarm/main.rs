@@ -1,0 +1,25 @@
+//! Integration tests: the real coordinator on 127.0.0.1:0, driven by real WebSocket clients
+//! and native workers. One module per behaviour.
+
+mod common;
+
+/// 4. Throttle, run state and enable/disable reach the devices.
+mod controls;
+/// 10. Malformed and oversized frames close only their own session.
+mod hostile;
+/// 2. Token join, expiry and the limits on minting and on failed joins.
+mod invites;
+/// 3. A member of one swarm cannot control another.
+mod isolation;
+/// 9. Whole jobs through three native workers equal a single-process computation.
+mod jobs;
+/// 7. Heartbeat timeout and lease expiry.
+mod liveness;
+/// 6. A worker killed mid-task loses nothing.
+mod loss;
+/// 1. Master creation, and proof of the master key.
+mod roles;
+/// 5. Dispatch shares follow device weights.
+mod shares;
+/// 8. Wrong results are caught and the liar is quarantined.
+mod verification;

@@ -1,0 +1,26 @@
+# The project's menu. Each recipe is a few lines; CI runs `bash .ci/run`, which is `just test`.
+
+# Start the coordinator on the LAN; it prints the URL to open.
+run *ARGS:
+    bash scripts/run.sh {{ARGS}}
+
+# Run every test.
+test:
+    bash scripts/test.sh
+
+# Run a native worker: `just worker --join 'http://HOST:8080/join?token=CODE'`.
+worker *ARGS:
+    cargo run --release --locked -p ostrich-worker -- {{ARGS}}
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Lint every target; warnings are errors.
+clippy:
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Check that the shared crates still build for the browser.
+check-wasm:
+    rustup target add wasm32-unknown-unknown
+    cargo check --locked --target wasm32-unknown-unknown -p ostrich-protocol -p ostrich-kernels

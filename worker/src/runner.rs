@@ -1,0 +1,271 @@
+//! The worker's life across sessions: which credential to present, when to reconnect and
+//! how long to wait, and what to remember in the state file. One session at a time is run by
+//! [`crate::connection`]; this module owns everything that outlives a session.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ostrich_protocol::{JoinCredential, RejectCode, Welcome};
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::connection::{self, SessionEnd};
+use crate::error::{WorkerError, reject_is_retryable};
+use crate::pool::{Completed, Pool};
+use crate::state::WorkerState;
+use crate::{WorkerConfig, WorkerStats, capabilities};
+
+/// The first wait before reconnecting; it doubles after each failed attempt.
+pub const BACKOFF_INITIAL: Duration = Duration::from_millis(200);
+/// The longest wait between reconnection attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Publishes [`WorkerStats`] on every change; a killed worker's stats are frozen so a task
+/// that has not noticed its abort yet cannot publish over the final state.
+pub(crate) struct StatsCell {
+    tx: watch::Sender<WorkerStats>,
+    frozen: AtomicBool,
+}
+
+impl StatsCell {
+    pub(crate) fn new(stats: WorkerStats) -> Self {
+        Self {
+            tx: watch::channel(stats).0,
+            frozen: AtomicBool::new(false),
+        }
+    }
+
+    /// Publishes `stats` if it differs from what was last published and the cell is live.
+    pub(crate) fn publish(&self, stats: &WorkerStats) {
+        self.tx.send_if_modified(|current| {
+            if self.frozen.load(Ordering::Acquire) || current == stats {
+                return false;
+            }
+            current.clone_from(stats);
+            true
+        });
+    }
+
+    /// Publishes a last change and ignores every later one.
+    pub(crate) fn freeze(&self, last: impl FnOnce(&mut WorkerStats)) {
+        self.tx.send_modify(|current| {
+            self.frozen.store(true, Ordering::Release);
+            last(current);
+        });
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<WorkerStats> {
+        self.tx.subscribe()
+    }
+}
+
+/// Everything a session needs that outlives it.
+pub(crate) struct Worker {
+    pub(crate) config: WorkerConfig,
+    pub(crate) pool: Pool,
+    pub(crate) results: mpsc::UnboundedReceiver<Completed>,
+    pub(crate) stats: WorkerStats,
+    pub(crate) cell: Arc<StatsCell>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// The credential that rejoins the swarm, once one is known.
+    pub(crate) resume: Option<String>,
+    /// The benchmark score, once measured (or fixed by the config).
+    pub(crate) ops_score: Option<u32>,
+    /// The benchmark still running on a blocking thread.
+    pub(crate) bench: Option<JoinHandle<u32>>,
+    state: Option<WorkerState>,
+}
+
+impl Worker {
+    /// Publishes the current stats, refreshing the pool figures first.
+    pub(crate) fn publish(&mut self) {
+        self.stats.active_threads = self.pool.active_threads();
+        self.stats.in_flight = self.pool.in_flight() as u32;
+        self.cell.publish(&self.stats);
+    }
+
+    /// Resolves when shutdown is requested; never when the requester is gone without asking.
+    pub(crate) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+        if shutdown.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Remembers what a welcome grants, in memory and in the state file.
+    pub(crate) fn remember(&mut self, welcome: &Welcome) {
+        if let Some(credential) = &welcome.resume_credential {
+            self.resume = Some(credential.clone());
+        }
+        let Some(path) = self.config.state_file.clone() else {
+            return;
+        };
+        let state = self
+            .state
+            .get_or_insert_with(|| WorkerState::new(self.config.name.clone()));
+        state.device_id = self.config.device_id;
+        state.name.clone_from(&self.config.name);
+        state.coordinator = Some(self.config.coordinator.clone());
+        state.swarm_id = Some(welcome.swarm_id);
+        if let Some(token) = self.config.invite_token() {
+            state.invite_token = Some(token.to_owned());
+        }
+        if welcome.resume_credential.is_some() {
+            state
+                .resume_credential
+                .clone_from(&welcome.resume_credential);
+        }
+        if let Err(err) = state.save(&path) {
+            log::warn!("{err}");
+        }
+    }
+
+    /// Forgets a resume credential the coordinator refused, here and in the state file.
+    fn forget_resume(&mut self) {
+        self.resume = None;
+        let (Some(path), Some(state)) = (&self.config.state_file, &mut self.state) else {
+            return;
+        };
+        state.resume_credential = None;
+        if let Err(err) = state.save(path) {
+            log::warn!("{err}");
+        }
+    }
+}
+
+/// Runs the worker until shutdown, a refusal that needs the user, or, without reconnection,
+/// the first lost connection.
+pub(crate) async fn drive(
+    config: WorkerConfig,
+    pool: Pool,
+    results: mpsc::UnboundedReceiver<Completed>,
+    shutdown: watch::Receiver<bool>,
+    cell: Arc<StatsCell>,
+) -> Result<(), WorkerError> {
+    let state = match &config.state_file {
+        Some(path) => WorkerState::load(path)?,
+        None => None,
+    };
+    let resume = match &config.credential {
+        JoinCredential::Resume { credential } => Some(credential.clone()),
+        JoinCredential::Invite { token } => state
+            .as_ref()
+            .and_then(|state| state.resume_for(&config.coordinator, Some(token)))
+            .map(str::to_owned),
+        JoinCredential::Master { .. } => None,
+    };
+    let bench = match config.ops_score {
+        Some(_) => None,
+        None => Some(tokio::task::spawn_blocking(capabilities::cached_ops_score)),
+    };
+    let mut worker = Worker {
+        ops_score: config.ops_score,
+        stats: WorkerStats {
+            ops_score: config.ops_score.unwrap_or(0),
+            ..WorkerStats::new(config.device_id)
+        },
+        config,
+        pool,
+        results,
+        cell,
+        shutdown,
+        resume,
+        bench,
+        state,
+    };
+    let outcome = reconnect_loop(&mut worker).await;
+    if let Err(err) = &outcome {
+        log::error!("worker stopped: {err}");
+    }
+    worker.pool.clear();
+    worker.stats.connected = false;
+    worker.stats.finished = true;
+    worker.publish();
+    outcome
+}
+
+async fn reconnect_loop(worker: &mut Worker) -> Result<(), WorkerError> {
+    let mut backoff = BACKOFF_INITIAL;
+    loop {
+        let resuming = worker.resume.is_some();
+        let credential = match &worker.resume {
+            Some(credential) => JoinCredential::Resume {
+                credential: credential.clone(),
+            },
+            None => worker.config.credential.clone(),
+        };
+        match connection::session(worker, credential).await {
+            SessionEnd::Shutdown => return Ok(()),
+            SessionEnd::Rejected { code, message } => {
+                worker.stats.last_reject = Some(code);
+                worker.publish();
+                let fallback = matches!(worker.config.credential, JoinCredential::Invite { .. });
+                if code == RejectCode::InvalidCredential && resuming {
+                    log::warn!("the coordinator no longer knows this worker's resume credential");
+                    worker.forget_resume();
+                    if fallback {
+                        continue;
+                    }
+                }
+                if !reject_is_retryable(code) || !worker.config.reconnect {
+                    return Err(WorkerError::Rejected { code, message });
+                }
+                log::warn!("hello refused ({code:?}): {message}");
+            }
+            SessionEnd::Lost { error, welcomed } => {
+                if !worker.config.reconnect || !error.is_retryable() {
+                    return Err(error);
+                }
+                log::warn!("{error}");
+                if welcomed {
+                    backoff = BACKOFF_INITIAL;
+                }
+            }
+        }
+        let wait = jittered(backoff);
+        log::info!("reconnecting in {} ms", wait.as_millis());
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = Worker::shutdown_requested(&mut worker.shutdown) => return Ok(()),
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// A wait between half and all of `backoff`, so workers that lost the same coordinator do
+/// not all come back at the same instant.
+fn jittered(backoff: Duration) -> Duration {
+    backoff.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_jitter_stays_within_it() {
+        let mut backoff = BACKOFF_INITIAL;
+        let mut steps = vec![];
+        for _ in 0..8 {
+            steps.push(backoff.as_millis());
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        assert_eq!(steps, [200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        for _ in 0..100 {
+            let wait = jittered(BACKOFF_MAX);
+            assert!(wait >= BACKOFF_MAX / 2 && wait <= BACKOFF_MAX, "{wait:?}");
+        }
+    }
+
+    #[test]
+    fn frozen_stats_ignore_later_publications() {
+        let cell = StatsCell::new(WorkerStats::new(uuid::Uuid::nil()));
+        let rx = cell.subscribe();
+        cell.freeze(|stats| stats.finished = true);
+        let mut late = WorkerStats::new(uuid::Uuid::nil());
+        late.connected = true;
+        cell.publish(&late);
+        assert!(rx.borrow().finished && !rx.borrow().connected);
+    }
+}
