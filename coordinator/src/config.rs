@@ -54,7 +54,8 @@ pub struct Config {
     #[arg(long, env = "OSTRICH_QUARANTINE_AFTER", default_value_t = 3)]
     pub quarantine_after: u32,
 
-    /// Times one task may be dispatched before its job is failed.
+    /// Failed attempts of one task (bad result, reported failure, expired lease) before its
+    /// job fails.
     #[arg(long, env = "OSTRICH_MAX_TASK_ATTEMPTS", default_value_t = 8)]
     pub max_task_attempts: u32,
 
@@ -95,7 +96,5 @@ impl Config {
 /// Seconds as a duration; negative or non-finite values become a millisecond so that a
 /// typo cannot make a timer spin.
 fn secs(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value)
-        .unwrap_or(Duration::from_millis(1))
-        .max(Duration::from_millis(1))
+    Duration::try_from_secs_f64(value).unwrap_or(Duration::from_millis(1)).max(Duration::from_millis(1))
 }

@@ -43,10 +43,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
+        Self { status, message: message.into() }
     }
 }
 
@@ -73,10 +70,7 @@ impl From<CommandError> for ApiError {
 
 impl From<actix::MailboxError> for ApiError {
     fn from(error: actix::MailboxError) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("coordinator unavailable: {error}"),
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, format!("coordinator unavailable: {error}"))
     }
 }
 
@@ -103,7 +97,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/jobs", web::post().to(submit_job))
                 .route("/jobs", web::get().to(list_jobs))
                 .route("/jobs/{id}", web::get().to(job_status))
-                .route("/jobs/{id}", web::delete().to(cancel_job))
+                .route("/jobs/{id}", web::delete().to(delete_job))
+                .route("/jobs/{id}/cancel", web::post().to(cancel_job))
                 .route("/jobs/{id}/result", web::get().to(job_result))
                 .route("/invites", web::post().to(create_invite))
                 .route("/invites/{token}", web::delete().to(revoke_invite)),
@@ -111,14 +106,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(include_str!("../../static/index.html"))
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../../static/index.html"))
 }
 
 fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
+    req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
 async fn websocket(
@@ -142,19 +134,8 @@ async fn websocket(
 /// client's address, so the API cannot be used to guess keys.
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<SwarmId, ApiError> {
     let client = client_ip(req);
-    if state
-        .tokens
-        .send(Admit {
-            client,
-            token: None,
-        })
-        .await?
-        .is_err()
-    {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed attempts; try again later",
-        ));
+    if state.tokens.send(Admit { client, token: None }).await?.is_err() {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts; try again later"));
     }
     let key = req
         .headers()
@@ -162,26 +143,12 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<SwarmId, Ap
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing 'Authorization: Bearer <master key>'",
-            )
-        })?;
-    match state
-        .scheduler
-        .send(Authenticate {
-            key: key.to_string(),
-        })
-        .await?
-    {
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing 'Authorization: Bearer <master key>'"))?;
+    match state.scheduler.send(Authenticate { key: key.to_string() }).await? {
         Some(swarm) => Ok(swarm),
         None => {
             state.tokens.do_send(JoinFailed { client });
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unknown master key",
-            ))
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown master key"))
         }
     }
 }
@@ -197,9 +164,7 @@ async fn submit_job(
 ) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     match jobs(&state, JobRequest::Submit(swarm, spec.into_inner())).await? {
-        JobReply::Submitted(job_id) => {
-            Ok(HttpResponse::Created().json(json!({ "job_id": job_id })))
-        }
+        JobReply::Submitted(job_id) => Ok(HttpResponse::Created().json(json!({ "job_id": job_id }))),
         _ => Err(unexpected()),
     }
 }
@@ -236,6 +201,18 @@ async fn cancel_job(
     }
 }
 
+async fn delete_job(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<JobId>,
+) -> Result<HttpResponse, ApiError> {
+    let swarm = authenticate(&req, &state).await?;
+    match jobs(&state, JobRequest::Delete(swarm, *id)).await? {
+        JobReply::Deleted => Ok(HttpResponse::NoContent().finish()),
+        _ => Err(unexpected()),
+    }
+}
+
 async fn job_result(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -245,23 +222,14 @@ async fn job_result(
     match jobs(&state, JobRequest::Result(swarm, *id)).await? {
         JobReply::File(Some(file)) => Ok(HttpResponse::Ok()
             .content_type(file.content_type)
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", file.file_name),
-            ))
+            .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", file.file_name)))
             .body(file.bytes)),
-        JobReply::File(None) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "the job has not completed",
-        )),
+        JobReply::File(None) => Err(ApiError::new(StatusCode::CONFLICT, "the job has not completed")),
         _ => Err(unexpected()),
     }
 }
 
-async fn create_invite(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<impl Responder, ApiError> {
+async fn create_invite(req: HttpRequest, state: web::Data<AppState>) -> Result<impl Responder, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     let invite = state.tokens.send(Mint { swarm }).await??;
     Ok(HttpResponse::Created().json(invite))
@@ -273,19 +241,10 @@ async fn revoke_invite(
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
-    state
-        .tokens
-        .send(Revoke {
-            swarm,
-            token: token.into_inner(),
-        })
-        .await??;
+    state.tokens.send(Revoke { swarm, token: token.into_inner() }).await??;
     Ok(HttpResponse::NoContent().finish())
 }
 
 fn unexpected() -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "unexpected scheduler reply",
-    )
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "unexpected scheduler reply")
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use ostrich_kernels::{freivalds, mandelbrot, seeded};
 use ostrich_protocol::{
-    JobId, JobKind, JobProgress, JobSpec, JobState, MandelbrotView, MatrixSource, Rect, SwarmId,
-    TaskKind, TaskOutput,
+    JobId, JobKind, JobProgress, JobSpec, JobState, MandelbrotView, MatrixSource, Rect, SwarmId, TaskKind, TaskOutput,
 };
 
 /// The largest matrix edge a job may have.
@@ -37,19 +36,8 @@ fn invalid(message: impl Into<String>) -> JobError {
 
 /// What a job computes, with its inputs.
 enum Work {
-    Matmul {
-        m: usize,
-        k: usize,
-        n: usize,
-        a: Arc<Vec<f32>>,
-        b: Arc<Vec<f32>>,
-        c: Vec<f32>,
-    },
-    Mandelbrot {
-        view: mandelbrot::View,
-        wire_view: MandelbrotView,
-        iterations: Vec<u32>,
-    },
+    Matmul { m: usize, k: usize, n: usize, a: Arc<Vec<f32>>, b: Arc<Vec<f32>>, c: Vec<f32> },
+    Mandelbrot { view: mandelbrot::View, wire_view: MandelbrotView, iterations: Vec<u32> },
 }
 
 /// A job: its inputs, its tiles, the outputs verified so far and its counters.
@@ -79,18 +67,14 @@ impl Job {
                 let (m, k, n, tile) = (spec.m, spec.k, spec.n, spec.tile);
                 for (name, edge) in [("m", m), ("k", k), ("n", n)] {
                     if !(1..=MAX_MATRIX_EDGE).contains(&edge) {
-                        return Err(invalid(format!(
-                            "{name} = {edge} is outside 1..={MAX_MATRIX_EDGE}"
-                        )));
+                        return Err(invalid(format!("{name} = {edge} is outside 1..={MAX_MATRIX_EDGE}")));
                     }
                 }
                 check_tile(tile)?;
                 let (m, k, n) = (m as usize, k as usize, n as usize);
                 for (name, elements) in [("A", m * k), ("B", k * n), ("C", m * n)] {
                     if elements as u64 > MAX_MATRIX_ELEMENTS {
-                        return Err(invalid(format!(
-                            "{name} has {elements} elements, over {MAX_MATRIX_ELEMENTS}"
-                        )));
+                        return Err(invalid(format!("{name} has {elements} elements, over {MAX_MATRIX_ELEMENTS}")));
                     }
                 }
                 let (a, b) = match spec.source {
@@ -114,26 +98,12 @@ impl Job {
                         (a, b)
                     }
                 };
-                let work = Work::Matmul {
-                    m,
-                    k,
-                    n,
-                    a: Arc::new(a),
-                    b: Arc::new(b),
-                    c: vec![0.0; m * n],
-                };
-                (
-                    format!("matmul {m}×{k}×{n}"),
-                    work,
-                    split(n as u32, m as u32, tile),
-                )
+                let work = Work::Matmul { m, k, n, a: Arc::new(a), b: Arc::new(b), c: vec![0.0; m * n] };
+                (format!("matmul {m}×{k}×{n}"), work, split(n as u32, m as u32, tile))
             }
             JobSpec::Mandelbrot(spec) => {
                 let v = spec.view;
-                if v.width == 0
-                    || v.height == 0
-                    || u64::from(v.width) * u64::from(v.height) > MAX_IMAGE_PIXELS
-                {
+                if v.width == 0 || v.height == 0 || u64::from(v.width) * u64::from(v.height) > MAX_IMAGE_PIXELS {
                     return Err(invalid(format!(
                         "image {}×{} is empty or over {MAX_IMAGE_PIXELS} pixels",
                         v.width, v.height
@@ -142,11 +112,7 @@ impl Job {
                 if !(1..=MAX_ITERATIONS).contains(&v.max_iter) {
                     return Err(invalid(format!("max_iter must be in 1..={MAX_ITERATIONS}")));
                 }
-                if !(v.zoom.is_finite()
-                    && v.zoom > 0.0
-                    && v.center_re.is_finite()
-                    && v.center_im.is_finite())
-                {
+                if !(v.zoom.is_finite() && v.zoom > 0.0 && v.center_re.is_finite() && v.center_im.is_finite()) {
                     return Err(invalid("centre and zoom must be finite, zoom positive"));
                 }
                 check_tile(spec.tile)?;
@@ -159,16 +125,8 @@ impl Job {
                     max_iter: v.max_iter,
                 };
                 let pixels = v.width as usize * v.height as usize;
-                let work = Work::Mandelbrot {
-                    view,
-                    wire_view: v,
-                    iterations: vec![0; pixels],
-                };
-                (
-                    format!("mandelbrot {}×{}", v.width, v.height),
-                    work,
-                    split(v.width, v.height, spec.tile),
-                )
+                let work = Work::Mandelbrot { view, wire_view: v, iterations: vec![0; pixels] };
+                (format!("mandelbrot {}×{}", v.width, v.height), work, split(v.width, v.height, spec.tile))
             }
         };
         let count = tiles.len();
@@ -215,21 +173,11 @@ impl Job {
         Some(match &self.work {
             Work::Matmul { k, n, a, b, .. } => {
                 let (a_panel, b_panel) = panels(a, b, *k, *n, rect);
-                TaskKind::MatmulTile {
-                    rows: rect.h,
-                    k: *k as u32,
-                    cols: rect.w,
-                    a: a_panel,
-                    b: b_panel,
-                }
+                TaskKind::MatmulTile { rows: rect.h, k: *k as u32, cols: rect.w, a: a_panel, b: b_panel }
             }
-            Work::Mandelbrot { wire_view, .. } => TaskKind::MandelbrotTile {
-                view: *wire_view,
-                x: rect.x,
-                y: rect.y,
-                w: rect.w,
-                h: rect.h,
-            },
+            Work::Mandelbrot { wire_view, .. } => {
+                TaskKind::MandelbrotTile { view: *wire_view, x: rect.x, y: rect.y, w: rect.w, h: rect.h }
+            }
         })
     }
 
@@ -239,29 +187,12 @@ impl Job {
         match (&self.work, output) {
             (Work::Matmul { k, n, a, b, .. }, TaskOutput::MatmulTile { c }) => {
                 let (a_panel, b_panel) = panels(a, b, *k, *n, rect);
-                freivalds::verify_matmul_tile(
-                    &a_panel,
-                    &b_panel,
-                    c,
-                    rect.h as usize,
-                    *k,
-                    rect.w as usize,
-                    seed,
-                )
-                .map_err(|e| e.to_string())
+                freivalds::verify_matmul_tile(&a_panel, &b_panel, c, rect.h as usize, *k, rect.w as usize, seed)
+                    .map_err(|e| e.to_string())
             }
             (Work::Mandelbrot { view, .. }, TaskOutput::MandelbrotTile { iterations }) => {
-                mandelbrot::spot_check(
-                    view,
-                    rect.x,
-                    rect.y,
-                    rect.w,
-                    rect.h,
-                    iterations,
-                    MANDELBROT_SAMPLES,
-                    seed,
-                )
-                .map_err(|e| e.to_string())
+                mandelbrot::spot_check(view, rect.x, rect.y, rect.w, rect.h, iterations, MANDELBROT_SAMPLES, seed)
+                    .map_err(|e| e.to_string())
             }
             _ => Err("output is of the wrong kind for this task".into()),
         }
@@ -277,12 +208,7 @@ impl Job {
             (Work::Matmul { n, c, .. }, TaskOutput::MatmulTile { c: tile }) => {
                 copy_rect(c, *n, rect, &tile);
             }
-            (
-                Work::Mandelbrot {
-                    view, iterations, ..
-                },
-                TaskOutput::MandelbrotTile { iterations: tile },
-            ) => {
+            (Work::Mandelbrot { view, iterations, .. }, TaskOutput::MandelbrotTile { iterations: tile }) => {
                 copy_rect(iterations, view.width as usize, rect, &tile);
             }
             _ => return None,
@@ -318,9 +244,7 @@ impl Job {
                 file_name: format!("job-{}.npy", self.id),
                 bytes: ostrich_kernels::npy::encode_npy_f32(*m, *n, c).ok()?,
             }),
-            Work::Mandelbrot {
-                view, iterations, ..
-            } => Some(ResultFile {
+            Work::Mandelbrot { view, iterations, .. } => Some(ResultFile {
                 content_type: "image/png",
                 file_name: format!("job-{}.png", self.id),
                 bytes: crate::image::mandelbrot_png(view, iterations).ok()?,
@@ -343,11 +267,7 @@ fn check_tile(tile: u32) -> Result<(), JobError> {
     if TILE_RANGE.contains(&tile) {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "tile = {tile} is outside {}..={}",
-            TILE_RANGE.start(),
-            TILE_RANGE.end()
-        )))
+        Err(invalid(format!("tile = {tile} is outside {}..={}", TILE_RANGE.start(), TILE_RANGE.end())))
     }
 }
 
@@ -356,12 +276,7 @@ fn split(width: u32, height: u32, tile: u32) -> Vec<Rect> {
     let mut tiles = Vec::new();
     for y in (0..height).step_by(tile as usize) {
         for x in (0..width).step_by(tile as usize) {
-            tiles.push(Rect {
-                x,
-                y,
-                w: tile.min(width - x),
-                h: tile.min(height - y),
-            });
+            tiles.push(Rect { x, y, w: tile.min(width - x), h: tile.min(height - y) });
         }
     }
     tiles
@@ -369,12 +284,7 @@ fn split(width: u32, height: u32, tile: u32) -> Vec<Rect> {
 
 /// The rows of A and the columns of B that the C tile `rect` needs.
 fn panels(a: &[f32], b: &[f32], k: usize, n: usize, rect: Rect) -> (Vec<f32>, Vec<f32>) {
-    let (x, y, w, h) = (
-        rect.x as usize,
-        rect.y as usize,
-        rect.w as usize,
-        rect.h as usize,
-    );
+    let (x, y, w, h) = (rect.x as usize, rect.y as usize, rect.w as usize, rect.h as usize);
     let a_panel = a[y * k..(y + h) * k].to_vec();
     let mut b_panel = Vec::with_capacity(k * w);
     for row in b.chunks_exact(n) {
@@ -399,13 +309,7 @@ mod tests {
     use super::*;
 
     fn matmul(m: u32, k: u32, n: u32, tile: u32) -> Job {
-        let spec = MatmulSpec {
-            m,
-            k,
-            n,
-            tile,
-            source: MatrixSource::Seeded { seed: 7 },
-        };
+        let spec = MatmulSpec { m, k, n, tile, source: MatrixSource::Seeded { seed: 7 } };
         Job::new(1, SwarmId::nil(), JobSpec::Matmul(spec)).expect("valid job")
     }
 
@@ -415,48 +319,24 @@ mod tests {
         assert_eq!(tiles.len(), 3 * 2);
         let area: u32 = tiles.iter().map(|t| t.w * t.h).sum();
         assert_eq!(area, 70);
-        assert_eq!(
-            tiles[5],
-            Rect {
-                x: 8,
-                y: 4,
-                w: 2,
-                h: 3
-            }
-        );
+        assert_eq!(tiles[5], Rect { x: 8, y: 4, w: 2, h: 3 });
     }
 
     #[test]
     fn computed_tiles_verify_assemble_and_equal_one_product() {
         let mut job = matmul(9, 5, 7, 4);
         for index in 0..job.task_count() {
-            let Some(TaskKind::MatmulTile {
-                rows,
-                k,
-                cols,
-                a,
-                b,
-            }) = job.task_kind(index)
-            else {
+            let Some(TaskKind::MatmulTile { rows, k, cols, a, b }) = job.task_kind(index) else {
                 panic!("matmul task expected")
             };
-            let c = ostrich_kernels::matmul::matmul_tile(
-                &a,
-                &b,
-                rows as usize,
-                k as usize,
-                cols as usize,
-            )
-            .expect("kernel");
+            let c =
+                ostrich_kernels::matmul::matmul_tile(&a, &b, rows as usize, k as usize, cols as usize).expect("kernel");
             let output = TaskOutput::MatmulTile { c };
-            job.verify(index, &output, index.into())
-                .expect("honest tile verifies");
+            job.verify(index, &output, index.into()).expect("honest tile verifies");
             job.accept(index, output).expect("accepted");
         }
         assert!(job.is_complete());
-        let Work::Matmul { a, b, c, .. } = &job.work else {
-            unreachable!()
-        };
+        let Work::Matmul { a, b, c, .. } = &job.work else { unreachable!() };
         let whole = ostrich_kernels::matmul::matmul_tile(a, b, 9, 5, 7).expect("kernel");
         assert_eq!(c, &whole);
     }
@@ -466,48 +346,18 @@ mod tests {
         let job = matmul(8, 8, 8, 8);
         let output = TaskOutput::MatmulTile { c: vec![0.5; 64] };
         assert!(job.verify(0, &output, 1).is_err());
-        let wrong_kind = TaskOutput::MandelbrotTile {
-            iterations: vec![0; 64],
-        };
+        let wrong_kind = TaskOutput::MandelbrotTile { iterations: vec![0; 64] };
         assert!(job.verify(0, &wrong_kind, 1).is_err());
     }
 
     #[test]
     fn out_of_range_specs_are_refused() {
-        let too_big = MatmulSpec {
-            m: 9000,
-            k: 1,
-            n: 1,
-            tile: 8,
-            source: MatrixSource::Seeded { seed: 1 },
-        };
+        let too_big = MatmulSpec { m: 9000, k: 1, n: 1, tile: 8, source: MatrixSource::Seeded { seed: 1 } };
         assert!(Job::new(1, SwarmId::nil(), JobSpec::Matmul(too_big)).is_err());
-        let short = MatmulSpec {
-            m: 2,
-            k: 2,
-            n: 2,
-            tile: 2,
-            source: MatrixSource::Data {
-                a: vec![1.0],
-                b: vec![],
-            },
-        };
+        let short = MatmulSpec { m: 2, k: 2, n: 2, tile: 2, source: MatrixSource::Data { a: vec![1.0], b: vec![] } };
         assert!(Job::new(1, SwarmId::nil(), JobSpec::Matmul(short)).is_err());
-        let view = MandelbrotView {
-            width: 10,
-            height: 10,
-            center_re: 0.0,
-            center_im: 0.0,
-            zoom: f64::NAN,
-            max_iter: 10,
-        };
-        assert!(
-            Job::new(
-                1,
-                SwarmId::nil(),
-                JobSpec::Mandelbrot(MandelbrotSpec { view, tile: 4 })
-            )
-            .is_err()
-        );
+        let view =
+            MandelbrotView { width: 10, height: 10, center_re: 0.0, center_im: 0.0, zoom: f64::NAN, max_iter: 10 };
+        assert!(Job::new(1, SwarmId::nil(), JobSpec::Mandelbrot(MandelbrotSpec { view, tile: 4 })).is_err());
     }
 }

@@ -25,37 +25,23 @@ pub use config::Config;
 /// 127.0.0.1:0 and pass the listener here, so they run the real server.
 pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
     let config = Arc::new(config);
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| net::public_url(listener.local_addr().ok()));
+    let public_url = config.public_url.clone().unwrap_or_else(|| net::public_url(listener.local_addr().ok()));
     let settings = scheduler::Settings {
         lease: config.lease(),
         quarantine_after: config.quarantine_after.max(1),
         max_task_attempts: config.max_task_attempts.max(1),
     };
     let scheduler = scheduler::Scheduler::new(settings, config.weight_interval()).start();
-    let table = tokens::TokenTable::new(
-        config.invite_ttl(),
-        config.invites_per_minute,
-        config.failed_joins_per_minute,
-    );
+    let table = tokens::TokenTable::new(config.invite_ttl(), config.invites_per_minute, config.failed_joins_per_minute);
     let tokens = tokens::TokenAuthority::new(table, public_url.clone()).start();
     let ticker = ticker::Ticker::new(scheduler.clone(), config.snapshot_interval());
     let ticker_arbiter = Arbiter::new();
     ticker::Ticker::start_in_arbiter(&ticker_arbiter.handle(), move |_| ticker);
     log::info!("coordinator listening on {public_url}");
-    let state = http::AppState {
-        scheduler,
-        tokens,
-        config: config.clone(),
-    };
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(http::routes)
-    })
-    .listen(listener)?;
+    let state = http::AppState { scheduler, tokens, config: config.clone() };
+    let mut server =
+        HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
+            .listen(listener)?;
     if config.http_workers > 0 {
         server = server.workers(config.http_workers);
     }

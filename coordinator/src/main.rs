@@ -10,14 +10,8 @@ use ostrich_coordinator::{Config, net};
 async fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = Config::parse();
-    let listener = TcpListener::bind(config.bind)
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
-    let url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| net::public_url(listener.local_addr().ok()));
+    let listener = TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
+    let url = config.public_url.clone().unwrap_or_else(|| net::public_url(listener.local_addr().ok()));
     println!("Ostrich-Legs coordinator: open {url} to become the master of a new swarm");
-    ostrich_coordinator::run(listener, config)
-        .await
-        .context("server failed")
+    ostrich_coordinator::run(listener, config).await.context("server failed")
 }

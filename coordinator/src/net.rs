@@ -7,11 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 /// address of the default route, or localhost when there is no network.
 pub fn public_url(bound: Option<SocketAddr>) -> String {
     let bound = bound.unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)));
-    let ip = if bound.ip().is_unspecified() {
-        lan_address().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-    } else {
-        bound.ip()
-    };
+    let ip =
+        if bound.ip().is_unspecified() { lan_address().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)) } else { bound.ip() };
     match ip {
         IpAddr::V4(v4) => format!("http://{v4}:{}", bound.port()),
         IpAddr::V6(v6) => format!("http://[{v6}]:{}", bound.port()),
@@ -33,10 +30,7 @@ mod tests {
 
     #[test]
     fn a_specific_bind_address_is_used_as_is() {
-        assert_eq!(
-            public_url(Some(SocketAddr::from(([127, 0, 0, 1], 9000)))),
-            "http://127.0.0.1:9000"
-        );
+        assert_eq!(public_url(Some(SocketAddr::from(([127, 0, 0, 1], 9000)))), "http://127.0.0.1:9000");
     }
 
     #[test]

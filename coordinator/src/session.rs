@@ -16,15 +16,13 @@ use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytes::Bytes;
 use ostrich_protocol::{
-    CommandErrorCode, JoinCredential, MAX_FRAME_BYTES, MasterCommand, RejectCode, Role,
-    ToCoordinator, ToDevice, decode, encode,
+    CommandErrorCode, JoinCredential, MAX_FRAME_BYTES, MasterCommand, RejectCode, Role, ToCoordinator, ToDevice,
+    decode, encode,
 };
 use tokio::sync::mpsc;
 
 use crate::{
-    scheduler::{
-        Admission, Command, DeviceEvent, Disconnected, MasterOf, Register, Scheduler, SessionId,
-    },
+    scheduler::{Admission, Command, DeviceEvent, Disconnected, MasterOf, Register, Scheduler, SessionId},
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
 };
 
@@ -78,10 +76,8 @@ impl DeviceSession {
         tokens: Addr<TokenAuthority>,
         heartbeat_timeout: Duration,
     ) {
-        let stream = stream
-            .max_frame_size(MAX_FRAME_BYTES)
-            .aggregate_continuations()
-            .max_continuation_size(MAX_FRAME_BYTES);
+        let stream =
+            stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
         let (writer, frames) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         actix_web::rt::spawn(write_frames(socket, frames, queued.clone()));
@@ -117,18 +113,12 @@ impl DeviceSession {
     fn close(&self, ctx: &mut Context<Self>, code: CloseCode, reason: impl Into<String>) {
         let reason = reason.into();
         log::info!("session {} ({}): closing: {reason}", self.id, self.client);
-        let _ = self.writer.send(Write::Close(CloseReason {
-            code,
-            description: Some(reason),
-        }));
+        let _ = self.writer.send(Write::Close(CloseReason { code, description: Some(reason) }));
         ctx.stop();
     }
 
     fn reject(&self, ctx: &mut Context<Self>, code: RejectCode, message: String) {
-        self.send(&ToDevice::Rejected {
-            code,
-            message: message.clone(),
-        });
+        self.send(&ToDevice::Rejected { code, message: message.clone() });
         self.close(ctx, CloseCode::Policy, message);
     }
 
@@ -136,8 +126,7 @@ impl DeviceSession {
         let message = match decode::<ToCoordinator>(frame) {
             Ok(message) => message,
             Err(error) => {
-                if error.version_mismatch().is_some() && matches!(self.phase, Phase::AwaitingHello)
-                {
+                if error.version_mismatch().is_some() && matches!(self.phase, Phase::AwaitingHello) {
                     return self.reject(ctx, RejectCode::VersionMismatch, error.to_string());
                 }
                 return self.close(ctx, CloseCode::Invalid, format!("malformed frame: {error}"));
@@ -145,63 +134,34 @@ impl DeviceSession {
         };
         self.last_seen = Instant::now();
         match (&self.phase, message) {
-            (
-                Phase::AwaitingHello,
-                ToCoordinator::Hello {
-                    device_id,
-                    name,
-                    capabilities,
-                    credential,
-                },
-            ) => {
+            (Phase::AwaitingHello, ToCoordinator::Hello { device_id, name, capabilities, credential }) => {
                 self.join(ctx, device_id, name, capabilities, credential);
             }
             (Phase::AwaitingHello, _) => {
-                self.reject(
-                    ctx,
-                    RejectCode::HelloExpected,
-                    "the first frame must be a hello".into(),
-                );
+                self.reject(ctx, RejectCode::HelloExpected, "the first frame must be a hello".into());
             }
             (Phase::Joined { .. }, ToCoordinator::Hello { .. }) => {
                 self.close(ctx, CloseCode::Policy, "a session sends one hello");
             }
             (Phase::Joined { .. }, ToCoordinator::Heartbeat) => {}
             (Phase::Joined { .. }, ToCoordinator::WorkRequest { slots }) => {
-                self.scheduler.do_send(DeviceEvent::WorkRequest {
-                    session: self.id,
-                    slots,
-                });
+                self.scheduler.do_send(DeviceEvent::WorkRequest { session: self.id, slots });
             }
             (Phase::Joined { .. }, ToCoordinator::TaskResult { task_id, output }) => {
-                self.scheduler.do_send(DeviceEvent::Result {
-                    session: self.id,
-                    task_id,
-                    output,
-                });
+                self.scheduler.do_send(DeviceEvent::Result { session: self.id, task_id, output });
             }
             (Phase::Joined { .. }, ToCoordinator::TaskFailed { task_id, reason }) => {
-                self.scheduler.do_send(DeviceEvent::Failed {
-                    session: self.id,
-                    task_id,
-                    reason,
-                });
+                self.scheduler.do_send(DeviceEvent::Failed { session: self.id, task_id, reason });
             }
             (Phase::Joined { .. }, ToCoordinator::Benchmark { ops_score }) => {
-                self.scheduler.do_send(DeviceEvent::Benchmark {
-                    session: self.id,
-                    ops_score,
-                });
+                self.scheduler.do_send(DeviceEvent::Benchmark { session: self.id, ops_score });
             }
             (Phase::Joined { role }, ToCoordinator::Command(command)) => {
                 if *role == Role::Master {
                     self.command(ctx, command);
                 } else {
                     let message = "only the swarm's master may give commands".to_string();
-                    self.send(&ToDevice::CommandError {
-                        code: CommandErrorCode::NotMaster,
-                        message,
-                    });
+                    self.send(&ToDevice::CommandError { code: CommandErrorCode::NotMaster, message });
                 }
             }
         }
@@ -224,8 +184,7 @@ impl DeviceSession {
             JoinCredential::Resume { credential } => (None, Some(Admission::Resume(credential))),
             JoinCredential::Invite { token } => (Some(token), None),
         };
-        let (tokens, scheduler, client) =
-            (self.tokens.clone(), self.scheduler.clone(), self.client);
+        let (tokens, scheduler, client) = (self.tokens.clone(), self.scheduler.clone(), self.client);
         let register = Register {
             session: self.id,
             recipient: ctx.address().recipient(),
@@ -245,29 +204,19 @@ impl DeviceSession {
                 (None, Some(swarm)) => Admission::Invited(swarm),
                 (None, None) => return Err((RejectCode::InvalidCode, "no invite code".into())),
             };
-            let outcome = scheduler
-                .send(Register {
-                    admission,
-                    ..register
-                })
-                .await
-                .map_err(mailbox_error)?;
+            let outcome = scheduler.send(Register { admission, ..register }).await.map_err(mailbox_error)?;
             if matches!(outcome, Err((RejectCode::InvalidCredential, _))) {
                 tokens.do_send(JoinFailed { client });
             }
             outcome
         };
-        ctx.wait(
-            admit
-                .into_actor(self)
-                .map(|outcome, this, ctx| match outcome {
-                    Ok(welcome) => {
-                        this.phase = Phase::Joined { role: welcome.role };
-                        this.send(&ToDevice::Welcome(welcome));
-                    }
-                    Err((code, message)) => this.reject(ctx, code, message),
-                }),
-        );
+        ctx.wait(admit.into_actor(self).map(|outcome, this, ctx| match outcome {
+            Ok(welcome) => {
+                this.phase = Phase::Joined { role: welcome.role };
+                this.send(&ToDevice::Welcome(welcome));
+            }
+            Err((code, message)) => this.reject(ctx, code, message),
+        }));
     }
 
     /// Carries out a master command and tells the sender how it went.
@@ -276,41 +225,20 @@ impl DeviceSession {
         let reply = async move {
             match command {
                 MasterCommand::CreateInvite => {
-                    let swarm = scheduler
-                        .send(MasterOf { session })
-                        .await
-                        .map_err(command_mailbox)??;
-                    let invite = tokens
-                        .send(Mint { swarm })
-                        .await
-                        .map_err(command_mailbox)?
-                        .map_err(token_error)?;
+                    let swarm = scheduler.send(MasterOf { session }).await.map_err(command_mailbox)??;
+                    let invite = tokens.send(Mint { swarm }).await.map_err(command_mailbox)?.map_err(token_error)?;
                     Ok(ToDevice::InviteCreated(invite))
                 }
                 MasterCommand::RevokeInvite { token } => {
-                    let swarm = scheduler
-                        .send(MasterOf { session })
-                        .await
-                        .map_err(command_mailbox)??;
-                    tokens
-                        .send(Revoke { swarm, token })
-                        .await
-                        .map_err(command_mailbox)?
-                        .map_err(token_error)?;
-                    Ok(ToDevice::CommandOk {
-                        message: "invite revoked".into(),
-                        job_id: None,
-                    })
+                    let swarm = scheduler.send(MasterOf { session }).await.map_err(command_mailbox)??;
+                    tokens.send(Revoke { swarm, token }).await.map_err(command_mailbox)?.map_err(token_error)?;
+                    Ok(ToDevice::CommandOk { message: "invite revoked".into(), job_id: None })
                 }
-                command => scheduler
-                    .send(Command { session, command })
-                    .await
-                    .map_err(command_mailbox)?,
+                command => scheduler.send(Command { session, command }).await.map_err(command_mailbox)?,
             }
         };
         ctx.spawn(reply.into_actor(self).map(|reply, this, _| {
-            let message =
-                reply.unwrap_or_else(|(code, message)| ToDevice::CommandError { code, message });
+            let message = reply.unwrap_or_else(|(code, message)| ToDevice::CommandError { code, message });
             this.send(&message);
         }));
     }
@@ -328,17 +256,11 @@ fn reject_message(code: RejectCode) -> String {
 }
 
 fn mailbox_error(error: MailboxError) -> (RejectCode, String) {
-    (
-        RejectCode::InvalidCredential,
-        format!("coordinator unavailable: {error}"),
-    )
+    (RejectCode::InvalidCredential, format!("coordinator unavailable: {error}"))
 }
 
 fn command_mailbox(error: MailboxError) -> (CommandErrorCode, String) {
-    (
-        CommandErrorCode::NotFound,
-        format!("coordinator unavailable: {error}"),
-    )
+    (CommandErrorCode::NotFound, format!("coordinator unavailable: {error}"))
 }
 
 fn token_error(error: TokenError) -> (CommandErrorCode, String) {
@@ -354,8 +276,7 @@ impl Actor for DeviceSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let check =
-            (self.heartbeat_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+        let check = (self.heartbeat_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
         ctx.run_interval(check, |this, ctx| {
             if this.last_seen.elapsed() > this.heartbeat_timeout {
                 this.close(ctx, CloseCode::Away, "heartbeat timeout");
@@ -373,11 +294,9 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for DeviceSession {
     fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
         match item {
             Ok(AggregatedMessage::Binary(frame)) => self.on_frame(&frame, ctx),
-            Ok(AggregatedMessage::Text(_)) => self.close(
-                ctx,
-                CloseCode::Unsupported,
-                "text frames are not part of the protocol",
-            ),
+            Ok(AggregatedMessage::Text(_)) => {
+                self.close(ctx, CloseCode::Unsupported, "text frames are not part of the protocol")
+            }
             Ok(AggregatedMessage::Ping(payload)) => {
                 self.last_seen = Instant::now();
                 let _ = self.writer.send(Write::Pong(payload));
@@ -385,17 +304,9 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for DeviceSession {
             Ok(AggregatedMessage::Pong(_)) => self.last_seen = Instant::now(),
             Ok(AggregatedMessage::Close(_)) => ctx.stop(),
             Err(ProtocolError::Overflow) => {
-                self.close(
-                    ctx,
-                    CloseCode::Size,
-                    format!("frame exceeds the {MAX_FRAME_BYTES} byte limit"),
-                );
+                self.close(ctx, CloseCode::Size, format!("frame exceeds the {MAX_FRAME_BYTES} byte limit"));
             }
-            Err(error) => self.close(
-                ctx,
-                CloseCode::Protocol,
-                format!("websocket protocol error: {error}"),
-            ),
+            Err(error) => self.close(ctx, CloseCode::Protocol, format!("websocket protocol error: {error}")),
         }
     }
 
@@ -408,9 +319,7 @@ impl Handler<Outbound> for DeviceSession {
     type Result = ();
     fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
         match msg {
-            Outbound::Frame(frame)
-                if self.queued.load(Ordering::Relaxed) + frame.len() > MAX_QUEUED_BYTES =>
-            {
+            Outbound::Frame(frame) if self.queued.load(Ordering::Relaxed) + frame.len() > MAX_QUEUED_BYTES => {
                 self.close(ctx, CloseCode::Policy, "client does not read its frames");
             }
             Outbound::Frame(frame) => self.write(frame),

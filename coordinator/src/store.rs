@@ -35,6 +35,11 @@ impl Store {
         self.jobs.get(&id).filter(|job| job.swarm == swarm)
     }
 
+    /// Removes a job and its result.
+    pub fn remove(&mut self, id: JobId) -> Option<Job> {
+        self.jobs.remove(&id)
+    }
+
     /// The jobs of one swarm, oldest first.
     pub fn jobs_of(&self, swarm: SwarmId) -> impl Iterator<Item = &Job> {
         self.jobs.values().filter(move |job| job.swarm == swarm)

@@ -23,10 +23,7 @@ pub struct Ticker {
 impl Ticker {
     /// A ticker that snapshots every `interval`.
     pub fn new(scheduler: Addr<Scheduler>, interval: Duration) -> Self {
-        Self {
-            scheduler,
-            interval,
-        }
+        Self { scheduler, interval }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {

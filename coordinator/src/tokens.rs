@@ -54,14 +54,7 @@ pub struct TokenTable {
 impl TokenTable {
     /// An empty table with the given lifetime and limits.
     pub fn new(ttl: Duration, mint_limit: u32, failure_limit: u32) -> Self {
-        Self {
-            ttl,
-            mint_limit,
-            failure_limit,
-            tokens: HashMap::new(),
-            mints: HashMap::new(),
-            failures: HashMap::new(),
-        }
+        Self { ttl, mint_limit, failure_limit, tokens: HashMap::new(), mints: HashMap::new(), failures: HashMap::new() }
     }
 
     /// Mints a code for `swarm`. The caller has checked that the requester is its master.
@@ -78,13 +71,7 @@ impl TokenTable {
             }
         };
         recent.push_back(now);
-        self.tokens.insert(
-            token.clone(),
-            Entry {
-                swarm,
-                expires: now + self.ttl,
-            },
-        );
+        self.tokens.insert(token.clone(), Entry { swarm, expires: now + self.ttl });
         Ok((token, self.ttl))
     }
 
@@ -105,11 +92,7 @@ impl TokenTable {
         match self.failures.get_mut(&client) {
             Some(recent) => {
                 prune(recent, now);
-                if recent.len() >= self.failure_limit as usize {
-                    Err(RejectCode::RateLimited)
-                } else {
-                    Ok(())
-                }
+                if recent.len() >= self.failure_limit as usize { Err(RejectCode::RateLimited) } else { Ok(()) }
             }
             None => Ok(()),
         }
@@ -122,12 +105,7 @@ impl TokenTable {
 
     /// Redeems a code for the swarm it belongs to. Codes stay valid for many joins until
     /// they expire or are revoked: a room of phones scans the same QR code.
-    pub fn redeem(
-        &mut self,
-        client: IpAddr,
-        token: &str,
-        now: Instant,
-    ) -> Result<SwarmId, RejectCode> {
+    pub fn redeem(&mut self, client: IpAddr, token: &str, now: Instant) -> Result<SwarmId, RejectCode> {
         self.check_client(client, now)?;
         let outcome = match self.tokens.get(&normalize(token)) {
             Some(entry) if entry.expires > now => Ok(entry.swarm),
@@ -142,8 +120,7 @@ impl TokenTable {
 
     /// Forgets long-expired codes and idle counters.
     pub fn purge(&mut self, now: Instant) {
-        self.tokens
-            .retain(|_, entry| entry.expires + EXPIRED_MEMORY > now);
+        self.tokens.retain(|_, entry| entry.expires + EXPIRED_MEMORY > now);
         self.mints.retain(|_, recent| {
             prune(recent, now);
             !recent.is_empty()
@@ -156,10 +133,7 @@ impl TokenTable {
 }
 
 fn prune(recent: &mut VecDeque<Instant>, now: Instant) {
-    while recent
-        .front()
-        .is_some_and(|at| now.duration_since(*at) >= WINDOW)
-    {
+    while recent.front().is_some_and(|at| now.duration_since(*at) >= WINDOW) {
         recent.pop_front();
     }
 }
@@ -180,9 +154,7 @@ pub fn normalize(token: &str) -> String {
 
 fn random_token() -> Result<String, TokenError> {
     let mut rng = OsRng.unwrap_err();
-    Ok((0..TOKEN_LEN)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect())
+    Ok((0..TOKEN_LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect())
 }
 
 /// The actor around [`TokenTable`]; `public_url` is the base of invite links.
@@ -198,23 +170,10 @@ impl TokenAuthority {
     }
 
     fn invite(&self, token: String, ttl: Duration) -> Invite {
-        let url = format!(
-            "{}/join?token={token}",
-            self.public_url.trim_end_matches('/')
-        );
-        let qr_svg = qrcode_generator::to_svg_to_string(
-            &url,
-            qrcode_generator::QrCodeEcc::Medium,
-            256,
-            None::<&str>,
-        )
-        .unwrap_or_default();
-        Invite {
-            token,
-            url,
-            expires_in_s: ttl.as_secs() as u32,
-            qr_svg,
-        }
+        let url = format!("{}/join?token={token}", self.public_url.trim_end_matches('/'));
+        let qr_svg = qrcode_generator::to_svg_to_string(&url, qrcode_generator::QrCodeEcc::Medium, 256, None::<&str>)
+            .unwrap_or_default();
+        Invite { token, url, expires_in_s: ttl.as_secs() as u32, qr_svg }
     }
 }
 
@@ -310,9 +269,7 @@ mod tests {
 
     #[test]
     fn tokens_are_eight_readable_characters() {
-        let (token, _) = table()
-            .mint(SwarmId::from_u128(1), Instant::now())
-            .expect("mint");
+        let (token, _) = table().mint(SwarmId::from_u128(1), Instant::now()).expect("mint");
         assert_eq!(token.len(), TOKEN_LEN);
         assert!(token.bytes().all(|b| ALPHABET.contains(&b)), "{token}");
     }
@@ -326,14 +283,8 @@ mod tests {
             table.mint(swarm, now).expect("within quota");
         }
         assert_eq!(table.mint(swarm, now), Err(TokenError::RateLimited(5)));
-        assert!(
-            table.mint(SwarmId::from_u128(2), now).is_ok(),
-            "quota is per swarm"
-        );
-        assert!(
-            table.mint(swarm, now + WINDOW).is_ok(),
-            "quota refills after a minute"
-        );
+        assert!(table.mint(SwarmId::from_u128(2), now).is_ok(), "quota is per swarm");
+        assert!(table.mint(swarm, now + WINDOW).is_ok(), "quota refills after a minute");
     }
 
     #[test]
@@ -343,18 +294,10 @@ mod tests {
         let swarm = SwarmId::from_u128(1);
         let (token, ttl) = table.mint(swarm, now).expect("mint");
         assert_eq!(table.redeem(CLIENT, &token.to_lowercase(), now), Ok(swarm));
-        let typed = format!("{}-{}", &token[..4], &token[4..])
-            .replace('1', "l")
-            .replace('0', "O");
+        let typed = format!("{}-{}", &token[..4], &token[4..]).replace('1', "l").replace('0', "O");
         assert_eq!(table.redeem(CLIENT, &typed, now), Ok(swarm), "{typed}");
-        assert_eq!(
-            table.redeem(CLIENT, &token, now + ttl),
-            Err(RejectCode::ExpiredCode)
-        );
-        assert_eq!(
-            table.redeem(CLIENT, "ZZZZZZZZ", now),
-            Err(RejectCode::InvalidCode)
-        );
+        assert_eq!(table.redeem(CLIENT, &token, now + ttl), Err(RejectCode::ExpiredCode));
+        assert_eq!(table.redeem(CLIENT, "ZZZZZZZZ", now), Err(RejectCode::InvalidCode));
     }
 
     #[test]
@@ -363,24 +306,12 @@ mod tests {
         let now = Instant::now();
         let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         for _ in 0..3 {
-            assert_eq!(
-                table.redeem(CLIENT, "WRONG000", now),
-                Err(RejectCode::InvalidCode)
-            );
+            assert_eq!(table.redeem(CLIENT, "WRONG000", now), Err(RejectCode::InvalidCode));
         }
         let (token, _) = table.mint(SwarmId::from_u128(1), now).expect("mint");
-        assert_eq!(
-            table.redeem(CLIENT, &token, now),
-            Err(RejectCode::RateLimited)
-        );
-        assert!(
-            table.redeem(other, &token, now).is_ok(),
-            "the limit is per address"
-        );
-        assert!(
-            table.redeem(CLIENT, &token, now + WINDOW).is_ok(),
-            "the limit lifts after a minute"
-        );
+        assert_eq!(table.redeem(CLIENT, &token, now), Err(RejectCode::RateLimited));
+        assert!(table.redeem(other, &token, now).is_ok(), "the limit is per address");
+        assert!(table.redeem(CLIENT, &token, now + WINDOW).is_ok(), "the limit lifts after a minute");
     }
 
     #[test]
@@ -388,14 +319,8 @@ mod tests {
         let mut table = table();
         let now = Instant::now();
         let (token, _) = table.mint(SwarmId::from_u128(1), now).expect("mint");
-        assert_eq!(
-            table.revoke(SwarmId::from_u128(2), &token),
-            Err(TokenError::NotFound)
-        );
+        assert_eq!(table.revoke(SwarmId::from_u128(2), &token), Err(TokenError::NotFound));
         assert_eq!(table.revoke(SwarmId::from_u128(1), &token), Ok(()));
-        assert_eq!(
-            table.redeem(CLIENT, &token, now),
-            Err(RejectCode::InvalidCode)
-        );
+        assert_eq!(table.redeem(CLIENT, &token, now), Err(RejectCode::InvalidCode));
     }
 }

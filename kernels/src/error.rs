@@ -81,22 +81,14 @@ pub enum KernelError {
 impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::LengthMismatch {
-                what,
-                expected,
-                found,
-            } => {
+            Self::LengthMismatch { what, expected, found } => {
                 write!(f, "length of {what} is {found}, expected {expected}")
             }
             Self::TooLarge { what } => write!(f, "{what} is too large"),
             Self::NonFinite { what, index } => {
                 write!(f, "{what} holds a non-finite value at index {index}")
             }
-            Self::VerificationFailed {
-                row,
-                diff,
-                tolerance,
-            } => write!(
+            Self::VerificationFailed { row, diff, tolerance } => write!(
                 f,
                 "matrix product check failed at row {row}: difference {diff:e} exceeds tolerance {tolerance:e}"
             ),
@@ -104,25 +96,12 @@ impl fmt::Display for KernelError {
             Self::RectOutOfBounds { x, y, w, h } => {
                 write!(f, "rectangle {w}x{h} at ({x}, {y}) is outside the image")
             }
-            Self::CountOutOfRange {
-                index,
-                count,
-                max_iter,
-            } => {
-                write!(
-                    f,
-                    "iteration count {count} at index {index} exceeds max_iter {max_iter}"
-                )
+            Self::CountOutOfRange { index, count, max_iter } => {
+                write!(f, "iteration count {count} at index {index} exceeds max_iter {max_iter}")
             }
-            Self::SpotCheckFailed {
-                px,
-                py,
-                expected,
-                found,
-            } => write!(
-                f,
-                "pixel ({px}, {py}) claims {found} iterations, recomputed {expected}"
-            ),
+            Self::SpotCheckFailed { px, py, expected, found } => {
+                write!(f, "pixel ({px}, {py}) claims {found} iterations, recomputed {expected}")
+            }
             Self::BadFormat { reason } => write!(f, "bad npy data: {reason}"),
         }
     }
@@ -137,44 +116,15 @@ mod tests {
     #[test]
     fn messages_are_lowercase_without_trailing_period() {
         let errors = [
-            KernelError::LengthMismatch {
-                what: "a",
-                expected: 4,
-                found: 3,
-            },
+            KernelError::LengthMismatch { what: "a", expected: 4, found: 3 },
             KernelError::TooLarge { what: "tile" },
-            KernelError::NonFinite {
-                what: "c",
-                index: 2,
-            },
-            KernelError::VerificationFailed {
-                row: 1,
-                diff: 2.0,
-                tolerance: 0.5,
-            },
-            KernelError::InvalidView {
-                reason: "zoom is not positive",
-            },
-            KernelError::RectOutOfBounds {
-                x: 1,
-                y: 2,
-                w: 3,
-                h: 4,
-            },
-            KernelError::CountOutOfRange {
-                index: 0,
-                count: 9,
-                max_iter: 8,
-            },
-            KernelError::SpotCheckFailed {
-                px: 0,
-                py: 0,
-                expected: 1,
-                found: 2,
-            },
-            KernelError::BadFormat {
-                reason: "bad magic",
-            },
+            KernelError::NonFinite { what: "c", index: 2 },
+            KernelError::VerificationFailed { row: 1, diff: 2.0, tolerance: 0.5 },
+            KernelError::InvalidView { reason: "zoom is not positive" },
+            KernelError::RectOutOfBounds { x: 1, y: 2, w: 3, h: 4 },
+            KernelError::CountOutOfRange { index: 0, count: 9, max_iter: 8 },
+            KernelError::SpotCheckFailed { px: 0, py: 0, expected: 1, found: 2 },
+            KernelError::BadFormat { reason: "bad magic" },
         ];
         for error in errors {
             let message = error.to_string();
@@ -186,11 +136,7 @@ mod tests {
 
     #[test]
     fn length_mismatch_message_names_the_buffer() {
-        let error = KernelError::LengthMismatch {
-            what: "b",
-            expected: 6,
-            found: 5,
-        };
+        let error = KernelError::LengthMismatch { what: "b", expected: 6, found: 5 };
         assert_eq!(error.to_string(), "length of b is 5, expected 6");
     }
 }

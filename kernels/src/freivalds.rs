@@ -59,11 +59,7 @@ pub fn verify_matmul_tile(
 ) -> Result<(), KernelError> {
     let c_len = check_dims(a, b, rows, k, cols)?;
     if c.len() != c_len {
-        return Err(KernelError::LengthMismatch {
-            what: "c",
-            expected: c_len,
-            found: c.len(),
-        });
+        return Err(KernelError::LengthMismatch { what: "c", expected: c_len, found: c.len() });
     }
     check_finite("a", a)?;
     check_finite("b", b)?;
@@ -74,12 +70,8 @@ pub fn verify_matmul_tile(
     let mut rng = SplitMix64::new(seed);
     let x: Vec<f64> = (0..cols).map(|_| 1.0 + rng.next_f64_unit()).collect();
     // y = B·x and its absolute-value scale |B|·x (x is positive, so |x| = x).
-    let (y, y_scale): (Vec<f64>, Vec<f64>) = b
-        .chunks_exact(cols)
-        .map(|row| dot_and_scale(row, &x))
-        .unzip();
-    let per_scale =
-        SAFETY_FACTOR * f64::from(f32::EPSILON) * (k as f64).sqrt() / (cols as f64).sqrt();
+    let (y, y_scale): (Vec<f64>, Vec<f64>) = b.chunks_exact(cols).map(|row| dot_and_scale(row, &x)).unzip();
+    let per_scale = SAFETY_FACTOR * f64::from(f32::EPSILON) * (k as f64).sqrt() / (cols as f64).sqrt();
     for row in 0..rows {
         let a_row = &a[row * k..(row + 1) * k];
         let (z, scale) = projected_row(a_row, &y, &y_scale);
@@ -87,15 +79,8 @@ pub fn verify_matmul_tile(
         let diff = (w - z).abs();
         let tolerance = per_scale * scale + ABSOLUTE_FLOOR;
         // Only a difference known to be within tolerance passes; NaN on either side fails.
-        if !matches!(
-            diff.partial_cmp(&tolerance),
-            Some(Ordering::Less | Ordering::Equal)
-        ) {
-            return Err(KernelError::VerificationFailed {
-                row,
-                diff,
-                tolerance,
-            });
+        if !matches!(diff.partial_cmp(&tolerance), Some(Ordering::Less | Ordering::Equal)) {
+            return Err(KernelError::VerificationFailed { row, diff, tolerance });
         }
     }
     Ok(())
@@ -111,23 +96,18 @@ fn check_finite(what: &'static str, values: &[f32]) -> Result<(), KernelError> {
 
 /// Returns `row · x` and `|row| · x` in f64, for a non-negative `x`.
 fn dot_and_scale(row: &[f32], x: &[f64]) -> (f64, f64) {
-    row.iter()
-        .zip(x)
-        .fold((0.0, 0.0), |(sum, scale), (&v, &xv)| {
-            let v = f64::from(v);
-            (sum + v * xv, scale + v.abs() * xv)
-        })
+    row.iter().zip(x).fold((0.0, 0.0), |(sum, scale), (&v, &xv)| {
+        let v = f64::from(v);
+        (sum + v * xv, scale + v.abs() * xv)
+    })
 }
 
 /// Returns `a_row · y` and `|a_row| · y_scale` in f64.
 fn projected_row(a_row: &[f32], y: &[f64], y_scale: &[f64]) -> (f64, f64) {
-    a_row
-        .iter()
-        .zip(y.iter().zip(y_scale))
-        .fold((0.0, 0.0), |(sum, scale), (&v, (&yv, &sv))| {
-            let v = f64::from(v);
-            (sum + v * yv, scale + v.abs() * sv)
-        })
+    a_row.iter().zip(y.iter().zip(y_scale)).fold((0.0, 0.0), |(sum, scale), (&v, (&yv, &sv))| {
+        let v = f64::from(v);
+        (sum + v * yv, scale + v.abs() * sv)
+    })
 }
 
 #[cfg(test)]

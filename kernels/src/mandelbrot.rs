@@ -72,15 +72,11 @@ impl View {
     /// Checks that the rectangle lies inside the image and returns its pixel count.
     fn tile_len(&self, x: u32, y: u32, w: u32, h: u32) -> Result<usize, KernelError> {
         self.validate()?;
-        let fits = |start: u32, len: u32, limit: u32| {
-            u64::from(start) + u64::from(len) <= u64::from(limit)
-        };
+        let fits = |start: u32, len: u32, limit: u32| u64::from(start) + u64::from(len) <= u64::from(limit);
         if !fits(x, w, self.width) || !fits(y, h, self.height) {
             return Err(KernelError::RectOutOfBounds { x, y, w, h });
         }
-        (w as usize)
-            .checked_mul(h as usize)
-            .ok_or(KernelError::TooLarge { what: "tile" })
+        (w as usize).checked_mul(h as usize).ok_or(KernelError::TooLarge { what: "tile" })
     }
 }
 
@@ -165,56 +161,32 @@ pub fn spot_check(
 ) -> Result<(), KernelError> {
     let len = view.tile_len(x, y, w, h)?;
     if iterations.len() != len {
-        return Err(KernelError::LengthMismatch {
-            what: "iterations",
-            expected: len,
-            found: iterations.len(),
-        });
+        return Err(KernelError::LengthMismatch { what: "iterations", expected: len, found: iterations.len() });
     }
     if let Some(index) = iterations.iter().position(|&count| count > view.max_iter) {
         let count = iterations[index];
-        return Err(KernelError::CountOutOfRange {
-            index,
-            count,
-            max_iter: view.max_iter,
-        });
+        return Err(KernelError::CountOutOfRange { index, count, max_iter: view.max_iter });
     }
     if len == 0 {
         return Ok(());
     }
     let check = |index: usize| {
-        let (px, py) = (
-            x + (index % w as usize) as u32,
-            y + (index / w as usize) as u32,
-        );
+        let (px, py) = (x + (index % w as usize) as u32, y + (index / w as usize) as u32);
         let expected = iterations_at(view, px, py);
         let found = iterations[index];
-        if expected == found {
-            Ok(())
-        } else {
-            Err(KernelError::SpotCheckFailed {
-                px,
-                py,
-                expected,
-                found,
-            })
-        }
+        if expected == found { Ok(()) } else { Err(KernelError::SpotCheckFailed { px, py, expected, found }) }
     };
     if samples >= len {
         return (0..len).try_for_each(check);
     }
-    [0, w as usize - 1, len - w as usize, len - 1]
-        .into_iter()
-        .try_for_each(check)?;
+    [0, w as usize - 1, len - w as usize, len - 1].into_iter().try_for_each(check)?;
     let mut rng = SplitMix64::new(seed);
     (0..samples).try_for_each(|_| check((rng.next_u64() % len as u64) as usize))
 }
 
 /// Returns the sum of the counts of a tile, the work it took, for throughput figures.
 pub fn total_iterations(iterations: &[u32]) -> u64 {
-    iterations
-        .iter()
-        .fold(0u64, |sum, &count| sum.saturating_add(u64::from(count)))
+    iterations.iter().fold(0u64, |sum, &count| sum.saturating_add(u64::from(count)))
 }
 
 #[cfg(test)]

@@ -40,13 +40,7 @@ const NC: usize = 512;
 /// Returns the `rows`×`cols` row-major result, or an error when a buffer's length does not
 /// match its dimensions. Accumulation is in f32, in an order that is fixed for given
 /// dimensions, so the result is the same on every platform.
-pub fn matmul_tile(
-    a: &[f32],
-    b: &[f32],
-    rows: usize,
-    k: usize,
-    cols: usize,
-) -> Result<Vec<f32>, KernelError> {
+pub fn matmul_tile(a: &[f32], b: &[f32], rows: usize, k: usize, cols: usize) -> Result<Vec<f32>, KernelError> {
     let out_len = check_dims(a, b, rows, k, cols)?;
     let mut c = vec![0.0f32; out_len];
     if out_len == 0 || k == 0 {
@@ -58,28 +52,11 @@ pub fn matmul_tile(
         let nc = NC.min(cols - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            pack_b(
-                b,
-                cols,
-                Span { start: pc, len: kc },
-                Span { start: jc, len: nc },
-                &mut packed_b,
-            );
+            pack_b(b, cols, Span { start: pc, len: kc }, Span { start: jc, len: nc }, &mut packed_b);
             for ic in (0..rows).step_by(MC) {
                 let mc = MC.min(rows - ic);
-                pack_a(
-                    a,
-                    k,
-                    Span { start: ic, len: mc },
-                    Span { start: pc, len: kc },
-                    &mut packed_a,
-                );
-                let out = Block {
-                    row: ic,
-                    rows: mc,
-                    col: jc,
-                    cols: nc,
-                };
+                pack_a(a, k, Span { start: ic, len: mc }, Span { start: pc, len: kc }, &mut packed_a);
+                let out = Block { row: ic, rows: mc, col: jc, cols: nc };
                 multiply_block(&packed_a, &packed_b, kc, out, &mut c, cols);
             }
         }
@@ -90,20 +67,12 @@ pub fn matmul_tile(
 /// Computes the same product as [`matmul_tile`] with a naive triple loop and f64 sums.
 ///
 /// Slow but simple and accurate: it is the yardstick for tests.
-pub fn matmul_reference(
-    a: &[f32],
-    b: &[f32],
-    rows: usize,
-    k: usize,
-    cols: usize,
-) -> Result<Vec<f32>, KernelError> {
+pub fn matmul_reference(a: &[f32], b: &[f32], rows: usize, k: usize, cols: usize) -> Result<Vec<f32>, KernelError> {
     let out_len = check_dims(a, b, rows, k, cols)?;
     let mut c = Vec::with_capacity(out_len);
     for i in 0..rows {
         for j in 0..cols {
-            let sum: f64 = (0..k)
-                .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * cols + j]))
-                .sum();
+            let sum: f64 = (0..k).map(|p| f64::from(a[i * k + p]) * f64::from(b[p * cols + j])).sum();
             c.push(sum as f32);
         }
     }
@@ -117,35 +86,15 @@ pub fn matmul_flops(rows: usize, k: usize, cols: usize) -> f64 {
 }
 
 /// Checks the operand lengths against the dimensions and returns the output length.
-pub(crate) fn check_dims(
-    a: &[f32],
-    b: &[f32],
-    rows: usize,
-    k: usize,
-    cols: usize,
-) -> Result<usize, KernelError> {
-    let a_len = rows
-        .checked_mul(k)
-        .ok_or(KernelError::TooLarge { what: "a" })?;
-    let b_len = k
-        .checked_mul(cols)
-        .ok_or(KernelError::TooLarge { what: "b" })?;
-    let c_len = rows
-        .checked_mul(cols)
-        .ok_or(KernelError::TooLarge { what: "c" })?;
+pub(crate) fn check_dims(a: &[f32], b: &[f32], rows: usize, k: usize, cols: usize) -> Result<usize, KernelError> {
+    let a_len = rows.checked_mul(k).ok_or(KernelError::TooLarge { what: "a" })?;
+    let b_len = k.checked_mul(cols).ok_or(KernelError::TooLarge { what: "b" })?;
+    let c_len = rows.checked_mul(cols).ok_or(KernelError::TooLarge { what: "c" })?;
     if a.len() != a_len {
-        return Err(KernelError::LengthMismatch {
-            what: "a",
-            expected: a_len,
-            found: a.len(),
-        });
+        return Err(KernelError::LengthMismatch { what: "a", expected: a_len, found: a.len() });
     }
     if b.len() != b_len {
-        return Err(KernelError::LengthMismatch {
-            what: "b",
-            expected: b_len,
-            found: b.len(),
-        });
+        return Err(KernelError::LengthMismatch { what: "b", expected: b_len, found: b.len() });
     }
     Ok(c_len)
 }
@@ -204,14 +153,7 @@ fn pack_a(a: &[f32], k: usize, is: Span, ks: Span, packed: &mut Vec<f32>) {
 }
 
 /// Adds the product of a packed block of A and a packed block of B into `c`.
-fn multiply_block(
-    packed_a: &[f32],
-    packed_b: &[f32],
-    kc: usize,
-    out: Block,
-    c: &mut [f32],
-    cols: usize,
-) {
+fn multiply_block(packed_a: &[f32], packed_b: &[f32], kc: usize, out: Block, c: &mut [f32], cols: usize) {
     if kc == 0 {
         return;
     }

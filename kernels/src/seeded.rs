@@ -29,10 +29,7 @@ mod tests {
 
     #[test]
     fn same_inputs_give_the_same_matrix() {
-        assert_eq!(
-            seeded_matrix(9, STREAM_A, 500),
-            seeded_matrix(9, STREAM_A, 500)
-        );
+        assert_eq!(seeded_matrix(9, STREAM_A, 500), seeded_matrix(9, STREAM_A, 500));
     }
 
     #[test]
@@ -65,14 +62,8 @@ mod tests {
     fn pinned_values_never_change() {
         // Devices regenerate job inputs from seeds, so these bits are part of the protocol;
         // native and wasm builds were checked to produce the same values.
-        let bits: Vec<u32> = seeded_matrix(2024, STREAM_B, 4)
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
-        assert_eq!(
-            bits,
-            [1_063_498_992, 1_049_628_996, 3_161_756_288, 3_175_216_800]
-        );
+        let bits: Vec<u32> = seeded_matrix(2024, STREAM_B, 4).iter().map(|v| v.to_bits()).collect();
+        assert_eq!(bits, [1_063_498_992, 1_049_628_996, 3_161_756_288, 3_175_216_800]);
     }
 
     #[test]

@@ -75,10 +75,7 @@ fn main(
 /// Returns the workgroup counts `(x, y)` that cover a `rows`×`cols` output: `x` over
 /// columns and `y` over rows, each rounded up to whole workgroups.
 pub fn matmul_dispatch(rows: u32, cols: u32) -> (u32, u32) {
-    (
-        cols.div_ceil(MATMUL_WORKGROUP),
-        rows.div_ceil(MATMUL_WORKGROUP),
-    )
+    (cols.div_ceil(MATMUL_WORKGROUP), rows.div_ceil(MATMUL_WORKGROUP))
 }
 
 #[cfg(test)]
@@ -100,11 +97,7 @@ mod tests {
         for declaration in declarations {
             assert!(MATMUL_WGSL.contains(declaration), "missing {declaration}");
         }
-        assert_eq!(
-            MATMUL_WGSL.matches("fn ").count(),
-            1,
-            "one function, the entry point"
-        );
+        assert_eq!(MATMUL_WGSL.matches("fn ").count(), 1, "one function, the entry point");
     }
 
     #[test]
@@ -118,9 +111,7 @@ mod tests {
         // The workgroup size in the source must match the constant the host uses.
         let size = format!("@workgroup_size({MATMUL_WORKGROUP}, {MATMUL_WORKGROUP})");
         assert!(MATMUL_WGSL.contains(&size));
-        assert!(MATMUL_WGSL.contains(&format!(
-            "array<array<f32, {MATMUL_WORKGROUP}>, {MATMUL_WORKGROUP}>"
-        )));
+        assert!(MATMUL_WGSL.contains(&format!("array<array<f32, {MATMUL_WORKGROUP}>, {MATMUL_WORKGROUP}>")));
     }
 
     #[test]

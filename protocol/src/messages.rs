@@ -153,8 +153,14 @@ pub enum MasterCommand {
         /// What to compute.
         spec: JobSpec,
     },
-    /// Cancels a job; its tasks in flight are cancelled on the devices.
+    /// Cancels a job; its tasks in flight are cancelled on the devices. The job and what it
+    /// verified so far stay listed until deleted.
     CancelJob {
+        /// The job.
+        job_id: JobId,
+    },
+    /// Deletes a job and its result, cancelling it first if it is still running.
+    DeleteJob {
         /// The job.
         job_id: JobId,
     },

@@ -22,25 +22,14 @@ fn capabilities() -> Capabilities {
     Capabilities {
         logical_cores: 8,
         memory_mb: 16_384,
-        gpu: Some(GpuInfo {
-            vendor: "acme".into(),
-            description: "swiftshader".into(),
-            fallback: true,
-        }),
+        gpu: Some(GpuInfo { vendor: "acme".into(), description: "swiftshader".into(), fallback: true }),
         ops_score: 12_345,
         platform: "Linux x86_64".into(),
     }
 }
 
 fn view() -> MandelbrotView {
-    MandelbrotView {
-        width: 64,
-        height: 48,
-        center_re: -0.5,
-        center_im: 0.0,
-        zoom: 1.0,
-        max_iter: 200,
-    }
+    MandelbrotView { width: 64, height: 48, center_re: -0.5, center_im: 0.0, zoom: 1.0, max_iter: 200 }
 }
 
 fn totals() -> SwarmTotals {
@@ -61,9 +50,7 @@ fn stats() -> DeviceStats {
         tasks_done: 9,
         tasks_per_sec: 1.5,
         in_flight: 1,
-        status: DeviceStatus::Quarantined {
-            reason: "3 failed checks".into(),
-        },
+        status: DeviceStatus::Quarantined { reason: "3 failed checks".into() },
         weight: 90,
     }
 }
@@ -73,9 +60,7 @@ fn progress() -> JobProgress {
         job_id: 4,
         kind: JobKind::Matmul,
         label: "matmul 8×8×8".into(),
-        state: JobState::Failed {
-            reason: "task 3 failed 5 times".into(),
-        },
+        state: JobState::Failed { reason: "task 3 failed 5 times".into() },
         tasks_total: 4,
         tasks_verified: 2,
         verification_failures: 1,
@@ -141,6 +126,7 @@ round_trip! {
         spec: JobSpec::Mandelbrot(MandelbrotSpec { view: view(), tile: 16 }),
     });
     cmd_cancel_job: ToCoordinator = ToCoordinator::Command(MasterCommand::CancelJob { job_id: 12 });
+    cmd_delete_job: ToCoordinator = ToCoordinator::Command(MasterCommand::DeleteJob { job_id: 13 });
 
     welcome: ToDevice = ToDevice::Welcome(Welcome {
         swarm_id: Uuid::from_u128(1),
@@ -224,33 +210,21 @@ fn other_version_is_refused() {
 fn trailing_bytes_are_refused() {
     let mut frame = encode(&ToCoordinator::Heartbeat).expect("encode");
     frame.push(0);
-    assert!(matches!(
-        decode::<ToCoordinator>(&frame),
-        Err(DecodeError::TrailingBytes(1))
-    ));
+    assert!(matches!(decode::<ToCoordinator>(&frame), Err(DecodeError::TrailingBytes(1))));
 }
 
 #[test]
 fn empty_and_header_only_frames_are_refused() {
-    assert!(matches!(
-        decode::<ToDevice>(&[]),
-        Err(DecodeError::TooShort(0))
-    ));
+    assert!(matches!(decode::<ToDevice>(&[]), Err(DecodeError::TooShort(0))));
     let header = PROTOCOL_VERSION.to_le_bytes();
-    assert!(matches!(
-        decode::<ToDevice>(&header),
-        Err(DecodeError::Malformed(_))
-    ));
+    assert!(matches!(decode::<ToDevice>(&header), Err(DecodeError::Malformed(_))));
 }
 
 #[test]
 fn huge_length_prefix_is_refused_without_allocating() {
     // A TaskResult whose vector claims u64::MAX / 2 elements.
-    let mut frame = encode(&ToCoordinator::TaskResult {
-        task_id: 1,
-        output: TaskOutput::MatmulTile { c: vec![] },
-    })
-    .expect("encode");
+    let mut frame = encode(&ToCoordinator::TaskResult { task_id: 1, output: TaskOutput::MatmulTile { c: vec![] } })
+        .expect("encode");
     frame.pop(); // the zero length
     frame.push(0xfd); // varint marker for a u64
     frame.extend_from_slice(&(u64::MAX / 2).to_le_bytes());

@@ -9,9 +9,8 @@ use std::{
 };
 
 use ostrich_protocol::{
-    Capabilities, CommandErrorCode, DeviceId, HEARTBEAT_INTERVAL_MS, JobId, JobSpec, JobState,
-    LogLevel, LogLine, MasterCommand, RejectCode, Role, RunState, SwarmId, TaskId, TaskOutput,
-    ToDevice, Welcome,
+    Capabilities, CommandErrorCode, DeviceId, HEARTBEAT_INTERVAL_MS, JobId, JobSpec, JobState, LogLevel, LogLine,
+    MasterCommand, RejectCode, Role, RunState, SwarmId, TaskId, TaskOutput, ToDevice, Welcome,
 };
 use rand::{RngCore, TryRngCore, rngs::OsRng};
 
@@ -152,12 +151,7 @@ impl Core {
         caps: Capabilities,
         admission: Admission,
     ) -> Result<Welcome, (RejectCode, String)> {
-        let bad_credential = || {
-            (
-                RejectCode::InvalidCredential,
-                "unknown master key or resume credential".to_string(),
-            )
-        };
+        let bad_credential = || (RejectCode::InvalidCredential, "unknown master key or resume credential".to_string());
         let (swarm_id, role, master_key) = match admission {
             Admission::NewSwarm => {
                 let key = secret();
@@ -166,11 +160,7 @@ impl Core {
                 self.master_keys.insert(key.clone(), swarm);
                 (swarm, Role::Master, Some(key))
             }
-            Admission::MasterKey(key) => (
-                self.authenticate(&key).ok_or_else(bad_credential)?,
-                Role::Master,
-                Some(key),
-            ),
+            Admission::MasterKey(key) => (self.authenticate(&key).ok_or_else(bad_credential)?, Role::Master, Some(key)),
             Admission::Invited(swarm) => {
                 let online = self
                     .swarms
@@ -180,10 +170,7 @@ impl Core {
                     .get(&device_id)
                     .is_some_and(|d| d.session.is_some());
                 if online {
-                    return Err((
-                        RejectCode::DeviceIdInUse,
-                        "an online device of this swarm uses this id".into(),
-                    ));
+                    return Err((RejectCode::DeviceIdInUse, "an online device of this swarm uses this id".into()));
                 }
                 (swarm, Role::Worker, None)
             }
@@ -192,20 +179,12 @@ impl Core {
                 _ => return Err(bad_credential()),
             },
         };
-        let replaced = self
-            .swarms
-            .get(&swarm_id)
-            .and_then(|s| s.devices.get(&device_id))
-            .and_then(|d| d.session);
+        let replaced = self.swarms.get(&swarm_id).and_then(|s| s.devices.get(&device_id)).and_then(|d| d.session);
         if let Some(old) = replaced {
-            self.out.push(Effect::Close(
-                old,
-                "replaced by a newer session of this device".into(),
-            ));
+            self.out.push(Effect::Close(old, "replaced by a newer session of this device".into()));
             self.disconnect(old);
         }
-        let resume_credential =
-            (role == Role::Worker).then(|| self.resume_credential(swarm_id, device_id));
+        let resume_credential = (role == Role::Worker).then(|| self.resume_credential(swarm_id, device_id));
         let caps = clamp_capabilities(caps);
         let Some(swarm) = self.swarms.get_mut(&swarm_id) else {
             return Err(bad_credential());
@@ -254,21 +233,14 @@ impl Core {
         };
         let name = device.name.clone();
         self.sessions.insert(session, (swarm_id, device_id));
-        self.log(
-            swarm_id,
-            LogLevel::Info,
-            format!("{name} joined as {role:?}"),
-        );
+        self.log(swarm_id, LogLevel::Info, format!("{name} joined as {role:?}"));
         Ok(welcome)
     }
 
     /// Keeps a worker's credential across reconnects; a new invite join replaces it.
     fn resume_credential(&mut self, swarm: SwarmId, device: DeviceId) -> String {
-        let existing = self
-            .swarms
-            .get(&swarm)
-            .and_then(|s| s.devices.get(&device))
-            .and_then(|d| d.resume_credential.clone());
+        let existing =
+            self.swarms.get(&swarm).and_then(|s| s.devices.get(&device)).and_then(|d| d.resume_credential.clone());
         if let Some(credential) = existing.filter(|c| self.resume.contains_key(c)) {
             return credential;
         }
@@ -282,11 +254,7 @@ impl Core {
         let Some((swarm_id, device_id)) = self.sessions.remove(&session) else {
             return;
         };
-        let Some(device) = self
-            .swarms
-            .get_mut(&swarm_id)
-            .and_then(|s| s.devices.get_mut(&device_id))
-        else {
+        let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) else {
             return;
         };
         if device.session != Some(session) {
@@ -300,11 +268,7 @@ impl Core {
         for task in leases {
             self.requeue(task, false);
         }
-        self.log(
-            swarm_id,
-            LogLevel::Info,
-            format!("{name} left; {count} tasks requeued"),
-        );
+        self.log(swarm_id, LogLevel::Info, format!("{name} left; {count} tasks requeued"));
         self.dispatch(swarm_id, Instant::now());
     }
 
@@ -331,22 +295,14 @@ impl Core {
         let Some((swarm_id, device_id)) = self.session(session) else {
             return;
         };
-        if let Some(device) = self
-            .swarms
-            .get_mut(&swarm_id)
-            .and_then(|s| s.devices.get_mut(&device_id))
-        {
+        if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
             device.caps.ops_score = ops_score.min(super::swarm::limits::MAX_OPS_SCORE);
         }
     }
 
     /// Recomputes every device's weight from its latest benchmark score.
     pub fn refresh_weights(&mut self) {
-        for device in self
-            .swarms
-            .values_mut()
-            .flat_map(|s| s.devices.values_mut())
-        {
+        for device in self.swarms.values_mut().flat_map(|s| s.devices.values_mut()) {
             device.weight = weight(&device.caps);
         }
     }
@@ -367,83 +323,51 @@ impl Core {
             }
             MasterCommand::SubmitJob { spec } => {
                 let job_id = self.submit_job(swarm_id, spec, now)?;
-                Ok(ToDevice::CommandOk {
-                    message: format!("job {job_id} accepted"),
-                    job_id: Some(job_id),
-                })
+                Ok(ToDevice::CommandOk { message: format!("job {job_id} accepted"), job_id: Some(job_id) })
             }
             MasterCommand::CancelJob { job_id } => {
                 self.cancel_job(swarm_id, job_id)?;
                 Ok(ok(format!("job {job_id} cancelled")))
             }
-            MasterCommand::CreateInvite | MasterCommand::RevokeInvite { .. } => Err((
-                CommandErrorCode::InvalidValue,
-                "invites are handled by the token authority".into(),
-            )),
+            MasterCommand::DeleteJob { job_id } => {
+                self.delete_job(swarm_id, job_id)?;
+                Ok(ok(format!("job {job_id} deleted")))
+            }
+            MasterCommand::CreateInvite | MasterCommand::RevokeInvite { .. } => {
+                Err((CommandErrorCode::InvalidValue, "invites are handled by the token authority".into()))
+            }
         }
     }
 
     /// The swarm of a session whose device is a master, or `NotMaster`.
     pub fn master_swarm(&self, session: SessionId) -> Result<SwarmId, CommandError> {
-        let not_master = || {
-            (
-                CommandErrorCode::NotMaster,
-                "only the swarm's master may do this".to_string(),
-            )
-        };
+        let not_master = || (CommandErrorCode::NotMaster, "only the swarm's master may do this".to_string());
         let (swarm_id, device_id) = self.session(session).ok_or_else(not_master)?;
-        let device = self
-            .swarms
-            .get(&swarm_id)
-            .and_then(|s| s.devices.get(&device_id))
-            .ok_or_else(not_master)?;
-        if device.role == Role::Master {
-            Ok(swarm_id)
-        } else {
-            Err(not_master())
-        }
+        let device = self.swarms.get(&swarm_id).and_then(|s| s.devices.get(&device_id)).ok_or_else(not_master)?;
+        if device.role == Role::Master { Ok(swarm_id) } else { Err(not_master()) }
     }
 
     fn set_throttle(&mut self, swarm_id: SwarmId, percent: u8) -> Result<ToDevice, CommandError> {
         if percent > 100 {
-            return Err((
-                CommandErrorCode::InvalidValue,
-                format!("throttle {percent} is outside 0-100"),
-            ));
+            return Err((CommandErrorCode::InvalidValue, format!("throttle {percent} is outside 0-100")));
         }
         let swarm = self.swarm_mut(swarm_id)?;
         swarm.throttle = percent;
         self.broadcast(swarm_id, &ToDevice::Throttle { percent });
-        self.log(
-            swarm_id,
-            LogLevel::Info,
-            format!("throttle set to {percent} %"),
-        );
+        self.log(swarm_id, LogLevel::Info, format!("throttle set to {percent} %"));
         Ok(ok(format!("throttle {percent} %")))
     }
 
-    fn set_run_state(
-        &mut self,
-        swarm_id: SwarmId,
-        state: RunState,
-        now: Instant,
-    ) -> Result<ToDevice, CommandError> {
+    fn set_run_state(&mut self, swarm_id: SwarmId, state: RunState, now: Instant) -> Result<ToDevice, CommandError> {
         if state == RunState::Idle {
-            return Err((
-                CommandErrorCode::InvalidValue,
-                "idle is entered on its own when no job is left".into(),
-            ));
+            return Err((CommandErrorCode::InvalidValue, "idle is entered on its own when no job is left".into()));
         }
         self.swarm_mut(swarm_id)?.run_state = state;
         if state == RunState::Stopped {
             self.cancel_leases(swarm_id, |_| true);
         }
         self.broadcast(swarm_id, &ToDevice::RunState { state });
-        self.log(
-            swarm_id,
-            LogLevel::Info,
-            format!("run state set to {state:?}"),
-        );
+        self.log(swarm_id, LogLevel::Info, format!("run state set to {state:?}"));
         self.dispatch(swarm_id, now);
         Ok(ok(format!("run state {state:?}")))
     }
@@ -457,10 +381,10 @@ impl Core {
     ) -> Result<ToDevice, CommandError> {
         let swarm = self.swarm_mut(swarm_id)?;
         let virtual_time = swarm.virtual_time;
-        let device = swarm.devices.get_mut(&device_id).ok_or((
-            CommandErrorCode::NotFound,
-            "no such device in this swarm".into(),
-        ))?;
+        let device = swarm
+            .devices
+            .get_mut(&device_id)
+            .ok_or((CommandErrorCode::NotFound, "no such device in this swarm".into()))?;
         device.enabled = enabled;
         if enabled {
             device.quarantine = None;
@@ -472,8 +396,7 @@ impl Core {
             self.cancel_leases(swarm_id, |d| d == device_id);
         }
         if let Some(session) = session {
-            self.out
-                .push(Effect::Send(session, ToDevice::DeviceEnabled { enabled }));
+            self.out.push(Effect::Send(session, ToDevice::DeviceEnabled { enabled }));
         }
         let verb = if enabled { "enabled" } else { "disabled" };
         self.log(swarm_id, LogLevel::Info, format!("{name} {verb}"));
@@ -482,24 +405,15 @@ impl Core {
     }
 
     /// Accepts a job for a swarm; an idle swarm starts running.
-    pub fn submit_job(
-        &mut self,
-        swarm_id: SwarmId,
-        spec: JobSpec,
-        now: Instant,
-    ) -> Result<JobId, CommandError> {
+    pub fn submit_job(&mut self, swarm_id: SwarmId, spec: JobSpec, now: Instant) -> Result<JobId, CommandError> {
         self.swarm_mut(swarm_id)?;
         let job_id = self.next_job;
-        let job = Job::new(job_id, swarm_id, spec)
-            .map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
+        let job = Job::new(job_id, swarm_id, spec).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
         self.next_job += 1;
         let count = job.task_count();
         let label = job.progress(0).label;
         self.store.insert(job);
-        let swarm = self
-            .swarms
-            .get_mut(&swarm_id)
-            .ok_or((CommandErrorCode::NotFound, "no such swarm".into()))?;
+        let swarm = self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))?;
         for index in 0..count {
             let id = self.next_task;
             self.next_task += 1;
@@ -518,71 +432,60 @@ impl Core {
         let started = swarm.run_state == RunState::Idle;
         if started {
             swarm.run_state = RunState::Running;
-            self.broadcast(
-                swarm_id,
-                &ToDevice::RunState {
-                    state: RunState::Running,
-                },
-            );
+            self.broadcast(swarm_id, &ToDevice::RunState { state: RunState::Running });
         }
         self.dirty_jobs.push(job_id);
-        self.log(
-            swarm_id,
-            LogLevel::Info,
-            format!("job {job_id} ({label}) accepted: {count} tasks"),
-        );
+        self.log(swarm_id, LogLevel::Info, format!("job {job_id} ({label}) accepted: {count} tasks"));
         self.dispatch(swarm_id, now);
         Ok(job_id)
     }
 
     /// Cancels a job of the swarm; its leased tasks are cancelled on the devices.
     pub fn cancel_job(&mut self, swarm_id: SwarmId, job_id: JobId) -> Result<(), CommandError> {
-        let job = self.store.get_in(swarm_id, job_id).ok_or((
-            CommandErrorCode::NotFound,
-            "no such job in this swarm".into(),
-        ))?;
+        let job = self
+            .store
+            .get_in(swarm_id, job_id)
+            .ok_or((CommandErrorCode::NotFound, "no such job in this swarm".into()))?;
         if job.state != JobState::Running {
-            return Err((
-                CommandErrorCode::InvalidValue,
-                format!("job {job_id} has already ended"),
-            ));
+            return Err((CommandErrorCode::InvalidValue, format!("job {job_id} has already ended")));
         }
         self.end_job(job_id, JobState::Cancelled);
+        Ok(())
+    }
+
+    /// Deletes a job of the swarm and its result, cancelling it first if it still runs.
+    pub fn delete_job(&mut self, swarm_id: SwarmId, job_id: JobId) -> Result<(), CommandError> {
+        let job = self
+            .store
+            .get_in(swarm_id, job_id)
+            .ok_or((CommandErrorCode::NotFound, "no such job in this swarm".into()))?;
+        if job.state == JobState::Running {
+            self.end_job(job_id, JobState::Cancelled);
+        }
+        self.store.remove(job_id);
+        self.log(swarm_id, LogLevel::Info, format!("job {job_id} deleted"));
         Ok(())
     }
 
     /// Sends a message to every online device of a swarm.
     pub(super) fn broadcast(&mut self, swarm_id: SwarmId, message: &ToDevice) {
         if let Some(swarm) = self.swarms.get(&swarm_id) {
-            self.out.extend(
-                swarm
-                    .sessions(false)
-                    .map(|s| Effect::Send(s, message.clone())),
-            );
+            self.out.extend(swarm.sessions(false).map(|s| Effect::Send(s, message.clone())));
         }
     }
 
     /// Sends a line to the swarm's masters' terminals.
     pub(super) fn log(&mut self, swarm_id: SwarmId, level: LogLevel, message: String) {
         log::info!("swarm {}: {message}", &swarm_id.simple().to_string()[..8]);
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let line = ToDevice::Log(LogLine {
-            at_ms,
-            level,
-            message,
-        });
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let line = ToDevice::Log(LogLine { at_ms, level, message });
         if let Some(swarm) = self.swarms.get(&swarm_id) {
-            self.out
-                .extend(swarm.sessions(true).map(|s| Effect::Send(s, line.clone())));
+            self.out.extend(swarm.sessions(true).map(|s| Effect::Send(s, line.clone())));
         }
     }
 
     pub(super) fn swarm_mut(&mut self, swarm_id: SwarmId) -> Result<&mut Swarm, CommandError> {
-        self.swarms
-            .get_mut(&swarm_id)
-            .ok_or((CommandErrorCode::NotFound, "no such swarm".into()))
+        self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))
     }
 
     /// Marks a job ended, drops its remaining tasks and cancels its leases.
@@ -592,71 +495,40 @@ impl Core {
         };
         job.state = state.clone();
         let swarm_id = job.swarm;
-        let leased: Vec<(TaskId, Option<Lease>)> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.job == job_id)
-            .map(|(id, t)| (*id, t.lease))
-            .collect();
+        let leased: Vec<(TaskId, Option<Lease>)> =
+            self.tasks.iter().filter(|(_, t)| t.job == job_id).map(|(id, t)| (*id, t.lease)).collect();
         let mut cancels: HashMap<SessionId, Vec<TaskId>> = HashMap::new();
         for (task_id, lease) in leased {
             self.tasks.remove(&task_id);
             if let Some(lease) = lease {
-                if let Some(device) = self
-                    .swarms
-                    .get_mut(&swarm_id)
-                    .and_then(|s| s.devices.get_mut(&lease.device))
-                {
+                if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&lease.device)) {
                     device.leases.remove(&task_id);
                 }
                 cancels.entry(lease.session).or_default().push(task_id);
             }
         }
-        self.out.extend(
-            cancels
-                .into_iter()
-                .map(|(s, task_ids)| Effect::Send(s, ToDevice::Cancel { task_ids })),
-        );
+        self.out.extend(cancels.into_iter().map(|(s, task_ids)| Effect::Send(s, ToDevice::Cancel { task_ids })));
         self.dirty_jobs.push(job_id);
-        let level = if matches!(state, JobState::Failed { .. }) {
-            LogLevel::Error
-        } else {
-            LogLevel::Info
-        };
+        let level = if matches!(state, JobState::Failed { .. }) { LogLevel::Error } else { LogLevel::Info };
         self.log(swarm_id, level, format!("job {job_id} {state:?}"));
         self.idle_if_done(swarm_id);
     }
 
     /// A running swarm with no running job left becomes idle.
     fn idle_if_done(&mut self, swarm_id: SwarmId) {
-        let busy = self
-            .store
-            .jobs_of(swarm_id)
-            .any(|j| j.state == JobState::Running);
+        let busy = self.store.jobs_of(swarm_id).any(|j| j.state == JobState::Running);
         let Some(swarm) = self.swarms.get_mut(&swarm_id) else {
             return;
         };
         if !busy && swarm.run_state == RunState::Running {
             swarm.run_state = RunState::Idle;
             swarm.queue.clear();
-            self.broadcast(
-                swarm_id,
-                &ToDevice::RunState {
-                    state: RunState::Idle,
-                },
-            );
+            self.broadcast(swarm_id, &ToDevice::RunState { state: RunState::Idle });
         }
     }
 
     /// Accepts or rejects a task result from a session.
-    pub fn task_result(
-        &mut self,
-        session: SessionId,
-        task_id: TaskId,
-        output: TaskOutput,
-        now: Instant,
-        seed: u64,
-    ) {
+    pub fn task_result(&mut self, session: SessionId, task_id: TaskId, output: TaskOutput, now: Instant, seed: u64) {
         let Some((swarm_id, device_id)) = self.session(session) else {
             return;
         };
@@ -687,11 +559,7 @@ impl Core {
             return;
         }
         self.release(swarm_id, device_id, task_id);
-        self.log(
-            swarm_id,
-            LogLevel::Warn,
-            format!("task {task_id} failed on a device: {}", trim(reason)),
-        );
+        self.log(swarm_id, LogLevel::Warn, format!("task {task_id} failed on a device: {}", trim(reason)));
         self.fail_attempt(task_id);
         self.dispatch(swarm_id, now);
     }
@@ -701,23 +569,12 @@ impl Core {
         if let Some(entry) = self.tasks.get_mut(&task_id) {
             entry.lease = None;
         }
-        if let Some(device) = self
-            .swarms
-            .get_mut(&swarm_id)
-            .and_then(|s| s.devices.get_mut(&device_id))
-        {
+        if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
             device.leases.remove(&task_id);
         }
     }
 
-    fn accept(
-        &mut self,
-        swarm_id: SwarmId,
-        device_id: DeviceId,
-        task_id: TaskId,
-        output: TaskOutput,
-        now: Instant,
-    ) {
+    fn accept(&mut self, swarm_id: SwarmId, device_id: DeviceId, task_id: TaskId, output: TaskOutput, now: Instant) {
         let Some(entry) = self.tasks.remove(&task_id) else {
             return;
         };
@@ -739,17 +596,9 @@ impl Core {
         let rect = job.accept(entry.index, output);
         let complete = job.is_complete();
         if let (Some(rect), Some(iterations)) = (rect, tile) {
-            let message = ToDevice::MandelbrotTile {
-                job_id: entry.job,
-                rect,
-                iterations,
-            };
+            let message = ToDevice::MandelbrotTile { job_id: entry.job, rect, iterations };
             if let Some(swarm) = self.swarms.get(&swarm_id) {
-                self.out.extend(
-                    swarm
-                        .sessions(true)
-                        .map(|s| Effect::Send(s, message.clone())),
-                );
+                self.out.extend(swarm.sessions(true).map(|s| Effect::Send(s, message.clone())));
             }
         }
         self.dirty_jobs.push(entry.job);
@@ -766,11 +615,7 @@ impl Core {
             }
         }
         let quarantine_after = self.settings.quarantine_after;
-        let Some(device) = self
-            .swarms
-            .get_mut(&swarm_id)
-            .and_then(|s| s.devices.get_mut(&device_id))
-        else {
+        let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) else {
             return;
         };
         device.failures += 1;
@@ -782,29 +627,18 @@ impl Core {
         );
         if failures >= quarantine_after {
             let why = format!("{failures} results failed verification; last: {reason}");
-            if let Some(device) = self
-                .swarms
-                .get_mut(&swarm_id)
-                .and_then(|s| s.devices.get_mut(&device_id))
-            {
+            if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
                 device.quarantine = Some(why);
             }
             self.cancel_leases(swarm_id, |d| d == device_id);
-            self.log(
-                swarm_id,
-                LogLevel::Error,
-                format!("{name} quarantined after {failures} failed checks"),
-            );
+            self.log(swarm_id, LogLevel::Error, format!("{name} quarantined after {failures} failed checks"));
         }
         self.fail_attempt(task_id);
     }
 }
 
 fn ok(message: String) -> ToDevice {
-    ToDevice::CommandOk {
-        message,
-        job_id: None,
-    }
+    ToDevice::CommandOk { message, job_id: None }
 }
 
 /// 256 bits from the OS CSPRNG, as 64 hex digits: master keys and resume credentials.

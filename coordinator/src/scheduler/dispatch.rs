@@ -7,7 +7,7 @@ use std::{
     time::Instant,
 };
 
-use ostrich_protocol::{DeviceId, JobState, LogLevel, RunState, SwarmId, Task, TaskId, ToDevice};
+use ostrich_protocol::{DeviceId, JobId, JobState, LogLevel, RunState, SwarmId, Task, TaskId, ToDevice};
 
 use super::core::{Core, Effect, Lease};
 use super::swarm::SessionId;
@@ -34,9 +34,7 @@ impl PartialOrd for Candidate {
 }
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.pass
-            .total_cmp(&other.pass)
-            .then_with(|| self.device.cmp(&other.device))
+        self.pass.total_cmp(&other.pass).then_with(|| self.device.cmp(&other.device))
     }
 }
 
@@ -56,25 +54,16 @@ impl Core {
             .devices
             .values()
             .filter(|d| d.room() > 0)
-            .map(|d| {
-                Reverse(Candidate {
-                    pass: d.pass,
-                    device: d.id,
-                })
-            })
+            .map(|d| Reverse(Candidate { pass: d.pass, device: d.id }))
             .collect();
         let mut batches: HashMap<SessionId, Vec<Task>> = HashMap::new();
         while let Some(Reverse(candidate)) = heap.pop() {
-            swarm
-                .queue
-                .retain_front(|id| self.tasks.get(id).is_some_and(|t| t.lease.is_none()));
+            swarm.queue.retain_front(|id| self.tasks.get(id).is_some_and(|t| t.lease.is_none()));
             if swarm.queue.is_empty() {
                 break;
             }
             let pick = swarm.queue.iter().take(EXCLUSION_LOOKAHEAD).position(|id| {
-                self.tasks
-                    .get(id)
-                    .is_some_and(|t| t.lease.is_none() && !t.excluded.contains(&candidate.device))
+                self.tasks.get(id).is_some_and(|t| t.lease.is_none() && !t.excluded.contains(&candidate.device))
             });
             let Some(position) = pick else { continue };
             let Some(task_id) = swarm.queue.remove(position) else {
@@ -89,43 +78,23 @@ impl Core {
             let Some(entry) = self.tasks.get_mut(&task_id) else {
                 continue;
             };
-            let Some(kind) = self
-                .store
-                .get(entry.job)
-                .and_then(|job| job.task_kind(entry.index))
-            else {
+            let Some(kind) = self.store.get(entry.job).and_then(|job| job.task_kind(entry.index)) else {
                 continue;
             };
-            entry.lease = Some(Lease {
-                device: device.id,
-                session,
-            });
+            entry.lease = Some(Lease { device: device.id, session });
             entry.dispatches += 1;
-            self.deadlines
-                .push(Reverse((now + lease, task_id, entry.dispatches)));
+            self.deadlines.push(Reverse((now + lease, task_id, entry.dispatches)));
             device.leases.insert(task_id);
             swarm.virtual_time = candidate.pass;
             device.pass = candidate.pass + 1.0 / f64::from(device.weight.max(1));
             if device.room() > 0 {
-                heap.push(Reverse(Candidate {
-                    pass: device.pass,
-                    device: device.id,
-                }));
+                heap.push(Reverse(Candidate { pass: device.pass, device: device.id }));
             }
             let lease_ms = lease.as_millis().min(u128::from(u32::MAX)) as u32;
-            batches.entry(session).or_default().push(Task {
-                id: task_id,
-                job_id: entry.job,
-                lease_ms,
-                kind,
-            });
+            batches.entry(session).or_default().push(Task { id: task_id, job_id: entry.job, lease_ms, kind });
             self.dirty_jobs.push(entry.job);
         }
-        self.out.extend(
-            batches
-                .into_iter()
-                .map(|(session, tasks)| Effect::Send(session, ToDevice::Assign { tasks })),
-        );
+        self.out.extend(batches.into_iter().map(|(session, tasks)| Effect::Send(session, ToDevice::Assign { tasks })));
     }
 
     /// Puts a task back in its swarm's queue (at the front, so it is not starved).
@@ -171,12 +140,7 @@ impl Core {
         for device in swarm.devices.values_mut().filter(|d| which(d.id)) {
             let tasks: Vec<TaskId> = device.leases.drain().collect();
             if let (Some(session), false) = (device.session, tasks.is_empty()) {
-                self.out.push(Effect::Send(
-                    session,
-                    ToDevice::Cancel {
-                        task_ids: tasks.clone(),
-                    },
-                ));
+                self.out.push(Effect::Send(session, ToDevice::Cancel { task_ids: tasks.clone() }));
             }
             cancelled.extend(tasks);
         }
@@ -201,17 +165,8 @@ impl Core {
             };
             let swarm_id = entry.swarm;
             self.release(swarm_id, lease.device, task_id);
-            self.out.push(Effect::Send(
-                lease.session,
-                ToDevice::Cancel {
-                    task_ids: vec![task_id],
-                },
-            ));
-            self.log(
-                swarm_id,
-                LogLevel::Warn,
-                format!("lease of task {task_id} expired; dispatching it again"),
-            );
+            self.out.push(Effect::Send(lease.session, ToDevice::Cancel { task_ids: vec![task_id] }));
+            self.log(swarm_id, LogLevel::Warn, format!("lease of task {task_id} expired; dispatching it again"));
             self.fail_attempt(task_id);
             touched.push(swarm_id);
         }
@@ -226,29 +181,27 @@ impl Core {
         let mut dirty = std::mem::take(&mut self.dirty_jobs);
         dirty.sort_unstable();
         dirty.dedup();
+        let mut leased: HashMap<SwarmId, HashMap<JobId, u32>> = HashMap::new();
         for job_id in dirty {
-            let Some(job) = self.store.get(job_id) else {
-                continue;
-            };
+            let Some(job) = self.store.get(job_id) else { continue };
             let swarm_id = job.swarm;
-            let in_flight = self.in_flight(job_id);
+            let in_flight = leased.entry(swarm_id).or_insert_with(|| self.in_flight_by_job(swarm_id));
+            let in_flight = in_flight.get(&job_id).copied().unwrap_or(0);
             let progress = ToDevice::JobProgress(job.progress(in_flight));
             if let Some(swarm) = self.swarms.get(&swarm_id) {
-                self.out.extend(
-                    swarm
-                        .sessions(true)
-                        .map(|s| Effect::Send(s, progress.clone())),
-                );
+                self.out.extend(swarm.sessions(true).map(|s| Effect::Send(s, progress.clone())));
             }
         }
     }
 
-    /// Tasks of a job leased now.
-    pub(super) fn in_flight(&self, job_id: u64) -> u32 {
-        self.tasks
-            .values()
-            .filter(|t| t.job == job_id && t.lease.is_some())
-            .count() as u32
+    /// Tasks leased now, per job, in one swarm: O(leases), not O(tasks).
+    pub(super) fn in_flight_by_job(&self, swarm_id: SwarmId) -> HashMap<JobId, u32> {
+        let mut counts = HashMap::new();
+        let leases = self.swarms.get(&swarm_id).into_iter().flat_map(|s| s.devices.values()).flat_map(|d| &d.leases);
+        for task in leases.filter_map(|id| self.tasks.get(id)) {
+            *counts.entry(task.job).or_default() += 1;
+        }
+        counts
     }
 }
 

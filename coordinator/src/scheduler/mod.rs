@@ -16,8 +16,8 @@ use std::{
 use actix::prelude::*;
 use bytes::Bytes;
 use ostrich_protocol::{
-    Capabilities, DeviceId, JobId, JobProgress, JobSpec, MasterCommand, RejectCode, Snapshot,
-    SwarmId, TaskId, TaskOutput, ToDevice, Welcome,
+    Capabilities, DeviceId, JobId, JobProgress, JobSpec, MasterCommand, RejectCode, Snapshot, SwarmId, TaskId,
+    TaskOutput, ToDevice, Welcome,
 };
 use rand::RngCore;
 
@@ -40,11 +40,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler with the given settings; weights are refreshed every `weight_interval`.
     pub fn new(settings: Settings, weight_interval: Duration) -> Self {
-        Self {
-            core: Core::new(settings),
-            sessions: HashMap::new(),
-            weight_interval,
-        }
+        Self { core: Core::new(settings), sessions: HashMap::new(), weight_interval }
     }
 
     /// Delivers what the core decided.
@@ -55,9 +51,7 @@ impl Scheduler {
                     if let Some(recipient) = self.sessions.get(&session) {
                         match ostrich_protocol::encode(&message) {
                             Ok(frame) => recipient.do_send(Outbound::Frame(Bytes::from(frame))),
-                            Err(error) => log::error!(
-                                "cannot encode a message for session {session}: {error}"
-                            ),
+                            Err(error) => log::error!("cannot encode a message for session {session}: {error}"),
                         }
                     }
                 }
@@ -108,13 +102,7 @@ pub struct Register {
 impl Handler<Register> for Scheduler {
     type Result = Result<Welcome, (RejectCode, String)>;
     fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
-        let welcome = self.core.register(
-            msg.session,
-            msg.device_id,
-            &msg.name,
-            msg.capabilities,
-            msg.admission,
-        );
+        let welcome = self.core.register(msg.session, msg.device_id, &msg.name, msg.capabilities, msg.admission);
         self.deliver();
         if welcome.is_ok() {
             self.sessions.insert(msg.session, msg.recipient);
@@ -183,25 +171,13 @@ impl Handler<DeviceEvent> for Scheduler {
     fn handle(&mut self, msg: DeviceEvent, _: &mut Self::Context) {
         let now = Instant::now();
         match msg {
-            DeviceEvent::WorkRequest { session, slots } => {
-                self.core.work_request(session, slots, now)
-            }
-            DeviceEvent::Result {
-                session,
-                task_id,
-                output,
-            } => {
+            DeviceEvent::WorkRequest { session, slots } => self.core.work_request(session, slots, now),
+            DeviceEvent::Result { session, task_id, output } => {
                 let seed = rand::rng().next_u64();
                 self.core.task_result(session, task_id, output, now, seed);
             }
-            DeviceEvent::Failed {
-                session,
-                task_id,
-                reason,
-            } => self.core.task_failed(session, task_id, &reason, now),
-            DeviceEvent::Benchmark { session, ops_score } => {
-                self.core.benchmark(session, ops_score)
-            }
+            DeviceEvent::Failed { session, task_id, reason } => self.core.task_failed(session, task_id, &reason, now),
+            DeviceEvent::Benchmark { session, ops_score } => self.core.benchmark(session, ops_score),
         }
         self.deliver();
     }
@@ -268,6 +244,8 @@ pub enum JobRequest {
     Status(SwarmId, JobId),
     /// Cancel a job.
     Cancel(SwarmId, JobId),
+    /// Delete a job and its result.
+    Delete(SwarmId, JobId),
     /// A completed job's result file.
     Result(SwarmId, JobId),
 }
@@ -280,6 +258,8 @@ pub enum JobReply {
     Jobs(Vec<JobProgress>),
     /// One job's progress.
     Job(JobProgress),
+    /// The job was deleted.
+    Deleted,
     /// A result file, or `None` while the job is not complete.
     File(Option<ResultFile>),
 }
@@ -287,33 +267,24 @@ pub enum JobReply {
 impl Handler<JobRequest> for Scheduler {
     type Result = Result<JobReply, CommandError>;
     fn handle(&mut self, msg: JobRequest, _: &mut Self::Context) -> Self::Result {
-        let not_found = || {
-            (
-                ostrich_protocol::CommandErrorCode::NotFound,
-                "no such job in this swarm".to_string(),
-            )
-        };
+        let not_found = || (ostrich_protocol::CommandErrorCode::NotFound, "no such job in this swarm".to_string());
         let reply = match msg {
-            JobRequest::Submit(swarm, spec) => self
-                .core
-                .submit_job(swarm, spec, Instant::now())
-                .map(JobReply::Submitted),
+            JobRequest::Submit(swarm, spec) => {
+                self.core.submit_job(swarm, spec, Instant::now()).map(JobReply::Submitted)
+            }
             JobRequest::List(swarm) => Ok(JobReply::Jobs(self.core.jobs_progress(swarm))),
-            JobRequest::Status(swarm, job) => self
-                .core
-                .job_progress(swarm, job)
-                .map(JobReply::Job)
-                .ok_or_else(not_found),
+            JobRequest::Status(swarm, job) => {
+                self.core.job_progress(swarm, job).map(JobReply::Job).ok_or_else(not_found)
+            }
             JobRequest::Cancel(swarm, job) => self
                 .core
                 .cancel_job(swarm, job)
                 .and_then(|()| self.core.job_progress(swarm, job).ok_or_else(not_found))
                 .map(JobReply::Job),
-            JobRequest::Result(swarm, job) => self
-                .core
-                .result_file(swarm, job)
-                .map(JobReply::File)
-                .ok_or_else(not_found),
+            JobRequest::Delete(swarm, job) => self.core.delete_job(swarm, job).map(|()| JobReply::Deleted),
+            JobRequest::Result(swarm, job) => {
+                self.core.result_file(swarm, job).map(JobReply::File).ok_or_else(not_found)
+            }
         };
         self.deliver();
         reply
@@ -350,9 +321,7 @@ impl Handler<TakeSnapshots> for Scheduler {
             .masters
             .into_iter()
             .chain(snapshots.workers)
-            .filter_map(|(session, snapshot)| {
-                Some((self.sessions.get(&session)?.clone(), snapshot))
-            })
+            .filter_map(|(session, snapshot)| Some((self.sessions.get(&session)?.clone(), snapshot)))
             .collect()
     }
 }

@@ -17,28 +17,17 @@ pub struct SwarmSnapshots {
 impl Core {
     /// Every swarm with at least one online device.
     pub fn live_swarms(&self) -> Vec<SwarmId> {
-        self.swarms
-            .values()
-            .filter(|s| s.sessions(false).next().is_some())
-            .map(|s| s.id)
-            .collect()
+        self.swarms.values().filter(|s| s.sessions(false).next().is_some()).map(|s| s.id).collect()
     }
 
     /// The snapshots of one swarm.
     pub fn snapshots(&mut self, swarm_id: SwarmId, now: Instant) -> Option<SwarmSnapshots> {
         let second = self.second(now);
-        let queued = self
-            .tasks
-            .values()
-            .filter(|t| t.swarm == swarm_id && t.lease.is_none())
-            .count() as u32;
         let jobs = self.jobs_progress(swarm_id);
+        let tasks = &self.tasks;
         let swarm = self.swarms.get_mut(&swarm_id)?;
-        let online: Vec<_> = swarm
-            .devices
-            .values()
-            .filter(|d| d.session.is_some())
-            .collect();
+        let queued = swarm.queue.iter().filter(|id| tasks.get(id).is_some_and(|t| t.lease.is_none())).count() as u32;
+        let online: Vec<_> = swarm.devices.values().filter(|d| d.session.is_some()).collect();
         let totals = SwarmTotals {
             online: online.len() as u32,
             cores: online.iter().map(|d| d.caps.logical_cores).sum(),
@@ -56,13 +45,9 @@ impl Core {
             let stats = device.stats(second);
             match (device.session, device.role) {
                 (Some(session), Role::Master) => master_sessions.push(session),
-                (Some(session), Role::Worker) => workers.push((
-                    session,
-                    Snapshot::Worker {
-                        totals: totals.clone(),
-                        me: stats.clone(),
-                    },
-                )),
+                (Some(session), Role::Worker) => {
+                    workers.push((session, Snapshot::Worker { totals: totals.clone(), me: stats.clone() }))
+                }
                 (None, _) => {}
             }
             rows.push(DeviceRow {
@@ -77,37 +62,23 @@ impl Core {
             });
         }
         rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.device_id.cmp(&b.device_id)));
-        let master = Snapshot::Master {
-            totals,
-            devices: rows,
-            jobs,
-        };
-        let masters = master_sessions
-            .into_iter()
-            .map(|s| (s, master.clone()))
-            .collect();
+        let master = Snapshot::Master { totals, devices: rows, jobs };
+        let masters = master_sessions.into_iter().map(|s| (s, master.clone())).collect();
         Some(SwarmSnapshots { masters, workers })
     }
 
     /// Progress of every job of a swarm, oldest first.
     pub fn jobs_progress(&self, swarm_id: SwarmId) -> Vec<JobProgress> {
-        self.store
-            .jobs_of(swarm_id)
-            .map(|job| job.progress(self.in_flight(job.id)))
-            .collect()
+        let in_flight = self.in_flight_by_job(swarm_id);
+        self.store.jobs_of(swarm_id).map(|job| job.progress(in_flight.get(&job.id).copied().unwrap_or(0))).collect()
     }
 }
 
 impl Core {
     /// One job's progress, if it belongs to the swarm.
-    pub fn job_progress(
-        &self,
-        swarm_id: SwarmId,
-        job_id: ostrich_protocol::JobId,
-    ) -> Option<JobProgress> {
-        self.store
-            .get_in(swarm_id, job_id)
-            .map(|job| job.progress(self.in_flight(job_id)))
+    pub fn job_progress(&self, swarm_id: SwarmId, job_id: ostrich_protocol::JobId) -> Option<JobProgress> {
+        let in_flight = self.in_flight_by_job(swarm_id);
+        self.store.get_in(swarm_id, job_id).map(|job| job.progress(in_flight.get(&job_id).copied().unwrap_or(0)))
     }
 
     /// A job's result file (`None` inside while it is not complete), if it belongs to the swarm.
@@ -116,8 +87,6 @@ impl Core {
         swarm_id: SwarmId,
         job_id: ostrich_protocol::JobId,
     ) -> Option<Option<crate::jobs::ResultFile>> {
-        self.store
-            .get_in(swarm_id, job_id)
-            .map(|job| job.result_file())
+        self.store.get_in(swarm_id, job_id).map(|job| job.result_file())
     }
 }

@@ -3,9 +3,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use ostrich_protocol::{
-    Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, Role, RunState, SwarmId, TaskId,
-};
+use ostrich_protocol::{Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, Role, RunState, SwarmId, TaskId};
 
 /// Identifies one WebSocket session; a device gets a new one each time it connects.
 pub type SessionId = u64;
@@ -45,26 +43,17 @@ pub fn clamp_capabilities(caps: Capabilities) -> Capabilities {
 
 /// Keeps at most [`limits::MAX_TEXT`] characters, without control characters.
 pub fn trim(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(limits::MAX_TEXT)
-        .collect()
+    text.chars().filter(|c| !c.is_control()).take(limits::MAX_TEXT).collect()
 }
 
 /// weight = cores×10 + (GPU ? 50 : 0) + min(opsScore/1000, 100), from clamped figures.
 pub fn weight(caps: &Capabilities) -> u32 {
-    caps.logical_cores * 10
-        + if caps.gpu.is_some() { 50 } else { 0 }
-        + (caps.ops_score / 1000).min(100)
+    caps.logical_cores * 10 + if caps.gpu.is_some() { 50 } else { 0 } + (caps.ops_score / 1000).min(100)
 }
 
 /// The most tasks a device may hold, whatever it asks for.
 pub fn slot_limit(caps: &Capabilities) -> u32 {
-    let gpu = if caps.gpu.is_some() {
-        limits::GPU_SLOTS
-    } else {
-        0
-    };
+    let gpu = if caps.gpu.is_some() { limits::GPU_SLOTS } else { 0 };
     (caps.logical_cores * limits::SLOTS_PER_CORE + gpu).min(limits::MAX_SLOTS)
 }
 
@@ -145,19 +134,13 @@ impl Device {
 
     /// How many more tasks it may receive now.
     pub fn room(&self) -> u32 {
-        if self.eligible() {
-            self.slots.saturating_sub(self.leases.len() as u32)
-        } else {
-            0
-        }
+        if self.eligible() { self.slots.saturating_sub(self.leases.len() as u32) } else { 0 }
     }
 
     /// Its status for tables.
     pub fn status(&self) -> DeviceStatus {
         match (&self.quarantine, self.session, self.enabled) {
-            (Some(reason), _, _) => DeviceStatus::Quarantined {
-                reason: reason.clone(),
-            },
+            (Some(reason), _, _) => DeviceStatus::Quarantined { reason: reason.clone() },
             (None, None, _) => DeviceStatus::Offline,
             (None, Some(_), false) => DeviceStatus::Disabled,
             (None, Some(_), true) => DeviceStatus::Online,
@@ -211,10 +194,7 @@ impl Swarm {
 
     /// Sessions of online devices, optionally masters only.
     pub fn sessions(&self, masters_only: bool) -> impl Iterator<Item = SessionId> + '_ {
-        self.devices
-            .values()
-            .filter(move |d| !masters_only || d.role == Role::Master)
-            .filter_map(|d| d.session)
+        self.devices.values().filter(move |d| !masters_only || d.role == Role::Master).filter_map(|d| d.session)
     }
 }
 
@@ -226,11 +206,7 @@ mod tests {
         Capabilities {
             logical_cores: cores,
             memory_mb: 0,
-            gpu: gpu.then(|| GpuInfo {
-                vendor: "v".into(),
-                description: "d".into(),
-                fallback: false,
-            }),
+            gpu: gpu.then(|| GpuInfo { vendor: "v".into(), description: "d".into(), fallback: false }),
             ops_score: score,
             platform: "p".into(),
         }
@@ -245,10 +221,8 @@ mod tests {
 
     #[test]
     fn absurd_claims_are_clamped() {
-        let clamped = clamp_capabilities(Capabilities {
-            platform: "x".repeat(10_000),
-            ..caps(100_000, false, u32::MAX)
-        });
+        let clamped =
+            clamp_capabilities(Capabilities { platform: "x".repeat(10_000), ..caps(100_000, false, u32::MAX) });
         assert_eq!(clamped.logical_cores, limits::MAX_CORES);
         assert_eq!(clamped.ops_score, limits::MAX_OPS_SCORE);
         assert_eq!(clamped.platform.len(), limits::MAX_TEXT);

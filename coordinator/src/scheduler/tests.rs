@@ -3,67 +3,37 @@
 use std::time::{Duration, Instant};
 
 use ostrich_protocol::{
-    Capabilities, CommandErrorCode, JobSpec, MasterCommand, MatmulSpec, MatrixSource, RejectCode,
-    Role, RunState, SwarmId, Task, TaskKind, TaskOutput, ToDevice,
+    Capabilities, CommandErrorCode, JobSpec, MasterCommand, MatmulSpec, MatrixSource, RejectCode, Role, RunState,
+    SwarmId, Task, TaskKind, TaskOutput, ToDevice,
 };
 use uuid::Uuid;
 
 use super::{Admission, Core, Effect, Settings};
 
 fn core() -> Core {
-    Core::new(Settings {
-        lease: Duration::from_secs(30),
-        quarantine_after: 2,
-        max_task_attempts: 100,
-    })
+    Core::new(Settings { lease: Duration::from_secs(30), quarantine_after: 2, max_task_attempts: 100 })
 }
 
 fn caps(cores: u32) -> Capabilities {
-    Capabilities {
-        logical_cores: cores,
-        memory_mb: 0,
-        gpu: None,
-        ops_score: 0,
-        platform: "test".into(),
-    }
+    Capabilities { logical_cores: cores, memory_mb: 0, gpu: None, ops_score: 0, platform: "test".into() }
 }
 
 /// Creates a swarm; answers its id and the master's session (1).
 fn swarm(core: &mut Core) -> SwarmId {
-    let welcome = core
-        .register(
-            1,
-            Uuid::from_u128(1),
-            "master",
-            caps(1),
-            Admission::NewSwarm,
-        )
-        .expect("master");
+    let welcome = core.register(1, Uuid::from_u128(1), "master", caps(1), Admission::NewSwarm).expect("master");
     assert_eq!(welcome.role, Role::Master);
     assert!(welcome.master_key.as_ref().is_some_and(|k| k.len() == 64));
     welcome.swarm_id
 }
 
 fn worker(core: &mut Core, swarm: SwarmId, session: u64, cores: u32) {
-    core.register(
-        session,
-        Uuid::from_u128(session.into()),
-        "w",
-        caps(cores),
-        Admission::Invited(swarm),
-    )
-    .expect("worker");
+    core.register(session, Uuid::from_u128(session.into()), "w", caps(cores), Admission::Invited(swarm))
+        .expect("worker");
 }
 
 fn seeded_job(tiles_per_side: u32) -> JobSpec {
     let edge = 4 * tiles_per_side;
-    JobSpec::Matmul(MatmulSpec {
-        m: edge,
-        k: 4,
-        n: edge,
-        tile: 4,
-        source: MatrixSource::Seeded { seed: 3 },
-    })
+    JobSpec::Matmul(MatmulSpec { m: edge, k: 4, n: edge, tile: 4, source: MatrixSource::Seeded { seed: 3 } })
 }
 
 /// Tasks assigned to each session by the effects.
@@ -81,18 +51,8 @@ fn assigned(effects: &[Effect]) -> Vec<(u64, Task)> {
 }
 
 fn honest(task: &Task) -> TaskOutput {
-    let TaskKind::MatmulTile {
-        rows,
-        k,
-        cols,
-        a,
-        b,
-    } = &task.kind
-    else {
-        panic!("matmul expected")
-    };
-    let c = ostrich_kernels::matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize)
-        .expect("kernel");
+    let TaskKind::MatmulTile { rows, k, cols, a, b } = &task.kind else { panic!("matmul expected") };
+    let c = ostrich_kernels::matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize).expect("kernel");
     TaskOutput::MatmulTile { c }
 }
 
@@ -101,77 +61,27 @@ fn the_master_key_resumes_mastership_and_a_wrong_key_is_refused() {
     let mut core = core();
     let swarm_id = swarm(&mut core);
     let key = core.master_keys.keys().next().cloned().expect("key");
-    let welcome = core
-        .register(
-            2,
-            Uuid::from_u128(1),
-            "m",
-            caps(1),
-            Admission::MasterKey(key),
-        )
-        .expect("resume");
+    let welcome = core.register(2, Uuid::from_u128(1), "m", caps(1), Admission::MasterKey(key)).expect("resume");
     assert_eq!((welcome.swarm_id, welcome.role), (swarm_id, Role::Master));
-    assert!(core.take_effects().contains(&Effect::Close(
-        1,
-        "replaced by a newer session of this device".into()
-    )));
-    let wrong = core.register(
-        3,
-        Uuid::from_u128(9),
-        "m",
-        caps(1),
-        Admission::MasterKey("0".repeat(64)),
-    );
-    assert_eq!(
-        wrong.map(|_| ()).map_err(|e| e.0),
-        Err(RejectCode::InvalidCredential)
-    );
+    assert!(core.take_effects().contains(&Effect::Close(1, "replaced by a newer session of this device".into())));
+    let wrong = core.register(3, Uuid::from_u128(9), "m", caps(1), Admission::MasterKey("0".repeat(64)));
+    assert_eq!(wrong.map(|_| ()).map_err(|e| e.0), Err(RejectCode::InvalidCredential));
 }
 
 #[test]
 fn resume_credentials_are_bound_to_their_device() {
     let mut core = core();
     let swarm_id = swarm(&mut core);
-    let welcome = core
-        .register(
-            2,
-            Uuid::from_u128(2),
-            "w",
-            caps(1),
-            Admission::Invited(swarm_id),
-        )
-        .expect("join");
+    let welcome = core.register(2, Uuid::from_u128(2), "w", caps(1), Admission::Invited(swarm_id)).expect("join");
     let credential = welcome.resume_credential.expect("credential");
     core.disconnect(2);
-    let again = core
-        .register(
-            3,
-            Uuid::from_u128(2),
-            "w",
-            caps(1),
-            Admission::Resume(credential.clone()),
-        )
-        .expect("resume");
+    let again =
+        core.register(3, Uuid::from_u128(2), "w", caps(1), Admission::Resume(credential.clone())).expect("resume");
     assert_eq!(again.resume_credential, Some(credential.clone()));
-    let thief = core.register(
-        4,
-        Uuid::from_u128(3),
-        "w",
-        caps(1),
-        Admission::Resume(credential),
-    );
+    let thief = core.register(4, Uuid::from_u128(3), "w", caps(1), Admission::Resume(credential));
     assert!(thief.is_err());
-    let clash = core.register(
-        5,
-        Uuid::from_u128(2),
-        "w",
-        caps(1),
-        Admission::Invited(swarm_id),
-    );
-    assert_eq!(
-        clash.map(|_| ()).map_err(|e| e.0),
-        Err(RejectCode::DeviceIdInUse)
-    );
+    let clash = core.register(5, Uuid::from_u128(2), "w", caps(1), Admission::Invited(swarm_id));
+    assert_eq!(clash.map(|_| ()).map_err(|e| e.0), Err(RejectCode::DeviceIdInUse));
 }
 
 #[test]
@@ -182,20 +92,11 @@ fn no_device_holds_more_than_its_slot_limit() {
         worker(&mut core, swarm_id, session, cores);
         core.work_request(session, 1000, Instant::now());
     }
-    core.submit_job(swarm_id, seeded_job(7), Instant::now())
-        .expect("job");
+    core.submit_job(swarm_id, seeded_job(7), Instant::now()).expect("job");
     let tasks = assigned(&core.take_effects());
     let count = |s| tasks.iter().filter(|(session, _)| *session == s).count();
-    assert_eq!(
-        (count(2), count(3), count(4)),
-        (4, 8, 16),
-        "slot limits cap what a device may ask for"
-    );
-    assert_eq!(
-        core.snapshots(swarm_id, Instant::now())
-            .map(|s| s.workers.len()),
-        Some(3)
-    );
+    assert_eq!((count(2), count(3), count(4)), (4, 8, 16), "slot limits cap what a device may ask for");
+    assert_eq!(core.snapshots(swarm_id, Instant::now()).map(|s| s.workers.len()), Some(3));
 }
 
 #[test]
@@ -206,8 +107,7 @@ fn stride_dispatch_is_proportional_to_weight() {
         worker(&mut core, swarm_id, session, cores);
         core.work_request(session, 1000, Instant::now());
     }
-    core.submit_job(swarm_id, seeded_job(7), Instant::now())
-        .expect("job");
+    core.submit_job(swarm_id, seeded_job(7), Instant::now()).expect("job");
     let tasks = assigned(&core.take_effects());
     let count = |s| tasks.iter().filter(|(session, _)| *session == s).count();
     assert_eq!((count(2), count(3), count(4)), (7, 14, 28));
@@ -220,8 +120,7 @@ fn results_count_only_from_the_lease_holder_and_only_once() {
     worker(&mut core, swarm_id, 2, 1);
     worker(&mut core, swarm_id, 3, 1);
     core.work_request(2, 1, Instant::now());
-    core.submit_job(swarm_id, seeded_job(2), Instant::now())
-        .expect("job");
+    core.submit_job(swarm_id, seeded_job(2), Instant::now()).expect("job");
     let (_, task) = assigned(&core.take_effects()).pop().expect("a task");
     core.task_result(3, task.id, honest(&task), Instant::now(), 1);
     assert_eq!(core.ignored_results, 1, "not the holder");
@@ -240,8 +139,7 @@ fn a_closed_session_requeues_at_once_and_an_expired_lease_is_dispatched_again() 
     let swarm_id = swarm(&mut core);
     worker(&mut core, swarm_id, 2, 1);
     core.work_request(2, 1, Instant::now());
-    core.submit_job(swarm_id, seeded_job(1), Instant::now())
-        .expect("job");
+    core.submit_job(swarm_id, seeded_job(1), Instant::now()).expect("job");
     let (_, first) = assigned(&core.take_effects()).pop().expect("assigned");
     core.disconnect(2);
     worker(&mut core, swarm_id, 3, 1);
@@ -251,12 +149,7 @@ fn a_closed_session_requeues_at_once_and_an_expired_lease_is_dispatched_again() 
     assert_eq!((session, again.id), (3, first.id));
     core.expire_leases(now + Duration::from_secs(31));
     let effects = core.take_effects();
-    assert!(effects.contains(&Effect::Send(
-        3,
-        ToDevice::Cancel {
-            task_ids: vec![first.id]
-        }
-    )));
+    assert!(effects.contains(&Effect::Send(3, ToDevice::Cancel { task_ids: vec![first.id] })));
     let (_, third) = assigned(&effects).pop().expect("dispatched after expiry");
     assert_eq!(third.id, first.id);
     assert_eq!(core.jobs_progress(swarm_id)[0].redispatched, 2);
@@ -268,40 +161,16 @@ fn pause_holds_dispatch_and_stop_cancels_leases() {
     let swarm_id = swarm(&mut core);
     worker(&mut core, swarm_id, 2, 2);
     core.work_request(2, 2, Instant::now());
-    let pause = MasterCommand::SetRunState {
-        state: RunState::Paused,
-    };
-    core.submit_job(swarm_id, seeded_job(2), Instant::now())
-        .expect("job");
+    let pause = MasterCommand::SetRunState { state: RunState::Paused };
+    core.submit_job(swarm_id, seeded_job(2), Instant::now()).expect("job");
     assert_eq!(assigned(&core.take_effects()).len(), 2);
     core.command(1, pause, Instant::now()).expect("pause");
-    core.command(
-        1,
-        MasterCommand::SetRunState {
-            state: RunState::Stopped,
-        },
-        Instant::now(),
-    )
-    .expect("stop");
+    core.command(1, MasterCommand::SetRunState { state: RunState::Stopped }, Instant::now()).expect("stop");
     let effects = core.take_effects();
-    assert!(effects.iter().any(
-        |e| matches!(e, Effect::Send(2, ToDevice::Cancel { task_ids }) if task_ids.len() == 2)
-    ));
-    assert!(effects.contains(&Effect::Send(
-        2,
-        ToDevice::RunState {
-            state: RunState::Stopped
-        }
-    )));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Send(2, ToDevice::Cancel { task_ids }) if task_ids.len() == 2)));
+    assert!(effects.contains(&Effect::Send(2, ToDevice::RunState { state: RunState::Stopped })));
     assert!(assigned(&effects).is_empty());
-    core.command(
-        1,
-        MasterCommand::SetRunState {
-            state: RunState::Running,
-        },
-        Instant::now(),
-    )
-    .expect("run");
+    core.command(1, MasterCommand::SetRunState { state: RunState::Running }, Instant::now()).expect("run");
     assert_eq!(assigned(&core.take_effects()).len(), 2);
 }
 
@@ -310,47 +179,23 @@ fn commands_are_checked_against_role_swarm_and_range() {
     let mut core = core();
     let swarm_a = swarm(&mut core);
     worker(&mut core, swarm_a, 2, 1);
-    let other = core
-        .register(10, Uuid::from_u128(10), "b", caps(1), Admission::NewSwarm)
-        .expect("swarm b");
+    let other = core.register(10, Uuid::from_u128(10), "b", caps(1), Admission::NewSwarm).expect("swarm b");
     let code = |r: Result<ToDevice, (CommandErrorCode, String)>| r.map(|_| ()).map_err(|e| e.0);
     let throttle = MasterCommand::SetThrottle { percent: 50 };
+    assert_eq!(code(core.command(2, throttle.clone(), Instant::now())), Err(CommandErrorCode::NotMaster));
     assert_eq!(
-        code(core.command(2, throttle.clone(), Instant::now())),
-        Err(CommandErrorCode::NotMaster)
-    );
-    assert_eq!(
-        code(core.command(
-            1,
-            MasterCommand::SetThrottle { percent: 101 },
-            Instant::now()
-        )),
+        code(core.command(1, MasterCommand::SetThrottle { percent: 101 }, Instant::now())),
         Err(CommandErrorCode::InvalidValue)
     );
     assert_eq!(
-        code(core.command(
-            1,
-            MasterCommand::SetRunState {
-                state: RunState::Idle
-            },
-            Instant::now()
-        )),
+        code(core.command(1, MasterCommand::SetRunState { state: RunState::Idle }, Instant::now())),
         Err(CommandErrorCode::InvalidValue)
     );
-    let foreign = MasterCommand::SetDeviceEnabled {
-        device_id: Uuid::from_u128(2),
-        enabled: false,
-    };
-    assert_eq!(
-        code(core.command(10, foreign, Instant::now())),
-        Err(CommandErrorCode::NotFound)
-    );
+    let foreign = MasterCommand::SetDeviceEnabled { device_id: Uuid::from_u128(2), enabled: false };
+    assert_eq!(code(core.command(10, foreign, Instant::now())), Err(CommandErrorCode::NotFound));
     assert_ne!(other.swarm_id, swarm_a);
     assert_eq!(code(core.command(1, throttle, Instant::now())), Ok(()));
-    assert!(
-        core.take_effects()
-            .contains(&Effect::Send(2, ToDevice::Throttle { percent: 50 }))
-    );
+    assert!(core.take_effects().contains(&Effect::Send(2, ToDevice::Throttle { percent: 50 })));
 }
 
 #[test]
@@ -359,30 +204,42 @@ fn a_device_failing_verification_is_quarantined_and_the_tile_goes_elsewhere() {
     let swarm_id = swarm(&mut core);
     worker(&mut core, swarm_id, 2, 1);
     core.work_request(2, 2, Instant::now());
-    core.submit_job(swarm_id, seeded_job(2), Instant::now())
-        .expect("job");
+    core.submit_job(swarm_id, seeded_job(2), Instant::now()).expect("job");
     let tasks = assigned(&core.take_effects());
     for (_, task) in &tasks {
-        let TaskOutput::MatmulTile { mut c } = honest(task) else {
-            unreachable!()
-        };
+        let TaskOutput::MatmulTile { mut c } = honest(task) else { unreachable!() };
         c[0] += 1.0;
         core.task_result(2, task.id, TaskOutput::MatmulTile { c }, Instant::now(), 7);
     }
     let liar = core.swarms[&swarm_id].devices[&Uuid::from_u128(2)].status();
-    assert!(
-        matches!(liar, ostrich_protocol::DeviceStatus::Quarantined { .. }),
-        "{liar:?}"
-    );
+    assert!(matches!(liar, ostrich_protocol::DeviceStatus::Quarantined { .. }), "{liar:?}");
     core.take_effects();
     core.work_request(2, 2, Instant::now());
-    assert!(
-        assigned(&core.take_effects()).is_empty(),
-        "a quarantined device gets nothing"
-    );
+    assert!(assigned(&core.take_effects()).is_empty(), "a quarantined device gets nothing");
     worker(&mut core, swarm_id, 3, 1);
     core.work_request(3, 4, Instant::now());
     let redone = assigned(&core.take_effects());
     assert_eq!(redone.len(), 4, "every tile goes to the honest device");
     assert_eq!(core.jobs_progress(swarm_id)[0].verification_failures, 2);
+}
+
+#[test]
+fn a_worker_snapshot_does_not_grow_with_the_swarm() {
+    let worker_bytes = |workers: u64| {
+        let mut core = core();
+        let swarm_id = swarm(&mut core);
+        for session in 2..2 + workers {
+            worker(&mut core, swarm_id, session, 4);
+        }
+        let snapshots = core.snapshots(swarm_id, Instant::now()).expect("live swarm");
+        assert_eq!(snapshots.workers.len() as u64, workers);
+        let master = ostrich_protocol::encode(&ToDevice::Snapshot(snapshots.masters[0].1.clone())).expect("encode");
+        let worker = ostrich_protocol::encode(&ToDevice::Snapshot(snapshots.workers[0].1.clone())).expect("encode");
+        (worker.len(), master.len())
+    };
+    let (small, small_master) = worker_bytes(1);
+    let (large, large_master) = worker_bytes(1000);
+    assert!(large <= 200, "{large} bytes per worker");
+    assert!(large - small <= 8, "only varint widths may change: {small} vs {large}");
+    assert!(large_master > 100 * small_master, "the master's table does grow: {small_master} vs {large_master}");
 }

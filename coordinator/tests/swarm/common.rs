@@ -10,8 +10,8 @@ use std::{
 use futures_util::{SinkExt, StreamExt};
 use ostrich_coordinator::Config;
 use ostrich_protocol::{
-    Capabilities, DeviceId, Invite, JoinCredential, MasterCommand, RejectCode, ToCoordinator,
-    ToDevice, Welcome, decode, encode,
+    Capabilities, DeviceId, Invite, JoinCredential, MasterCommand, RejectCode, ToCoordinator, ToDevice, Welcome,
+    decode, encode,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
@@ -37,9 +37,7 @@ impl Server {
         config.http_workers = 1;
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                ostrich_coordinator::run(listener, config)
-                    .await
-                    .expect("server runs");
+                ostrich_coordinator::run(listener, config).await.expect("server runs");
             });
         });
         Self { addr }
@@ -71,13 +69,7 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
 
 /// Capabilities of a plain test device.
 pub fn caps(cores: u32) -> Capabilities {
-    Capabilities {
-        logical_cores: cores,
-        memory_mb: 1024,
-        gpu: None,
-        ops_score: 0,
-        platform: "test".into(),
-    }
+    Capabilities { logical_cores: cores, memory_mb: 1024, gpu: None, ops_score: 0, platform: "test".into() }
 }
 
 /// A raw protocol client.
@@ -99,13 +91,8 @@ pub enum Closed {
 impl Client {
     /// Opens a socket to the server.
     pub async fn connect(server: &Server) -> Self {
-        let (ws, _) = within("connect", tokio_tungstenite::connect_async(server.ws_url()))
-            .await
-            .expect("connect");
-        Self {
-            ws,
-            device_id: Uuid::new_v4(),
-        }
+        let (ws, _) = within("connect", tokio_tungstenite::connect_async(server.ws_url())).await.expect("connect");
+        Self { ws, device_id: Uuid::new_v4() }
     }
 
     /// Opens a socket and says hello; answers the welcome or the refusal.
@@ -125,12 +112,7 @@ impl Client {
         capabilities: Capabilities,
         credential: JoinCredential,
     ) -> Result<Welcome, RejectCode> {
-        let hello = ToCoordinator::Hello {
-            device_id: self.device_id,
-            name: "test".into(),
-            capabilities,
-            credential,
-        };
+        let hello = ToCoordinator::Hello { device_id: self.device_id, name: "test".into(), capabilities, credential };
         self.send(&hello).await;
         match self.recv().await {
             ToDevice::Welcome(welcome) => Ok(welcome),
@@ -151,9 +133,7 @@ impl Client {
 
     /// Sends raw bytes as a binary frame.
     pub async fn send_raw(&mut self, bytes: Vec<u8>) {
-        within("send", self.ws.send(Message::Binary(bytes.into())))
-            .await
-            .expect("send");
+        within("send", self.ws.send(Message::Binary(bytes.into()))).await.expect("send");
     }
 
     /// A master command.
@@ -164,10 +144,8 @@ impl Client {
     /// Waits until the session has handled every frame this client sent before: a worker's
     /// command is refused by its own session, after the frames ahead of it were passed on.
     pub async fn settle(&mut self) {
-        self.command(MasterCommand::SetThrottle { percent: 100 })
-            .await;
-        self.recv_until(|m| matches!(m, ToDevice::CommandError { .. }).then_some(()))
-            .await;
+        self.command(MasterCommand::SetThrottle { percent: 100 }).await;
+        self.recv_until(|m| matches!(m, ToDevice::CommandError { .. }).then_some(())).await;
     }
 
     /// The next protocol message.
@@ -215,8 +193,7 @@ impl Client {
 
 /// A new swarm's master: its socket, welcome and key.
 pub async fn master(server: &Server) -> (Client, Welcome, String) {
-    let (client, welcome) =
-        Client::join(server, caps(1), JoinCredential::Master { key: None }).await;
+    let (client, welcome) = Client::join(server, caps(1), JoinCredential::Master { key: None }).await;
     let welcome = welcome.expect("a new swarm is created");
     let key = welcome.master_key.clone().expect("the master gets a key");
     (client, welcome, key)
@@ -236,25 +213,13 @@ pub async fn invite(master: &mut Client) -> Invite {
 
 /// A raw worker joined by invite.
 pub async fn raw_worker(server: &Server, token: &str, cores: u32) -> (Client, Welcome) {
-    let (client, welcome) = Client::join(
-        server,
-        caps(cores),
-        JoinCredential::Invite {
-            token: token.into(),
-        },
-    )
-    .await;
+    let (client, welcome) = Client::join(server, caps(cores), JoinCredential::Invite { token: token.into() }).await;
     (client, welcome.expect("the invite is accepted"))
 }
 
 /// A native worker joined by invite, running in this process.
 pub fn native_worker(server: &Server, token: &str, cores: u32) -> ostrich_worker::WorkerHandle {
-    let mut config = ostrich_worker::WorkerConfig::new(
-        server.ws_url(),
-        JoinCredential::Invite {
-            token: token.into(),
-        },
-    );
+    let mut config = ostrich_worker::WorkerConfig::new(server.ws_url(), JoinCredential::Invite { token: token.into() });
     config.cores = cores;
     config.name = format!("native-{cores}");
     config.ops_score = Some(5_000);
@@ -262,25 +227,17 @@ pub fn native_worker(server: &Server, token: &str, cores: u32) -> ostrich_worker
 }
 
 /// An HTTP GET with the master key.
-#[allow(
-    clippy::result_large_err,
-    reason = "ureq's error type; tests match on it"
-)]
+#[allow(clippy::result_large_err, reason = "ureq's error type; tests match on it")]
 pub fn get(server: &Server, path: &str, key: &str) -> Result<ureq::Response, ureq::Error> {
-    ureq::get(&server.http(path))
-        .set("Authorization", &format!("Bearer {key}"))
-        .call()
+    ureq::get(&server.http(path)).set("Authorization", &format!("Bearer {key}")).call()
 }
 
 /// Downloads a completed matmul job's `.npy` and decodes it.
 pub fn download_matmul(server: &Server, key: &str, job_id: u64) -> Vec<f32> {
-    let response =
-        get(server, &format!("/api/jobs/{job_id}/result"), key).expect("the result downloads");
+    let response = get(server, &format!("/api/jobs/{job_id}/result"), key).expect("the result downloads");
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("body");
-    ostrich_kernels::npy::decode_npy_f32(&bytes)
-        .expect("a valid .npy")
-        .2
+    ostrich_kernels::npy::decode_npy_f32(&bytes).expect("a valid .npy").2
 }
 
 /// The product a single process computes for a seeded matmul spec.

@@ -1,6 +1,4 @@
-use ostrich_protocol::{
-    JoinCredential, MasterCommand, PROTOCOL_VERSION, RejectCode, ToCoordinator, ToDevice,
-};
+use ostrich_protocol::{JoinCredential, MasterCommand, PROTOCOL_VERSION, RejectCode, ToCoordinator, ToDevice};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::common::*;
@@ -27,12 +25,8 @@ async fn a_malformed_frame_closes_only_its_own_session() {
     assert_eq!(code, CloseCode::Invalid);
     assert!(reason.starts_with("malformed frame"), "{reason}");
 
-    master
-        .command(MasterCommand::SetThrottle { percent: 40 })
-        .await;
-    master
-        .recv_until(|m| matches!(m, ToDevice::CommandOk { .. }).then_some(()))
-        .await;
+    master.command(MasterCommand::SetThrottle { percent: 40 }).await;
+    master.recv_until(|m| matches!(m, ToDevice::CommandOk { .. }).then_some(())).await;
     let throttle = bystander
         .recv_until(|m| match m {
             ToDevice::Throttle { percent } => Some(percent),
@@ -49,18 +43,12 @@ async fn an_oversized_frame_closes_its_session_with_a_reason() {
     let server = Server::with_defaults();
     let (mut master, _, _) = master(&server).await;
     let (mut hostile, _) = raw_worker(&server, &invite(&mut master).await.token, 1).await;
-    hostile
-        .send_raw(vec![0; ostrich_protocol::MAX_FRAME_BYTES + 1])
-        .await;
+    hostile.send_raw(vec![0; ostrich_protocol::MAX_FRAME_BYTES + 1]).await;
     let (code, reason) = close_code(hostile.closed().await);
     assert_eq!(code, CloseCode::Size, "{reason}");
     master.send(&ToCoordinator::Heartbeat).await;
-    master
-        .command(MasterCommand::SetThrottle { percent: 90 })
-        .await;
-    master
-        .recv_until(|m| matches!(m, ToDevice::CommandOk { .. }).then_some(()))
-        .await;
+    master.command(MasterCommand::SetThrottle { percent: 90 }).await;
+    master.recv_until(|m| matches!(m, ToDevice::CommandOk { .. }).then_some(())).await;
 }
 
 #[tokio::test]
@@ -87,11 +75,6 @@ async fn a_session_must_start_with_a_hello_in_the_right_version() {
         other => panic!("expected a rejection, got {other:?}"),
     }
     let mut text = Client::connect(&server).await;
-    within(
-        "send",
-        futures_util::SinkExt::send(text.ws_mut(), "hello".into()),
-    )
-    .await
-    .expect("send");
+    within("send", futures_util::SinkExt::send(text.ws_mut(), "hello".into())).await.expect("send");
     assert_eq!(close_code(text.closed().await).0, CloseCode::Unsupported);
 }

@@ -5,22 +5,13 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_silent_device_is_taken_offline_and_its_leases_requeued() {
-    let server = Server::start(Config {
-        heartbeat_timeout_s: 0.5,
-        ..Config::default()
-    });
+    let server = Server::start(Config { heartbeat_timeout_s: 0.5, ..Config::default() });
     let (mut master, _, _) = master(&server).await;
     let token = invite(&mut master).await.token;
     let (mut silent, _) = raw_worker(&server, &token, 1).await;
     silent.send(&ToCoordinator::WorkRequest { slots: 1 }).await;
     silent.settle().await;
-    let spec = JobSpec::Matmul(MatmulSpec {
-        m: 8,
-        k: 8,
-        n: 8,
-        tile: 8,
-        source: MatrixSource::Seeded { seed: 2 },
-    });
+    let spec = JobSpec::Matmul(MatmulSpec { m: 8, k: 8, n: 8, tile: 8, source: MatrixSource::Seeded { seed: 2 } });
     master.command(MasterCommand::SubmitJob { spec }).await;
     let task = silent
         .recv_until(|m| match m {
@@ -54,30 +45,18 @@ async fn a_silent_device_is_taken_offline_and_its_leases_requeued() {
             _ => None,
         })
         .await;
-    assert_eq!(
-        again, task,
-        "the silent device's lease went back to the queue"
-    );
+    assert_eq!(again, task, "the silent device's lease went back to the queue");
 }
 
 #[tokio::test]
 async fn an_expired_lease_is_cancelled_and_dispatched_again() {
-    let server = Server::start(Config {
-        lease_s: 0.4,
-        ..Config::default()
-    });
+    let server = Server::start(Config { lease_s: 0.4, ..Config::default() });
     let (mut master, _, _) = master(&server).await;
     let token = invite(&mut master).await.token;
     let (mut slow, _) = raw_worker(&server, &token, 1).await;
     slow.send(&ToCoordinator::WorkRequest { slots: 1 }).await;
     slow.settle().await;
-    let spec = JobSpec::Matmul(MatmulSpec {
-        m: 8,
-        k: 8,
-        n: 8,
-        tile: 8,
-        source: MatrixSource::Seeded { seed: 2 },
-    });
+    let spec = JobSpec::Matmul(MatmulSpec { m: 8, k: 8, n: 8, tile: 8, source: MatrixSource::Seeded { seed: 2 } });
     master.command(MasterCommand::SubmitJob { spec }).await;
     let task = slow
         .recv_until(|m| match m {
@@ -94,11 +73,7 @@ async fn an_expired_lease_is_cancelled_and_dispatched_again() {
             _ => None,
         })
         .await;
-    assert_eq!(
-        cancelled,
-        vec![task],
-        "the holder is told to drop the expired task"
-    );
+    assert_eq!(cancelled, vec![task], "the holder is told to drop the expired task");
     let again = fast
         .recv_until(|m| match m {
             ToDevice::Assign { tasks } => Some(tasks[0].id),

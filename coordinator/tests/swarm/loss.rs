@@ -1,6 +1,4 @@
-use ostrich_protocol::{
-    JobSpec, JobState, MasterCommand, MatmulSpec, MatrixSource, ToCoordinator, ToDevice,
-};
+use ostrich_protocol::{JobSpec, JobState, MasterCommand, MatmulSpec, MatrixSource, ToCoordinator, ToDevice};
 
 use crate::common::*;
 
@@ -15,16 +13,8 @@ async fn a_worker_killed_mid_task_loses_nothing() {
     victim.send(&ToCoordinator::WorkRequest { slots: 4 }).await;
     victim.settle().await;
 
-    let spec = JobSpec::Matmul(MatmulSpec {
-        m: 96,
-        k: 40,
-        n: 64,
-        tile: 16,
-        source: MatrixSource::Seeded { seed: 11 },
-    });
-    master
-        .command(MasterCommand::SubmitJob { spec: spec.clone() })
-        .await;
+    let spec = JobSpec::Matmul(MatmulSpec { m: 96, k: 40, n: 64, tile: 16, source: MatrixSource::Seeded { seed: 11 } });
+    master.command(MasterCommand::SubmitJob { spec: spec.clone() }).await;
     let held = victim
         .recv_until(|m| match m {
             ToDevice::Assign { tasks } => Some(tasks.len()),
@@ -34,10 +24,7 @@ async fn a_worker_killed_mid_task_loses_nothing() {
     assert_eq!(held, 4, "the victim holds tasks when it dies");
     drop(victim);
 
-    let workers = [
-        native_worker(&server, &token, 1),
-        native_worker(&server, &token, 2),
-    ];
+    let workers = [native_worker(&server, &token, 1), native_worker(&server, &token, 2)];
     let progress = master
         .recv_until(|m| match m {
             ToDevice::JobProgress(p) if p.state == JobState::Completed => Some(p),
@@ -45,10 +32,7 @@ async fn a_worker_killed_mid_task_loses_nothing() {
         })
         .await;
     assert_eq!(progress.tasks_verified, progress.tasks_total);
-    assert!(
-        progress.redispatched >= 4,
-        "the victim's tasks were dispatched again: {progress:?}"
-    );
+    assert!(progress.redispatched >= 4, "the victim's tasks were dispatched again: {progress:?}");
     let result = download_matmul(&server, &key, progress.job_id);
     assert_eq!(result, local_matmul(&spec));
     drop(workers);

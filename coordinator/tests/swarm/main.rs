@@ -3,6 +3,8 @@
 
 mod common;
 
+/// 11. The HTTP API: submit, status, result, cancel, delete and invites.
+mod api;
 /// 4. Throttle, run state and enable/disable reach the devices.
 mod controls;
 /// 10. Malformed and oversized frames close only their own session.

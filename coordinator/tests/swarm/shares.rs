@@ -12,21 +12,13 @@ async fn devices_weighted_one_two_four_get_proportional_shares() {
     let mut devices = Vec::new();
     for cores in [4, 8, 16] {
         let (mut device, _) = raw_worker(&server, &token, cores).await;
-        device
-            .send(&ToCoordinator::WorkRequest { slots: 1000 })
-            .await;
+        device.send(&ToCoordinator::WorkRequest { slots: 1000 }).await;
         devices.push(device);
     }
     for device in &mut devices {
         device.settle().await;
     }
-    let spec = JobSpec::Matmul(MatmulSpec {
-        m: 80,
-        k: 8,
-        n: 56,
-        tile: 8,
-        source: MatrixSource::Seeded { seed: 5 },
-    });
+    let spec = JobSpec::Matmul(MatmulSpec { m: 80, k: 8, n: 56, tile: 8, source: MatrixSource::Seeded { seed: 5 } });
     master.command(MasterCommand::SubmitJob { spec }).await;
     let mut shares = Vec::new();
     for device in &mut devices {
@@ -42,9 +34,6 @@ async fn devices_weighted_one_two_four_get_proportional_shares() {
     assert_eq!(total, 70.0, "every task is dispatched at once: {shares:?}");
     for (share, weight) in shares.iter().zip([1.0, 2.0, 4.0]) {
         let expected = total * weight / 7.0;
-        assert!(
-            (share - expected).abs() <= expected * 0.1,
-            "shares {shares:?} are not 1:2:4"
-        );
+        assert!((share - expected).abs() <= expected * 0.1, "shares {shares:?} are not 1:2:4");
     }
 }

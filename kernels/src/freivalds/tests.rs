@@ -75,16 +75,8 @@ fn gpu_summation_order_passes() {
         for (rows, k, cols) in [(7, 13, 5), (33, 2048, 40)] {
             let (a, b) = operands(data, rows, k, cols);
             let c = gpu_like(&a, &b, rows, k, cols);
-            assert_ne!(
-                c,
-                matmul_tile(&a, &b, rows, k, cols).expect("valid"),
-                "order must differ"
-            );
-            assert_eq!(
-                verify_matmul_tile(&a, &b, &c, rows, k, cols, 5),
-                Ok(()),
-                "{data:?} {rows}x{k}x{cols}"
-            );
+            assert_ne!(c, matmul_tile(&a, &b, rows, k, cols).expect("valid"), "order must differ");
+            assert_eq!(verify_matmul_tile(&a, &b, &c, rows, k, cols, 5), Ok(()), "{data:?} {rows}x{k}x{cols}");
         }
     }
 }
@@ -148,22 +140,13 @@ fn non_finite_entries_fail() {
         let mut bad = c.clone();
         bad[12] = bad_value;
         let result = verify_matmul_tile(&a, &b, &bad, rows, k, cols, 7);
-        assert_eq!(
-            result,
-            Err(KernelError::NonFinite {
-                what: "c",
-                index: 12
-            })
-        );
+        assert_eq!(result, Err(KernelError::NonFinite { what: "c", index: 12 }));
     }
     let mut bad_a = a.clone();
     bad_a[3] = f32::NAN;
     assert_eq!(
         verify_matmul_tile(&bad_a, &b, &c, rows, k, cols, 7),
-        Err(KernelError::NonFinite {
-            what: "a",
-            index: 3
-        })
+        Err(KernelError::NonFinite { what: "a", index: 3 })
     );
 }
 
@@ -172,22 +155,12 @@ fn length_mismatches_are_errors() {
     let (rows, k, cols) = (7, 13, 5);
     let (a, b, c) = honest(Data::Signed, rows, k, cols);
     let short_c = verify_matmul_tile(&a, &b, &c[1..], rows, k, cols, 0);
-    assert_eq!(
-        short_c,
-        Err(KernelError::LengthMismatch {
-            what: "c",
-            expected: 35,
-            found: 34
-        })
-    );
+    assert_eq!(short_c, Err(KernelError::LengthMismatch { what: "c", expected: 35, found: 34 }));
     assert!(matches!(
         verify_matmul_tile(&a[1..], &b, &c, rows, k, cols, 0),
         Err(KernelError::LengthMismatch { what: "a", .. })
     ));
-    assert!(matches!(
-        verify_matmul_tile(&a, &b, &c, rows, k + 1, cols, 0),
-        Err(KernelError::LengthMismatch { .. })
-    ));
+    assert!(matches!(verify_matmul_tile(&a, &b, &c, rows, k + 1, cols, 0), Err(KernelError::LengthMismatch { .. })));
     assert!(verify_matmul_tile(&[], &[], &[], usize::MAX, 2, 1, 0).is_err());
 }
 
@@ -196,8 +169,5 @@ fn degenerate_shapes_are_handled() {
     assert_eq!(verify_matmul_tile(&[], &[], &[], 0, 0, 0, 0), Ok(()));
     assert_eq!(verify_matmul_tile(&[], &[], &[0.0; 6], 2, 0, 3, 0), Ok(()));
     let wrong = verify_matmul_tile(&[], &[], &[0.0, 1.0], 2, 0, 1, 0);
-    assert!(matches!(
-        wrong,
-        Err(KernelError::VerificationFailed { row: 1, .. })
-    ));
+    assert!(matches!(wrong, Err(KernelError::VerificationFailed { row: 1, .. })));
 }

@@ -1,13 +1,8 @@
 //! The colour palette for rendered counts.
 
 /// Colour stops of the palette: deep blue, blue, near white, orange, near black.
-const PALETTE: [[f64; 3]; 5] = [
-    [0.0, 7.0, 100.0],
-    [32.0, 107.0, 203.0],
-    [237.0, 255.0, 255.0],
-    [255.0, 170.0, 0.0],
-    [0.0, 2.0, 0.0],
-];
+const PALETTE: [[f64; 3]; 5] =
+    [[0.0, 7.0, 100.0], [32.0, 107.0, 203.0], [237.0, 255.0, 255.0], [255.0, 170.0, 0.0], [0.0, 2.0, 0.0]];
 
 /// How fast the palette cycles with the square root of the count.
 const PALETTE_RATE: f64 = 0.15;
@@ -27,11 +22,7 @@ pub fn colorize(iterations: u32, max_iter: u32) -> [u8; 3] {
     let frac = position - index as f64;
     let from = PALETTE[index];
     let to = PALETTE[(index + 1) % PALETTE.len()];
-    let channel = |c: usize| {
-        (from[c] + (to[c] - from[c]) * frac)
-            .round()
-            .clamp(0.0, 255.0) as u8
-    };
+    let channel = |c: usize| (from[c] + (to[c] - from[c]) * frac).round().clamp(0.0, 255.0) as u8;
     [channel(0), channel(1), channel(2)]
 }
 
@@ -51,9 +42,7 @@ mod tests {
         assert!(distinct.len() > 50, "{}", distinct.len());
         // Neighbouring counts get similar colours: the gradient is smooth.
         for pair in colours.windows(2) {
-            let step: i32 = (0..3)
-                .map(|c| (i32::from(pair[0][c]) - i32::from(pair[1][c])).abs())
-                .sum();
+            let step: i32 = (0..3).map(|c| (i32::from(pair[0][c]) - i32::from(pair[1][c])).abs()).sum();
             assert!(step < 200, "{pair:?}");
         }
     }

@@ -1,40 +1,19 @@
 //! Tests of the pixel mapping, rendering and spot checks.
 
 use super::{
-    MAX_TILE_PIXELS, View, escape_time, in_cardioid_or_bulb, iterations_at, render_tile,
-    spot_check, total_iterations,
+    MAX_TILE_PIXELS, View, escape_time, in_cardioid_or_bulb, iterations_at, render_tile, spot_check, total_iterations,
 };
 use crate::KernelError;
 
 /// The whole set in a small image.
-const WHOLE: View = View {
-    width: 64,
-    height: 48,
-    center_re: -0.75,
-    center_im: 0.0,
-    zoom: 1.0,
-    max_iter: 200,
-};
+const WHOLE: View = View { width: 64, height: 48, center_re: -0.75, center_im: 0.0, zoom: 1.0, max_iter: 200 };
 
 /// A zoomed view on the boundary near the seahorse valley.
-const SEAHORSE: View = View {
-    width: 40,
-    height: 30,
-    center_re: -0.743_643_887,
-    center_im: 0.131_825_904,
-    zoom: 200.0,
-    max_iter: 1000,
-};
+const SEAHORSE: View =
+    View { width: 40, height: 30, center_re: -0.743_643_887, center_im: 0.131_825_904, zoom: 200.0, max_iter: 1000 };
 
 /// A 7×5 image of pixel size 0.5 centred on 0, so pixel centres land on round numbers.
-const SMALL: View = View {
-    width: 7,
-    height: 5,
-    center_re: 0.0,
-    center_im: 0.0,
-    zoom: 1.0,
-    max_iter: 50,
-};
+const SMALL: View = View { width: 7, height: 5, center_re: 0.0, center_im: 0.0, zoom: 1.0, max_iter: 50 };
 
 /// The escape-time loop without the cardioid and bulb shortcut.
 fn plain_escape_time(cr: f64, ci: f64, max_iter: u32) -> u32 {
@@ -59,12 +38,7 @@ fn pixels_map_to_the_documented_points() {
     assert_eq!(view.pixel_point(size, 0, 2), (-1.5, 0.0));
     // Row 0 is the top of the image, so it has the largest imaginary part.
     assert_eq!(view.pixel_point(size, 3, 0), (0.0, 1.0));
-    let zoomed = View {
-        zoom: 2.0,
-        center_re: 1.0,
-        center_im: -1.0,
-        ..view
-    };
+    let zoomed = View { zoom: 2.0, center_re: 1.0, center_im: -1.0, ..view };
     assert_eq!(zoomed.pixel_point(zoomed.pixel_size(), 6, 4), (1.75, -1.5));
 }
 
@@ -76,11 +50,7 @@ fn known_points_have_known_counts() {
     // c = 1.5: z1 = 1.5 (|z|² = 2.25), z2 = 3.75, which escapes at the check after two steps.
     assert_eq!(iterations_at(&view, 6, 2), 2);
     assert_eq!(escape_time(3.0, 0.0, 50), 1);
-    assert_eq!(
-        escape_time(-2.0, 0.0, 50),
-        50,
-        "c = -2 stays on the boundary"
-    );
+    assert_eq!(escape_time(-2.0, 0.0, 50), 50, "c = -2 stays on the boundary");
 }
 
 #[test]
@@ -100,28 +70,17 @@ fn render_tile_matches_iterations_at() {
 
 #[test]
 fn shortcut_never_changes_a_count() {
-    let view = View {
-        width: 160,
-        height: 120,
-        max_iter: 1000,
-        ..WHOLE
-    };
+    let view = View { width: 160, height: 120, max_iter: 1000, ..WHOLE };
     let size = view.pixel_size();
     let mut shortcut_hits = 0;
     for py in 0..view.height {
         for px in 0..view.width {
             let (re, im) = view.pixel_point(size, px, py);
             shortcut_hits += usize::from(in_cardioid_or_bulb(re, im));
-            assert_eq!(
-                escape_time(re, im, view.max_iter),
-                plain_escape_time(re, im, view.max_iter)
-            );
+            assert_eq!(escape_time(re, im, view.max_iter), plain_escape_time(re, im, view.max_iter));
         }
     }
-    assert!(
-        shortcut_hits > 1000,
-        "the shortcut must be exercised: {shortcut_hits}"
-    );
+    assert!(shortcut_hits > 1000, "the shortcut must be exercised: {shortcut_hits}");
 }
 
 #[test]
@@ -130,85 +89,31 @@ fn degenerate_views_are_rejected() {
         View { width: 0, ..WHOLE },
         View { height: 0, ..WHOLE },
         View { zoom: 0.0, ..WHOLE },
-        View {
-            zoom: -1.0,
-            ..WHOLE
-        },
-        View {
-            zoom: f64::NAN,
-            ..WHOLE
-        },
-        View {
-            zoom: f64::INFINITY,
-            ..WHOLE
-        },
-        View {
-            zoom: 1e308,
-            ..WHOLE
-        },
-        View {
-            center_re: f64::NAN,
-            ..WHOLE
-        },
-        View {
-            max_iter: 0,
-            ..WHOLE
-        },
-        View {
-            max_iter: 1_000_001,
-            ..WHOLE
-        },
+        View { zoom: -1.0, ..WHOLE },
+        View { zoom: f64::NAN, ..WHOLE },
+        View { zoom: f64::INFINITY, ..WHOLE },
+        View { zoom: 1e308, ..WHOLE },
+        View { center_re: f64::NAN, ..WHOLE },
+        View { max_iter: 0, ..WHOLE },
+        View { max_iter: 1_000_001, ..WHOLE },
     ];
     for view in bad_views {
-        assert!(
-            matches!(
-                render_tile(&view, 0, 0, 1, 1),
-                Err(KernelError::InvalidView { .. })
-            ),
-            "{view:?}"
-        );
-        assert!(matches!(
-            spot_check(&view, 0, 0, 1, 1, &[0], 1, 0),
-            Err(KernelError::InvalidView { .. })
-        ));
+        assert!(matches!(render_tile(&view, 0, 0, 1, 1), Err(KernelError::InvalidView { .. })), "{view:?}");
+        assert!(matches!(spot_check(&view, 0, 0, 1, 1, &[0], 1, 0), Err(KernelError::InvalidView { .. })));
     }
-    assert!(
-        render_tile(
-            &View {
-                max_iter: 1_000_000,
-                ..WHOLE
-            },
-            0,
-            0,
-            1,
-            1
-        )
-        .is_ok()
-    );
+    assert!(render_tile(&View { max_iter: 1_000_000, ..WHOLE }, 0, 0, 1, 1).is_ok());
 }
 
 #[test]
 fn rectangles_outside_the_image_are_rejected() {
-    let outside = KernelError::RectOutOfBounds {
-        x: 60,
-        y: 0,
-        w: 5,
-        h: 1,
-    };
+    let outside = KernelError::RectOutOfBounds { x: 60, y: 0, w: 5, h: 1 };
     assert_eq!(render_tile(&WHOLE, 60, 0, 5, 1), Err(outside));
     assert!(render_tile(&WHOLE, 0, 40, 1, 9).is_err());
     assert!(render_tile(&WHOLE, u32::MAX, 0, 2, 1).is_err());
     assert_eq!(render_tile(&WHOLE, 64, 48, 0, 0), Ok(vec![]));
-    let huge = View {
-        width: 1 << 14,
-        height: 1 << 14,
-        ..WHOLE
-    };
+    let huge = View { width: 1 << 14, height: 1 << 14, ..WHOLE };
     assert!(huge.width as usize * huge.height as usize > MAX_TILE_PIXELS);
-    assert_eq!(
-        render_tile(&huge, 0, 0, huge.width, huge.height),
-        Err(KernelError::TooLarge { what: "tile" })
-    );
+    assert_eq!(render_tile(&huge, 0, 0, huge.width, huge.height), Err(KernelError::TooLarge { what: "tile" }));
 }
 
 #[test]
@@ -228,25 +133,12 @@ fn spot_check_accepts_honest_tiles() {
 fn spot_check_rejects_an_altered_corner() {
     let (x, y, w, h) = (8, 6, 21, 13);
     let tile = render_tile(&SEAHORSE, x, y, w, h).expect("valid tile");
-    let corners = [
-        (0, x, y),
-        (20, x + 20, y),
-        (252, x, y + 12),
-        (272, x + 20, y + 12),
-    ];
+    let corners = [(0, x, y), (20, x + 20, y), (252, x, y + 12), (272, x + 20, y + 12)];
     for (index, px, py) in corners {
         let mut bad = tile.clone();
         bad[index] = (bad[index] + 1) % (SEAHORSE.max_iter + 1);
         let result = spot_check(&SEAHORSE, x, y, w, h, &bad, 0, 1);
-        assert_eq!(
-            result,
-            Err(KernelError::SpotCheckFailed {
-                px,
-                py,
-                expected: tile[index],
-                found: bad[index]
-            })
-        );
+        assert_eq!(result, Err(KernelError::SpotCheckFailed { px, py, expected: tile[index], found: bad[index] }));
     }
 }
 
@@ -258,61 +150,32 @@ fn exhaustive_spot_check_finds_any_altered_pixel() {
     bad[100] = if tile[100] == 0 { 1 } else { tile[100] - 1 };
     assert_ne!(bad[100], tile[100]);
     let result = spot_check(&WHOLE, x, y, w, h, &bad, 256, 0);
-    assert!(
-        matches!(
-            result,
-            Err(KernelError::SpotCheckFailed { px: 4, py: 6, .. })
-        ),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(KernelError::SpotCheckFailed { px: 4, py: 6, .. })), "{result:?}");
 }
 
 #[test]
 fn spot_check_rejects_bad_lengths_and_counts() {
     let tile = render_tile(&WHOLE, 0, 0, 10, 10).expect("valid tile");
     let short = spot_check(&WHOLE, 0, 0, 10, 10, &tile[..99], 4, 0);
-    assert_eq!(
-        short,
-        Err(KernelError::LengthMismatch {
-            what: "iterations",
-            expected: 100,
-            found: 99
-        })
-    );
+    assert_eq!(short, Err(KernelError::LengthMismatch { what: "iterations", expected: 100, found: 99 }));
     let mut too_big = tile.clone();
     too_big[57] = WHOLE.max_iter + 1;
     let result = spot_check(&WHOLE, 0, 0, 10, 10, &too_big, 0, 0);
-    assert_eq!(
-        result,
-        Err(KernelError::CountOutOfRange {
-            index: 57,
-            count: 201,
-            max_iter: 200
-        })
-    );
+    assert_eq!(result, Err(KernelError::CountOutOfRange { index: 57, count: 201, max_iter: 200 }));
 }
 
 #[test]
 fn total_iterations_sums_counts() {
     assert_eq!(total_iterations(&[]), 0);
     assert_eq!(total_iterations(&[1, 2, 3]), 6);
-    assert_eq!(
-        total_iterations(&[u32::MAX, u32::MAX]),
-        2 * u64::from(u32::MAX)
-    );
+    assert_eq!(total_iterations(&[u32::MAX, u32::MAX]), 2 * u64::from(u32::MAX));
 }
 
 #[test]
 fn pinned_counts_never_change() {
     // Recomputing this tile in a native build, a wasm build without SIMD and one with
     // SIMD128 gave these same counts; a change here breaks agreement with deployed devices.
-    let view = View {
-        width: 300,
-        height: 200,
-        max_iter: 5000,
-        zoom: 3000.0,
-        ..SEAHORSE
-    };
+    let view = View { width: 300, height: 200, max_iter: 5000, zoom: 3000.0, ..SEAHORSE };
     let tile = render_tile(&view, 0, 0, 300, 200).expect("valid tile");
     assert_eq!(&tile[..3], &[35, 35, 35]);
     assert_eq!(total_iterations(&tile), 6_069_419);

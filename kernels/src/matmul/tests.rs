@@ -15,22 +15,13 @@ fn assert_matches_reference(rows: usize, k: usize, cols: usize) {
     // at most about k * eps; allow that with a margin.
     let tolerance = 4.0 * f32::EPSILON * k as f32 + 1e-6;
     for (index, (x, y)) in fast.iter().zip(&slow).enumerate() {
-        assert!(
-            (x - y).abs() <= tolerance,
-            "{rows}x{k}x{cols} index {index}: {x} vs {y}"
-        );
+        assert!((x - y).abs() <= tolerance, "{rows}x{k}x{cols} index {index}: {x} vs {y}");
     }
 }
 
 #[test]
 fn matches_reference_on_odd_sizes() {
-    for (rows, k, cols) in [
-        (1, 1, 1),
-        (3, 5, 7),
-        (17, 33, 9),
-        (64, 64, 64),
-        (100, 300, 50),
-    ] {
+    for (rows, k, cols) in [(1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 64, 64), (100, 300, 50)] {
         assert_matches_reference(rows, k, cols);
     }
 }
@@ -53,9 +44,7 @@ fn small_product_is_exact() {
 fn identity_leaves_the_matrix_unchanged() {
     let n = 13;
     let m = seeded_matrix(2, STREAM_A, n * n);
-    let identity: Vec<f32> = (0..n * n)
-        .map(|i| if i % (n + 1) == 0 { 1.0 } else { 0.0 })
-        .collect();
+    let identity: Vec<f32> = (0..n * n).map(|i| if i % (n + 1) == 0 { 1.0 } else { 0.0 }).collect();
     assert_eq!(matmul_tile(&m, &identity, n, n, n).expect("valid"), m);
     assert_eq!(matmul_tile(&identity, &m, n, n, n).expect("valid"), m);
 }
@@ -73,20 +62,9 @@ fn length_mismatch_is_an_error() {
     let b = vec![0.0; 12];
     assert_eq!(
         matmul_tile(&a[..5], &b, 2, 3, 4),
-        Err(KernelError::LengthMismatch {
-            what: "a",
-            expected: 6,
-            found: 5
-        })
+        Err(KernelError::LengthMismatch { what: "a", expected: 6, found: 5 })
     );
-    assert_eq!(
-        matmul_tile(&a, &b, 2, 3, 5),
-        Err(KernelError::LengthMismatch {
-            what: "b",
-            expected: 15,
-            found: 12
-        })
-    );
+    assert_eq!(matmul_tile(&a, &b, 2, 3, 5), Err(KernelError::LengthMismatch { what: "b", expected: 15, found: 12 }));
     assert!(matmul_reference(&a, &b[..11], 2, 3, 4).is_err());
 }
 

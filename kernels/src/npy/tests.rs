@@ -14,17 +14,10 @@ fn header_follows_the_format() {
     assert_eq!(data_start % 64, 0, "header is padded to 64 bytes");
     let header = std::str::from_utf8(&bytes[10..data_start]).expect("ascii header");
     assert!(header.ends_with('\n'));
-    assert_eq!(
-        header.trim_end(),
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
-    );
+    assert_eq!(header.trim_end(), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }");
     assert_eq!(bytes.len(), data_start + 4 * data.len());
     assert_eq!(&bytes[data_start..data_start + 4], &1.0f32.to_le_bytes());
-    assert_eq!(
-        &bytes[data_start + 4..data_start + 8],
-        &[0x00, 0x00, 0x20, 0xC0],
-        "-2.5 little-endian"
-    );
+    assert_eq!(&bytes[data_start + 4..data_start + 8], &[0x00, 0x00, 0x20, 0xC0], "-2.5 little-endian");
 }
 
 #[test]
@@ -35,10 +28,7 @@ fn round_trip_preserves_shape_and_bits() {
     assert_eq!((rows, cols), (5, 7));
     assert_eq!(decoded, data);
     let big = vec![0.5f32; 1000 * 1000];
-    assert_eq!(
-        decode_npy_f32(&encode_npy_f32(1000, 1000, &big).expect("valid")),
-        Ok((1000, 1000, big))
-    );
+    assert_eq!(decode_npy_f32(&encode_npy_f32(1000, 1000, &big).expect("valid")), Ok((1000, 1000, big)));
 }
 
 #[test]
@@ -53,22 +43,14 @@ fn empty_matrices_round_trip() {
 #[test]
 fn encode_rejects_wrong_lengths() {
     let result = encode_npy_f32(2, 2, &[1.0; 3]);
-    assert_eq!(
-        result,
-        Err(KernelError::LengthMismatch {
-            what: "npy data",
-            expected: 4,
-            found: 3
-        })
-    );
+    assert_eq!(result, Err(KernelError::LengthMismatch { what: "npy data", expected: 4, found: 3 }));
     assert!(encode_npy_f32(usize::MAX, 2, &[]).is_err());
 }
 
 #[test]
 fn decode_rejects_other_files() {
     let good = encode_npy_f32(2, 2, &[1.0, 2.0, 3.0, 4.0]).expect("valid shape");
-    let is_bad_format =
-        |bytes: &[u8]| matches!(decode_npy_f32(bytes), Err(KernelError::BadFormat { .. }));
+    let is_bad_format = |bytes: &[u8]| matches!(decode_npy_f32(bytes), Err(KernelError::BadFormat { .. }));
     assert!(is_bad_format(&good[..5]));
     assert!(is_bad_format(&good[..40]));
     let mut wrong_magic = good.clone();
@@ -87,32 +69,17 @@ fn decode_rejects_other_files() {
     };
     let same = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }");
     assert_eq!(same, good, "the helper rebuilds the encoder's output");
-    assert!(is_bad_format(&with_header(
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }"
-    )));
-    assert!(is_bad_format(&with_header(
-        "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }"
-    )));
-    assert!(is_bad_format(&with_header(
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"
-    )));
-    assert!(is_bad_format(&with_header(
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2), }"
-    )));
+    assert!(is_bad_format(&with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }")));
+    assert!(is_bad_format(&with_header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }")));
+    assert!(is_bad_format(&with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }")));
+    assert!(is_bad_format(&with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2), }")));
 }
 
 #[test]
 fn decode_rejects_data_of_the_wrong_length() {
     let good = encode_npy_f32(2, 2, &[1.0, 2.0, 3.0, 4.0]).expect("valid shape");
     let result = decode_npy_f32(&good[..good.len() - 1]);
-    assert_eq!(
-        result,
-        Err(KernelError::LengthMismatch {
-            what: "npy data",
-            expected: 16,
-            found: 15
-        })
-    );
+    assert_eq!(result, Err(KernelError::LengthMismatch { what: "npy data", expected: 16, found: 15 }));
     let mut longer = good.clone();
     longer.push(0);
     assert!(decode_npy_f32(&longer).is_err());
