@@ -37,7 +37,7 @@ fn invalid(message: impl Into<String>) -> JobError {
 /// What a job computes, with its inputs.
 enum Work {
     Matmul { m: usize, k: usize, n: usize, a: Arc<Vec<f32>>, b: Arc<Vec<f32>>, c: Vec<f32> },
-    Mandelbrot { view: mandelbrot::View, wire_view: MandelbrotView, iterations: Vec<u32> },
+    Mandelbrot { view: MandelbrotView, iterations: Vec<u32> },
 }
 
 /// A job: its inputs, its tiles, the outputs verified so far and its counters.
@@ -116,16 +116,8 @@ impl Job {
                     return Err(invalid("centre and zoom must be finite, zoom positive"));
                 }
                 check_tile(spec.tile)?;
-                let view = mandelbrot::View {
-                    width: v.width,
-                    height: v.height,
-                    center_re: v.center_re,
-                    center_im: v.center_im,
-                    zoom: v.zoom,
-                    max_iter: v.max_iter,
-                };
                 let pixels = v.width as usize * v.height as usize;
-                let work = Work::Mandelbrot { view, wire_view: v, iterations: vec![0; pixels] };
+                let work = Work::Mandelbrot { view: v, iterations: vec![0; pixels] };
                 (format!("mandelbrot {}×{}", v.width, v.height), work, split(v.width, v.height, spec.tile))
             }
         };
@@ -175,8 +167,8 @@ impl Job {
                 let (a_panel, b_panel) = panels(a, b, *k, *n, rect);
                 TaskKind::MatmulTile { rows: rect.h, k: *k as u32, cols: rect.w, a: a_panel, b: b_panel }
             }
-            Work::Mandelbrot { wire_view, .. } => {
-                TaskKind::MandelbrotTile { view: *wire_view, x: rect.x, y: rect.y, w: rect.w, h: rect.h }
+            Work::Mandelbrot { view, .. } => {
+                TaskKind::MandelbrotTile { view: *view, x: rect.x, y: rect.y, w: rect.w, h: rect.h }
             }
         })
     }

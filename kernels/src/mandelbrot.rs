@@ -21,24 +21,23 @@ pub const MAX_TILE_PIXELS: usize = 1 << 26;
 /// The width of the real axis that the image spans at zoom 1.
 const SPAN_AT_ZOOM_ONE: f64 = 3.5;
 
-/// A rectangular view onto the complex plane, rendered as `width`×`height` pixels.
-#[derive(Copy, Clone, Debug, PartialEq)]
-pub struct View {
-    /// Image width in pixels.
-    pub width: u32,
-    /// Image height in pixels.
-    pub height: u32,
-    /// Real part of the point at the centre of the image.
-    pub center_re: f64,
-    /// Imaginary part of the point at the centre of the image.
-    pub center_im: f64,
-    /// Magnification: at zoom 1 the image spans 3.5 units of the real axis.
-    pub zoom: f64,
-    /// Iteration limit; points that have not escaped by then count as inside the set.
-    pub max_iter: u32,
+/// A rectangular view onto the complex plane, rendered as `width`×`height` pixels: the wire
+/// type itself, so a task's view is rendered and checked without conversion.
+pub use ostrich_protocol::MandelbrotView as View;
+
+/// Pixel geometry and validation of a [`View`].
+trait Geometry {
+    /// Returns the side of one pixel in the complex plane.
+    fn pixel_size(&self) -> f64;
+    /// Returns the complex number at the centre of pixel (`px`, `py`); y grows downwards.
+    fn pixel_point(&self, size: f64, px: u32, py: u32) -> (f64, f64);
+    /// Rejects views that cannot be rendered meaningfully.
+    fn validate(&self) -> Result<(), KernelError>;
+    /// Validates the view and the tile rectangle; returns the tile's pixel count.
+    fn tile_len(&self, x: u32, y: u32, w: u32, h: u32) -> Result<usize, KernelError>;
 }
 
-impl View {
+impl Geometry for View {
     /// Returns the side of one pixel in the complex plane.
     fn pixel_size(&self) -> f64 {
         SPAN_AT_ZOOM_ONE / (self.zoom * f64::from(self.width))

@@ -1,5 +1,6 @@
 //! Tests of the pixel mapping, rendering and spot checks.
 
+use super::Geometry;
 use super::{
     MAX_TILE_PIXELS, View, escape_time, in_cardioid_or_bulb, iterations_at, render_tile, spot_check, total_iterations,
 };
