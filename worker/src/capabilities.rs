@@ -18,10 +18,7 @@ pub fn logical_cores() -> u32 {
 
 /// Total memory in MiB from `/proc/meminfo`, or 0 where the platform does not reveal it.
 pub fn memory_mb() -> u32 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| parse_meminfo(&text))
-        .unwrap_or(0)
+    std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| parse_meminfo(&text)).unwrap_or(0)
 }
 
 /// The `MemTotal` line of a meminfo document, in MiB.
@@ -45,13 +42,7 @@ pub fn platform() -> String {
 
 /// The capabilities to put in a hello: `cores` is the thread count the worker offers.
 pub fn detect(cores: u32, ops_score: u32) -> Capabilities {
-    Capabilities {
-        logical_cores: cores,
-        memory_mb: memory_mb(),
-        gpu: None,
-        ops_score,
-        platform: platform(),
-    }
+    Capabilities { logical_cores: cores, memory_mb: memory_mb(), gpu: None, ops_score, platform: platform() }
 }
 
 /// Runs the benchmark kernel [`BENCHMARK_RUNS`] times and scores the fastest run. Blocks for
@@ -95,10 +86,7 @@ mod tests {
     #[test]
     fn platform_names_os_and_arch() {
         let platform = platform();
-        assert!(
-            platform.ends_with(" native") && platform.contains(std::env::consts::ARCH),
-            "{platform}"
-        );
+        assert!(platform.ends_with(" native") && platform.contains(std::env::consts::ARCH), "{platform}");
     }
 
     #[test]
@@ -109,10 +97,7 @@ mod tests {
     #[test]
     fn detected_capabilities_carry_the_offered_cores() {
         let caps = detect(3, 42);
-        assert_eq!(
-            (caps.logical_cores, caps.ops_score, caps.gpu),
-            (3, 42, None)
-        );
+        assert_eq!((caps.logical_cores, caps.ops_score, caps.gpu), (3, 42, None));
         assert!(logical_cores() >= 1);
     }
 }

@@ -32,28 +32,14 @@ pub fn run_task(kind: &TaskKind) -> Result<TaskOutput, String> {
 
 fn run_kernel(kind: &TaskKind) -> Result<TaskOutput, String> {
     match kind {
-        TaskKind::MatmulTile {
-            rows,
-            k,
-            cols,
-            a,
-            b,
-        } => matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize)
-            .map(|c| TaskOutput::MatmulTile { c })
-            .map_err(|err| format!("matmul tile: {err}")),
-        TaskKind::MandelbrotTile { view, x, y, w, h } => {
-            let view = mandelbrot::View {
-                width: view.width,
-                height: view.height,
-                center_re: view.center_re,
-                center_im: view.center_im,
-                zoom: view.zoom,
-                max_iter: view.max_iter,
-            };
-            mandelbrot::render_tile(&view, *x, *y, *w, *h)
-                .map(|iterations| TaskOutput::MandelbrotTile { iterations })
-                .map_err(|err| format!("mandelbrot tile: {err}"))
+        TaskKind::MatmulTile { rows, k, cols, a, b } => {
+            matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize)
+                .map(|c| TaskOutput::MatmulTile { c })
+                .map_err(|err| format!("matmul tile: {err}"))
         }
+        TaskKind::MandelbrotTile { view, x, y, w, h } => mandelbrot::render_tile(view, *x, *y, *w, *h)
+            .map(|iterations| TaskOutput::MandelbrotTile { iterations })
+            .map_err(|err| format!("mandelbrot tile: {err}")),
     }
 }
 
@@ -65,48 +51,20 @@ mod tests {
 
     #[test]
     fn matmul_task_gives_the_product() {
-        let kind = TaskKind::MatmulTile {
-            rows: 1,
-            k: 2,
-            cols: 1,
-            a: vec![1.0, 2.0],
-            b: vec![3.0, 4.0],
-        };
-        assert_eq!(
-            run_task(&kind),
-            Ok(TaskOutput::MatmulTile { c: vec![11.0] })
-        );
+        let kind = TaskKind::MatmulTile { rows: 1, k: 2, cols: 1, a: vec![1.0, 2.0], b: vec![3.0, 4.0] };
+        assert_eq!(run_task(&kind), Ok(TaskOutput::MatmulTile { c: vec![11.0] }));
     }
 
     #[test]
     fn malformed_matmul_task_fails_instead_of_panicking() {
-        let kind = TaskKind::MatmulTile {
-            rows: 2,
-            k: 2,
-            cols: 2,
-            a: vec![1.0],
-            b: vec![],
-        };
+        let kind = TaskKind::MatmulTile { rows: 2, k: 2, cols: 2, a: vec![1.0], b: vec![] };
         assert!(run_task(&kind).is_err());
     }
 
     #[test]
     fn mandelbrot_task_gives_one_count_per_pixel() {
-        let view = MandelbrotView {
-            width: 8,
-            height: 8,
-            center_re: -0.5,
-            center_im: 0.0,
-            zoom: 1.0,
-            max_iter: 50,
-        };
-        let kind = TaskKind::MandelbrotTile {
-            view,
-            x: 2,
-            y: 2,
-            w: 3,
-            h: 2,
-        };
+        let view = MandelbrotView { width: 8, height: 8, center_re: -0.5, center_im: 0.0, zoom: 1.0, max_iter: 50 };
+        let kind = TaskKind::MandelbrotTile { view, x: 2, y: 2, w: 3, h: 2 };
         match run_task(&kind) {
             Ok(TaskOutput::MandelbrotTile { iterations }) => assert_eq!(iterations.len(), 6),
             other => panic!("unexpected {other:?}"),

@@ -16,6 +16,8 @@ pub struct WorkerConfig {
     pub coordinator: String,
     /// How to join: normally [`JoinCredential::Invite`]; a stored resume credential from
     /// [`state_file`](Self::state_file) takes precedence when it belongs to the same invite.
+    /// [`JoinCredential::Master`] creates a swarm (`key: None`) or resumes mastership; once a
+    /// welcome grants a key, every reconnect presents it.
     pub credential: JoinCredential,
     /// The device's stable identity; the coordinator replaces an older session with the same id.
     pub device_id: Uuid,
@@ -77,9 +79,7 @@ pub enum JoinError {
     #[error("the invite link or code is empty")]
     Empty,
     /// A bare code was given without saying where the coordinator is.
-    #[error(
-        "a bare invite code needs the coordinator's address too (--coordinator http://host:port)"
-    )]
+    #[error("a bare invite code needs the coordinator's address too (--coordinator http://host:port)")]
     MissingCoordinator,
     /// A link without a `token=` parameter.
     #[error("the link {0} carries no invite code (expected ...?token=ABCD1234)")]
@@ -123,11 +123,7 @@ pub fn parse_join(input: &str, coordinator: Option<&str>) -> Result<(String, Str
 /// Normalises a typed code: trimmed, upper case, without dashes or spaces, and checked to be
 /// [`CODE_LEN`] ASCII letters and digits.
 pub fn normalize_code(raw: &str) -> Result<String, JoinError> {
-    let code: String = raw
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' ' | '\t'))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    let code: String = raw.chars().filter(|c| !matches!(c, '-' | ' ' | '\t')).map(|c| c.to_ascii_uppercase()).collect();
     if code.len() == CODE_LEN && code.chars().all(|c| c.is_ascii_alphanumeric()) {
         Ok(code)
     } else {
@@ -152,11 +148,7 @@ pub fn coordinator_url(input: &str) -> Result<String, JoinError> {
     if authority.is_empty() || authority.contains(char::is_whitespace) || authority.contains('@') {
         return Err(bad());
     }
-    let path = tail
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('/');
+    let path = tail.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
     match scheme.as_str() {
         "ws" | "wss" if !path.is_empty() => Ok(format!("{scheme}://{authority}{path}")),
         "ws" | "wss" => Ok(format!("{scheme}://{authority}/ws")),
@@ -169,9 +161,7 @@ pub fn coordinator_url(input: &str) -> Result<String, JoinError> {
 /// The base path of a web URL: a trailing `/join` page or `/ws` endpoint is dropped, so a
 /// coordinator behind a path prefix keeps it.
 fn web_path_to_ws(path: &str) -> &str {
-    path.strip_suffix("/join")
-        .or_else(|| path.strip_suffix("/ws"))
-        .unwrap_or(path)
+    path.strip_suffix("/join").or_else(|| path.strip_suffix("/ws")).unwrap_or(path)
 }
 
 /// The value of `name=` in a URL's query string, undecoded (codes need no escaping).
@@ -200,39 +190,21 @@ mod tests {
 
     #[test]
     fn https_link_gives_wss_and_keeps_path_prefix() {
-        let got = ok(
-            "  https://swarm.example.org/ostrich/join?x=1&token=abcd-1234#top ",
-            None,
-        );
-        assert_eq!(
-            got,
-            (
-                "wss://swarm.example.org/ostrich/ws".into(),
-                "ABCD1234".into()
-            )
-        );
+        let got = ok("  https://swarm.example.org/ostrich/join?x=1&token=abcd-1234#top ", None);
+        assert_eq!(got, ("wss://swarm.example.org/ostrich/ws".into(), "ABCD1234".into()));
     }
 
     #[test]
     fn bare_code_is_normalised_and_needs_a_coordinator() {
         let got = ok(" abcd-12 34 ", Some("http://10.0.0.5:8080"));
         assert_eq!(got, ("ws://10.0.0.5:8080/ws".into(), "ABCD1234".into()));
-        assert_eq!(
-            parse_join("ABCD1234", None),
-            Err(JoinError::MissingCoordinator)
-        );
+        assert_eq!(parse_join("ABCD1234", None), Err(JoinError::MissingCoordinator));
     }
 
     #[test]
     fn explicit_coordinator_wins_over_the_link_address() {
-        let got = ok(
-            "http://172.17.0.2:8080/join?token=ABCD1234",
-            Some("https://public.example:443/"),
-        );
-        assert_eq!(
-            got,
-            ("wss://public.example:443/ws".into(), "ABCD1234".into())
-        );
+        let got = ok("http://172.17.0.2:8080/join?token=ABCD1234", Some("https://public.example:443/"));
+        assert_eq!(got, ("wss://public.example:443/ws".into(), "ABCD1234".into()));
     }
 
     #[test]
@@ -254,42 +226,18 @@ mod tests {
     #[test]
     fn bad_inputs_are_refused_with_a_reason() {
         assert_eq!(parse_join("   ", None), Err(JoinError::Empty));
-        assert!(matches!(
-            parse_join("http://h:1/join", None),
-            Err(JoinError::NoToken(_))
-        ));
-        assert!(matches!(
-            parse_join("http://h:1/join?token=", None),
-            Err(JoinError::NoToken(_))
-        ));
-        assert!(matches!(
-            parse_join("ABC123", Some("h:1")),
-            Err(JoinError::BadCode(_))
-        ));
-        assert!(matches!(
-            parse_join("ABCD123!", Some("h:1")),
-            Err(JoinError::BadCode(_))
-        ));
-        assert!(matches!(
-            parse_join("ftp://h/join?token=ABCD1234", None),
-            Err(JoinError::BadUrl(_))
-        ));
-        assert!(matches!(
-            coordinator_url("http:///ws"),
-            Err(JoinError::BadUrl(_))
-        ));
-        assert!(matches!(
-            coordinator_url("http://user@h:1"),
-            Err(JoinError::BadUrl(_))
-        ));
+        assert!(matches!(parse_join("http://h:1/join", None), Err(JoinError::NoToken(_))));
+        assert!(matches!(parse_join("http://h:1/join?token=", None), Err(JoinError::NoToken(_))));
+        assert!(matches!(parse_join("ABC123", Some("h:1")), Err(JoinError::BadCode(_))));
+        assert!(matches!(parse_join("ABCD123!", Some("h:1")), Err(JoinError::BadCode(_))));
+        assert!(matches!(parse_join("ftp://h/join?token=ABCD1234", None), Err(JoinError::BadUrl(_))));
+        assert!(matches!(coordinator_url("http:///ws"), Err(JoinError::BadUrl(_))));
+        assert!(matches!(coordinator_url("http://user@h:1"), Err(JoinError::BadUrl(_))));
     }
 
     #[test]
     fn messages_are_lowercase_without_trailing_period() {
         let text = JoinError::MissingCoordinator.to_string();
-        assert!(
-            text.starts_with(char::is_lowercase) && !text.ends_with('.'),
-            "{text}"
-        );
+        assert!(text.starts_with(char::is_lowercase) && !text.ends_with('.'), "{text}");
     }
 }

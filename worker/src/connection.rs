@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use ostrich_protocol::{
-    HEARTBEAT_INTERVAL_MS, JoinCredential, RejectCode, RunState, Snapshot, ToCoordinator, ToDevice,
-    Welcome,
+    HEARTBEAT_INTERVAL_MS, JoinCredential, RejectCode, Role, RunState, Snapshot, ToCoordinator, ToDevice, Welcome,
 };
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -59,10 +58,7 @@ pub(crate) async fn session(worker: &mut Worker, credential: JoinCredential) -> 
     let end = match open(worker, credential).await {
         Ok((mut socket, welcome)) => {
             let end = serve(worker, &mut socket, &welcome).await;
-            if let SessionEnd::Lost {
-                error: WorkerError::Protocol(_) | WorkerError::VersionMismatch { .. },
-                ..
-            } = &end
+            if let SessionEnd::Lost { error: WorkerError::Protocol(_) | WorkerError::VersionMismatch { .. }, .. } = &end
             {
                 close(&mut socket, CloseCode::Protocol, "undecodable frame").await;
             }
@@ -78,20 +74,9 @@ pub(crate) async fn session(worker: &mut Worker, credential: JoinCredential) -> 
 }
 
 /// Connects, says hello and waits for the welcome.
-async fn open(
-    worker: &mut Worker,
-    credential: JoinCredential,
-) -> Result<(Socket, Welcome), SessionEnd> {
+async fn open(worker: &mut Worker, credential: JoinCredential) -> Result<(Socket, Welcome), SessionEnd> {
     let url = worker.config.coordinator.clone();
-    let connect_error = |reason: String| {
-        lost(
-            WorkerError::Connect {
-                url: url.clone(),
-                reason,
-            },
-            false,
-        )
-    };
+    let connect_error = |reason: String| lost(WorkerError::Connect { url: url.clone(), reason }, false);
     let mut socket = tokio::select! {
         connected = socket::connect(&url) => connected.map_err(connect_error)?,
         () = Worker::shutdown_requested(&mut worker.shutdown) => return Err(SessionEnd::Shutdown),
@@ -115,16 +100,12 @@ async fn open(
         }
     };
     match answer {
-        Err(_) => Err(lost(
-            WorkerError::ConnectionLost("no answer to the hello".into()),
-            false,
-        )),
+        Err(_) => Err(lost(WorkerError::ConnectionLost("no answer to the hello".into()), false)),
         Ok(Err(error)) => Err(lost(error, false)),
         Ok(Ok(ToDevice::Welcome(welcome))) => Ok((socket, welcome)),
         Ok(Ok(ToDevice::Rejected { code, message })) => Err(SessionEnd::Rejected { code, message }),
         Ok(Ok(other)) => {
-            let error =
-                WorkerError::Protocol(format!("expected a welcome, got {}", name_of(&other)));
+            let error = WorkerError::Protocol(format!("expected a welcome, got {}", name_of(&other)));
             close(&mut socket, CloseCode::Protocol, "welcome expected").await;
             Err(lost(error, false))
         }
@@ -141,6 +122,10 @@ async fn serve(worker: &mut Worker, socket: &mut Socket, welcome: &Welcome) -> S
     stats.sessions += 1;
     stats.role = Some(welcome.role);
     stats.swarm_id = Some(welcome.swarm_id);
+    stats.master_key = match welcome.role {
+        Role::Master => worker.master_key.clone(),
+        Role::Worker => None,
+    };
     stats.throttle = welcome.throttle.min(100);
     stats.run_state = welcome.run_state;
     stats.enabled = welcome.enabled;
@@ -212,14 +197,8 @@ async fn benchmark_done(bench: &mut Option<tokio::task::JoinHandle<u32>>) -> u32
 
 /// Offers the slots the worker wants now when the figure changed (or always, right after a
 /// welcome), then publishes the stats.
-async fn request_work(
-    worker: &mut Worker,
-    socket: &mut Socket,
-    force: bool,
-) -> Result<(), WorkerError> {
-    let slots = worker
-        .pool
-        .slots(accepts_work(worker.stats.run_state, worker.stats.enabled));
+async fn request_work(worker: &mut Worker, socket: &mut Socket, force: bool) -> Result<(), WorkerError> {
+    let slots = worker.pool.slots(accepts_work(worker.stats.run_state, worker.stats.enabled));
     if force || slots != worker.stats.slots {
         send(socket, &ToCoordinator::WorkRequest { slots }).await?;
         worker.stats.slots = slots;
@@ -266,11 +245,7 @@ fn on_message(worker: &mut Worker, message: ToDevice) -> Result<(), WorkerError>
 }
 
 /// Sends a computed task's outcome unless it was cancelled meanwhile.
-async fn on_completed(
-    worker: &mut Worker,
-    socket: &mut Socket,
-    done: Completed,
-) -> Result<(), WorkerError> {
+async fn on_completed(worker: &mut Worker, socket: &mut Socket, done: Completed) -> Result<(), WorkerError> {
     if !worker.pool.finish(&done) {
         return Ok(());
     }
@@ -311,10 +286,7 @@ mod tests {
 
     #[test]
     fn heartbeat_period_defaults_and_floors() {
-        assert_eq!(
-            heartbeat_period(0),
-            Duration::from_millis(u64::from(HEARTBEAT_INTERVAL_MS))
-        );
+        assert_eq!(heartbeat_period(0), Duration::from_millis(u64::from(HEARTBEAT_INTERVAL_MS)));
         assert_eq!(heartbeat_period(1), Duration::from_millis(10));
         assert_eq!(heartbeat_period(2_000), Duration::from_secs(2));
     }

@@ -16,6 +16,18 @@ pub enum WorkerError {
         /// The coordinator's detail.
         message: String,
     },
+    /// The coordinator knows no swarm with the master key presented; the worker ends rather
+    /// than create a second swarm.
+    #[error(
+        "master key refused by {url}: it knows no swarm with this key (a restarted coordinator \
+         forgets its swarms); check the coordinator address, or create a new swarm: {message}"
+    )]
+    MasterKeyRefused {
+        /// The coordinator endpoint that refused it.
+        url: String,
+        /// The coordinator's detail.
+        message: String,
+    },
     /// The coordinator could not be reached or the WebSocket handshake failed.
     #[error("cannot connect to the coordinator at {url}: {reason}")]
     Connect {
@@ -56,9 +68,11 @@ impl WorkerError {
         match self {
             Self::Rejected { code, .. } => reject_is_retryable(*code),
             Self::Connect { .. } | Self::ConnectionLost(_) | Self::Protocol(_) => true,
-            Self::VersionMismatch { .. } | Self::Join(_) | Self::State(_) | Self::Crashed(_) => {
-                false
-            }
+            Self::MasterKeyRefused { .. }
+            | Self::VersionMismatch { .. }
+            | Self::Join(_)
+            | Self::State(_)
+            | Self::Crashed(_) => false,
         }
     }
 }
@@ -71,17 +85,11 @@ pub fn reject_is_retryable(code: RejectCode) -> bool {
 /// What a refusal means for the person running the worker.
 pub fn reject_hint(code: RejectCode) -> &'static str {
     match code {
-        RejectCode::InvalidCode => {
-            "invite code not valid: check it, or ask the master for a new one"
-        }
+        RejectCode::InvalidCode => "invite code not valid: check it, or ask the master for a new one",
         RejectCode::ExpiredCode => "invite code expired: ask the master for a new one",
         RejectCode::RateLimited => "too many join attempts from this address: try again later",
-        RejectCode::VersionMismatch => {
-            "the coordinator speaks another protocol version: update the worker"
-        }
-        RejectCode::InvalidCredential => {
-            "the stored credential is no longer valid: join again with a fresh invite"
-        }
+        RejectCode::VersionMismatch => "the coordinator speaks another protocol version: update the worker",
+        RejectCode::InvalidCredential => "the stored credential is no longer valid: join again with a fresh invite",
         RejectCode::DeviceIdInUse => "another online device uses this device id",
         RejectCode::HelloExpected => "the coordinator expected a hello first",
     }

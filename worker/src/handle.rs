@@ -30,21 +30,8 @@ pub fn spawn(config: WorkerConfig) -> WorkerHandle {
     let cell = Arc::new(StatsCell::new(WorkerStats::new(device_id)));
     let stats = cell.subscribe();
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(runner::drive(
-        config,
-        pool,
-        results,
-        shutdown_rx,
-        Arc::clone(&cell),
-    ));
-    WorkerHandle {
-        device_id,
-        stats,
-        cell,
-        shutdown,
-        stopper,
-        task: Some(task),
-    }
+    let task = tokio::spawn(runner::drive(config, pool, results, shutdown_rx, Arc::clone(&cell)));
+    WorkerHandle { device_id, stats, cell, shutdown, stopper, task: Some(task) }
 }
 
 /// Runs a worker in the calling task until it ends on its own (see [`spawn`]); the binary's
@@ -55,10 +42,7 @@ pub async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
 
 /// Runs a worker in the calling task until it ends on its own or `signal` resolves, which
 /// closes the session cleanly.
-pub async fn run_until(
-    config: WorkerConfig,
-    signal: impl Future<Output = ()>,
-) -> Result<(), WorkerError> {
+pub async fn run_until(config: WorkerConfig, signal: impl Future<Output = ()>) -> Result<(), WorkerError> {
     let (pool, results) = Pool::new(config.cores);
     let cell = Arc::new(StatsCell::new(WorkerStats::new(config.device_id)));
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -109,10 +93,7 @@ impl WorkerHandle {
     ) -> Result<WorkerStats, WorkerStats> {
         let mut stats = self.stats.clone();
         let waited = tokio::time::timeout(deadline, async {
-            stats
-                .wait_for(|current| pred(current))
-                .await
-                .map(|current| current.clone())
+            stats.wait_for(|current| pred(current)).await.map(|current| current.clone())
         })
         .await;
         match waited {

@@ -3,7 +3,10 @@
 //! A worker joins a swarm with an invite (link or code), then computes the tasks the
 //! coordinator assigns on a pool of OS threads sized by the swarm's throttle. It keeps a stable
 //! device id and, once admitted, a resume credential in a small state file so it can rejoin
-//! after the invite expires. Run it with the `ostrich-worker` binary, or embed it with
+//! after the invite expires. With [`JoinCredential::Master`](ostrich_protocol::JoinCredential)
+//! it creates a swarm (or resumes one by its master key), keeps the granted key, presents it on
+//! every reconnect, and computes like any worker. Run it with the `ostrich-worker` binary, or
+//! embed it with
 //! [`spawn`], as the integration tests and the load simulator do:
 //!
 //! ```no_run

@@ -98,10 +98,7 @@ impl Pool {
     }
 
     /// Starts `cores` threads running `compute`; tests and simulators pass their own.
-    pub fn with_compute(
-        cores: u32,
-        compute: ComputeFn,
-    ) -> (Self, mpsc::UnboundedReceiver<Completed>) {
+    pub fn with_compute(cores: u32, compute: ComputeFn) -> (Self, mpsc::UnboundedReceiver<Completed>) {
         let (results, receiver) = mpsc::unbounded_channel();
         let state = State {
             queue: VecDeque::new(),
@@ -112,12 +109,7 @@ impl Pool {
             busy: 0,
             shutdown: false,
         };
-        let shared = Arc::new(Shared {
-            state: Mutex::new(state),
-            wake: Condvar::new(),
-            results,
-            compute,
-        });
+        let shared = Arc::new(Shared { state: Mutex::new(state), wake: Condvar::new(), results, compute });
         for index in 0..cores {
             let shared = Arc::clone(&shared);
             let spawned = thread::Builder::new()
@@ -257,10 +249,7 @@ fn thread_main(shared: &Shared, index: u32) {
                     }
                     continue;
                 }
-                state = shared
-                    .wake
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                state = shared.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
             }
         };
         let outcome = (shared.compute)(&task.kind);
@@ -271,11 +260,7 @@ fn thread_main(shared: &Shared, index: u32) {
         }
         if state.live.get(&task.id) == Some(&ticket) {
             // The receiver is gone only when the worker is being torn down.
-            let _ = shared.results.send(Completed {
-                task_id: task.id,
-                ticket,
-                outcome,
-            });
+            let _ = shared.results.send(Completed { task_id: task.id, ticket, outcome });
         }
     }
 }

@@ -26,10 +26,7 @@ impl Gate {
 }
 
 fn gated() -> (ComputeFn, Arc<Gate>, std_mpsc::Receiver<u64>) {
-    let gate = Arc::new(Gate {
-        permits: Mutex::new(0),
-        opened: Condvar::new(),
-    });
+    let gate = Arc::new(Gate { permits: Mutex::new(0), opened: Condvar::new() });
     let (started_tx, started) = std_mpsc::channel();
     let held = Arc::clone(&gate);
     let compute: ComputeFn = Arc::new(move |kind: &TaskKind| {
@@ -53,13 +50,7 @@ fn task(id: TaskId) -> Task {
         id,
         job_id: 1,
         lease_ms: 30_000,
-        kind: TaskKind::MatmulTile {
-            rows: 1,
-            k: 1,
-            cols: 1,
-            a: vec![id as f32],
-            b: vec![2.0],
-        },
+        kind: TaskKind::MatmulTile { rows: 1, k: 1, cols: 1, a: vec![id as f32], b: vec![2.0] },
     }
 }
 
@@ -68,10 +59,7 @@ fn started(rx: &std_mpsc::Receiver<u64>) -> u64 {
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Completed>) -> Completed {
-    tokio::time::timeout(DEADLINE, rx.recv())
-        .await
-        .expect("a result in time")
-        .expect("pool alive")
+    tokio::time::timeout(DEADLINE, rx.recv()).await.expect("a result in time").expect("pool alive")
 }
 
 #[test]
@@ -88,11 +76,7 @@ fn active_threads_follow_throttle_with_rounding() {
         (0, 100, 0),
         (4, 200, 4),
     ] {
-        assert_eq!(
-            active_limit(cores, throttle),
-            want,
-            "{cores} cores at {throttle} %"
-        );
+        assert_eq!(active_limit(cores, throttle), want, "{cores} cores at {throttle} %");
     }
 }
 
@@ -101,10 +85,7 @@ async fn real_kernel_result_comes_back_through_the_channel() {
     let (pool, mut results) = Pool::new(2);
     pool.submit(task(7));
     let done = next(&mut results).await;
-    assert_eq!(
-        (done.task_id, done.outcome.clone()),
-        (7, Ok(TaskOutput::MatmulTile { c: vec![14.0] }))
-    );
+    assert_eq!((done.task_id, done.outcome.clone()), (7, Ok(TaskOutput::MatmulTile { c: vec![14.0] })));
     assert!(pool.finish(&done));
     assert_eq!(pool.in_flight(), 0);
 }
@@ -113,13 +94,7 @@ async fn real_kernel_result_comes_back_through_the_channel() {
 async fn kernel_error_becomes_a_failure_outcome() {
     let (pool, mut results) = Pool::new(1);
     let mut bad = task(3);
-    bad.kind = TaskKind::MatmulTile {
-        rows: 2,
-        k: 2,
-        cols: 2,
-        a: vec![1.0],
-        b: vec![],
-    };
+    bad.kind = TaskKind::MatmulTile { rows: 2, k: 2, cols: 2, a: vec![1.0], b: vec![] };
     pool.submit(bad);
     let done = next(&mut results).await;
     assert!(done.outcome.is_err(), "{:?}", done.outcome);
@@ -148,20 +123,12 @@ async fn pool_grows_and_shrinks_with_the_throttle() {
     }
     started(&starts);
     started(&starts);
-    assert_eq!(
-        (pool.busy_threads(), pool.queued()),
-        (2, 2),
-        "only half the threads compute"
-    );
+    assert_eq!((pool.busy_threads(), pool.queued()), (2, 2), "only half the threads compute");
 
     pool.set_throttle(100);
     started(&starts);
     started(&starts);
-    assert_eq!(
-        (pool.busy_threads(), pool.queued()),
-        (4, 0),
-        "the pool grew"
-    );
+    assert_eq!((pool.busy_threads(), pool.queued()), (4, 0), "the pool grew");
     gate.release(4);
     for _ in 0..4 {
         let done = next(&mut results).await;
@@ -172,11 +139,7 @@ async fn pool_grows_and_shrinks_with_the_throttle() {
     pool.submit(task(5));
     pool.submit(task(6));
     assert_eq!(started(&starts), 5);
-    assert_eq!(
-        (pool.busy_threads(), pool.queued()),
-        (1, 1),
-        "the pool shrank to one thread"
-    );
+    assert_eq!((pool.busy_threads(), pool.queued()), (1, 1), "the pool shrank to one thread");
     gate.release(2);
     assert_eq!(next(&mut results).await.task_id, 5);
     assert_eq!(next(&mut results).await.task_id, 6);
@@ -231,11 +194,7 @@ async fn resubmitted_task_supersedes_the_old_submission() {
     pool.submit(task(1));
     gate.release(2);
     let stale = next(&mut results).await;
-    let fresh = if pool.finish(&stale) {
-        stale
-    } else {
-        next(&mut results).await
-    };
+    let fresh = if pool.finish(&stale) { stale } else { next(&mut results).await };
     assert!(!pool.finish(&fresh), "claimed once only");
     assert_eq!(pool.in_flight(), 0);
 }
@@ -255,8 +214,6 @@ async fn clear_and_stop_drop_everything() {
     assert_eq!(pool.in_flight(), 0);
     drop(pool);
     // Every thread is gone once the channel closes, and nothing was reported.
-    let end = tokio::time::timeout(DEADLINE, results.recv())
-        .await
-        .expect("threads exit");
+    let end = tokio::time::timeout(DEADLINE, results.recv()).await.expect("threads exit");
     assert!(end.is_none());
 }

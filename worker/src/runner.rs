@@ -31,10 +31,7 @@ pub(crate) struct StatsCell {
 
 impl StatsCell {
     pub(crate) fn new(stats: WorkerStats) -> Self {
-        Self {
-            tx: watch::channel(stats).0,
-            frozen: AtomicBool::new(false),
-        }
+        Self { tx: watch::channel(stats).0, frozen: AtomicBool::new(false) }
     }
 
     /// Publishes `stats` if it differs from what was last published and the cell is live.
@@ -71,6 +68,9 @@ pub(crate) struct Worker {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// The credential that rejoins the swarm, once one is known.
     pub(crate) resume: Option<String>,
+    /// The swarm's master key, once given or granted; every later hello presents it, so a
+    /// reconnecting master never creates a second swarm.
+    pub(crate) master_key: Option<String>,
     /// The benchmark score, once measured (or fixed by the config).
     pub(crate) ops_score: Option<u32>,
     /// The benchmark still running on a blocking thread.
@@ -98,12 +98,13 @@ impl Worker {
         if let Some(credential) = &welcome.resume_credential {
             self.resume = Some(credential.clone());
         }
+        if let Some(key) = &welcome.master_key {
+            self.master_key = Some(key.clone());
+        }
         let Some(path) = self.config.state_file.clone() else {
             return;
         };
-        let state = self
-            .state
-            .get_or_insert_with(|| WorkerState::new(self.config.name.clone()));
+        let state = self.state.get_or_insert_with(|| WorkerState::new(self.config.name.clone()));
         state.device_id = self.config.device_id;
         state.name.clone_from(&self.config.name);
         state.coordinator = Some(self.config.coordinator.clone());
@@ -112,13 +113,30 @@ impl Worker {
             state.invite_token = Some(token.to_owned());
         }
         if welcome.resume_credential.is_some() {
-            state
-                .resume_credential
-                .clone_from(&welcome.resume_credential);
+            state.resume_credential.clone_from(&welcome.resume_credential);
+        }
+        if welcome.master_key.is_some() {
+            state.master_key.clone_from(&welcome.master_key);
         }
         if let Err(err) = state.save(&path) {
             log::warn!("{err}");
         }
+    }
+
+    /// The credential for the next hello: the master key once known, else the resume
+    /// credential, else the configured one. A master welcomed without a key cannot come back,
+    /// since a keyless hello would create a second swarm.
+    fn next_credential(&self) -> Result<JoinCredential, WorkerError> {
+        if let Some(key) = &self.master_key {
+            return Ok(JoinCredential::Master { key: Some(key.clone()) });
+        }
+        if let Some(credential) = &self.resume {
+            return Ok(JoinCredential::Resume { credential: credential.clone() });
+        }
+        if self.stats.sessions > 0 && matches!(self.config.credential, JoinCredential::Master { .. }) {
+            return Err(WorkerError::Protocol("the coordinator granted mastership without a master key".into()));
+        }
+        Ok(self.config.credential.clone())
     }
 
     /// Forgets a resume credential the coordinator refused, here and in the state file.
@@ -149,11 +167,14 @@ pub(crate) async fn drive(
     };
     let resume = match &config.credential {
         JoinCredential::Resume { credential } => Some(credential.clone()),
-        JoinCredential::Invite { token } => state
-            .as_ref()
-            .and_then(|state| state.resume_for(&config.coordinator, Some(token)))
-            .map(str::to_owned),
+        JoinCredential::Invite { token } => {
+            state.as_ref().and_then(|state| state.resume_for(&config.coordinator, Some(token))).map(str::to_owned)
+        }
         JoinCredential::Master { .. } => None,
+    };
+    let master_key = match &config.credential {
+        JoinCredential::Master { key } => key.clone(),
+        JoinCredential::Invite { .. } | JoinCredential::Resume { .. } => None,
     };
     let bench = match config.ops_score {
         Some(_) => None,
@@ -161,16 +182,14 @@ pub(crate) async fn drive(
     };
     let mut worker = Worker {
         ops_score: config.ops_score,
-        stats: WorkerStats {
-            ops_score: config.ops_score.unwrap_or(0),
-            ..WorkerStats::new(config.device_id)
-        },
+        stats: WorkerStats { ops_score: config.ops_score.unwrap_or(0), ..WorkerStats::new(config.device_id) },
         config,
         pool,
         results,
         cell,
         shutdown,
         resume,
+        master_key,
         bench,
         state,
     };
@@ -188,18 +207,17 @@ pub(crate) async fn drive(
 async fn reconnect_loop(worker: &mut Worker) -> Result<(), WorkerError> {
     let mut backoff = BACKOFF_INITIAL;
     loop {
-        let resuming = worker.resume.is_some();
-        let credential = match &worker.resume {
-            Some(credential) => JoinCredential::Resume {
-                credential: credential.clone(),
-            },
-            None => worker.config.credential.clone(),
-        };
+        let credential = worker.next_credential()?;
+        let resuming = matches!(credential, JoinCredential::Resume { .. });
+        let mastering = matches!(credential, JoinCredential::Master { key: Some(_) });
         match connection::session(worker, credential).await {
             SessionEnd::Shutdown => return Ok(()),
             SessionEnd::Rejected { code, message } => {
                 worker.stats.last_reject = Some(code);
                 worker.publish();
+                if code == RejectCode::InvalidCredential && mastering {
+                    return Err(WorkerError::MasterKeyRefused { url: worker.config.coordinator.clone(), message });
+                }
                 let fallback = matches!(worker.config.credential, JoinCredential::Invite { .. });
                 if code == RejectCode::InvalidCredential && resuming {
                     log::warn!("the coordinator no longer knows this worker's resume credential");

@@ -7,9 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use ostrich_protocol::{DecodeError, MAX_FRAME_BYTES, ToCoordinator, ToDevice, decode, encode};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::protocol::{
-    CloseFrame, WebSocketConfig, frame::coding::CloseCode,
-};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig, frame::coding::CloseCode};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -26,9 +24,8 @@ pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Opens the WebSocket, accepting frames up to the protocol's limit. The error is a reason
 /// for the log.
 pub(crate) async fn connect(url: &str) -> Result<Socket, String> {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let config =
+        WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
     let connecting = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
     match timeout(CONNECT_TIMEOUT, connecting).await {
         Ok(Ok((socket, _response))) => Ok(socket),
@@ -48,9 +45,7 @@ pub(crate) async fn first_message(socket: &mut Socket) -> Result<ToDevice, Worke
             }
             Some(Err(err)) => return Err(WorkerError::ConnectionLost(err.to_string())),
             None => {
-                return Err(WorkerError::ConnectionLost(
-                    "closed before the welcome".into(),
-                ));
+                return Err(WorkerError::ConnectionLost("closed before the welcome".into()));
             }
         }
     }
@@ -65,14 +60,9 @@ pub(crate) fn read(message: Message) -> Result<Option<ToDevice>, WorkerError> {
             other => WorkerError::Protocol(other.to_string()),
         }),
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
-        Message::Text(_) => Err(WorkerError::Protocol(
-            "text frame from the coordinator".into(),
-        )),
+        Message::Text(_) => Err(WorkerError::Protocol("text frame from the coordinator".into())),
         Message::Close(frame) => Err(WorkerError::ConnectionLost(match frame {
-            Some(frame) => format!(
-                "closed by the coordinator ({}): {}",
-                frame.code, frame.reason
-            ),
+            Some(frame) => format!("closed by the coordinator ({}): {}", frame.code, frame.reason),
             None => "closed by the coordinator".into(),
         })),
     }
@@ -81,10 +71,7 @@ pub(crate) fn read(message: Message) -> Result<Option<ToDevice>, WorkerError> {
 /// Encodes and sends one message.
 pub(crate) async fn send(socket: &mut Socket, message: &ToCoordinator) -> Result<(), WorkerError> {
     let bytes = encode(message).map_err(|err| WorkerError::Protocol(err.to_string()))?;
-    socket
-        .send(Message::binary(bytes))
-        .await
-        .map_err(sent_error)
+    socket.send(Message::binary(bytes)).await.map_err(sent_error)
 }
 
 /// Sends a task result; the inner `Err` says why it could not be encoded (nothing was sent).
@@ -93,11 +80,7 @@ pub(crate) async fn send_result(
     message: &ToCoordinator,
 ) -> Result<Result<(), String>, WorkerError> {
     match encode(message) {
-        Ok(bytes) => socket
-            .send(Message::binary(bytes))
-            .await
-            .map(Ok)
-            .map_err(sent_error),
+        Ok(bytes) => socket.send(Message::binary(bytes)).await.map(Ok).map_err(sent_error),
         Err(err) => Ok(Err(err.to_string())),
     }
 }
@@ -108,10 +91,7 @@ fn sent_error(err: tungstenite::Error) -> WorkerError {
 
 /// Sends a close frame and waits briefly for the coordinator's reply.
 pub(crate) async fn close(socket: &mut Socket, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
+    let frame = CloseFrame { code, reason: reason.into() };
     let drain = async {
         if socket.close(Some(frame)).await.is_ok() {
             while let Some(Ok(_)) = socket.next().await {}

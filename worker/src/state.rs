@@ -1,10 +1,11 @@
 //! The worker's persistent identity: a small JSON file holding the device id, the display
-//! name and, once admitted, the swarm and the credential to rejoin it after the invite expires.
+//! name and, once admitted, the swarm and the credential to rejoin it: a worker's resume
+//! credential, or the master key of a swarm this device created.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ostrich_protocol::SwarmId;
+use ostrich_protocol::{JoinCredential, SwarmId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,6 +29,11 @@ pub struct WorkerState {
     /// The secret that rejoins the swarm without an invite.
     #[serde(default)]
     pub resume_credential: Option<String>,
+    /// The master key of the swarm this device created (`--new-swarm`) or was given
+    /// (`--master-key`); it resumes mastership and opens the HTTP API. It is kept until the
+    /// user deletes it, since losing it loses control of the swarm.
+    #[serde(default)]
+    pub master_key: Option<String>,
 }
 
 /// Why the state file could not be read or written.
@@ -61,6 +67,7 @@ impl WorkerState {
             swarm_id: None,
             invite_token: None,
             resume_credential: None,
+            master_key: None,
         }
     }
 
@@ -70,18 +77,10 @@ impl WorkerState {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
-                return Err(StateError::Io {
-                    path: path.to_owned(),
-                    source,
-                });
+                return Err(StateError::Io { path: path.to_owned(), source });
             }
         };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| StateError::Json {
-                path: path.to_owned(),
-                source,
-            })
+        serde_json::from_str(&text).map(Some).map_err(|source| StateError::Json { path: path.to_owned(), source })
     }
 
     /// Reads the state, or creates and saves a fresh one named `name` so the device id is
@@ -98,14 +97,9 @@ impl WorkerState {
     /// Writes the state atomically (a temporary file renamed over the old one), readable by
     /// the owner only on Unix since it holds a credential.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let io = |source| StateError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let json = serde_json::to_string_pretty(self).map_err(|source| StateError::Json {
-            path: path.to_owned(),
-            source,
-        })?;
+        let io = |source| StateError::Io { path: path.to_owned(), source };
+        let json =
+            serde_json::to_string_pretty(self).map_err(|source| StateError::Json { path: path.to_owned(), source })?;
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
@@ -114,6 +108,9 @@ impl WorkerState {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp).map_err(io)?;
+        // A temporary file left behind by a crash keeps its old mode; tighten it anyway.
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io)?;
         file.write_all(json.as_bytes()).map_err(io)?;
         file.write_all(b"\n").map_err(io)?;
         file.sync_all().map_err(io)?;
@@ -126,9 +123,17 @@ impl WorkerState {
     pub fn resume_for(&self, coordinator: &str, invite: Option<&str>) -> Option<&str> {
         let same_place = self.coordinator.as_deref() == Some(coordinator);
         let same_invite = invite.is_none() || self.invite_token.as_deref() == invite;
-        self.resume_credential
-            .as_deref()
-            .filter(|_| same_place && same_invite)
+        self.resume_credential.as_deref().filter(|_| same_place && same_invite)
+    }
+
+    /// What a run without an invite or a new swarm rejoins with: mastership when the file
+    /// holds a master key, else the worker's resume credential; `None` when it holds neither.
+    pub fn stored_credential(&self) -> Option<JoinCredential> {
+        match (&self.master_key, &self.resume_credential) {
+            (Some(key), _) => Some(JoinCredential::Master { key: Some(key.clone()) }),
+            (None, Some(credential)) => Some(JoinCredential::Resume { credential: credential.clone() }),
+            (None, None) => None,
+        }
     }
 }
 
@@ -141,11 +146,7 @@ mod tests {
 
     impl TempPath {
         fn new() -> Self {
-            let name = format!(
-                "ostrich-worker-state-{}-{}.json",
-                std::process::id(),
-                Uuid::new_v4()
-            );
+            let name = format!("ostrich-worker-state-{}-{}.json", std::process::id(), Uuid::new_v4());
             Self(std::env::temp_dir().join(name))
         }
     }
@@ -164,10 +165,39 @@ mod tests {
             swarm_id: Some(Uuid::from_u128(5)),
             invite_token: Some("ABCD1234".into()),
             resume_credential: Some("secret".into()),
+            master_key: Some("key".into()),
             ..WorkerState::new("box")
         };
         state.save(&path.0).expect("save");
         assert_eq!(WorkerState::load(&path.0).expect("load"), Some(state));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_is_readable_by_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = TempPath::new();
+        WorkerState::new("box").save(&path.0).expect("save");
+        let mode = std::fs::metadata(&path.0).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_file_without_a_master_key_still_loads() {
+        let path = TempPath::new();
+        let id = Uuid::from_u128(3);
+        std::fs::write(&path.0, format!(r#"{{"device_id":"{id}","name":"old"}}"#)).expect("write");
+        let state = WorkerState::load(&path.0).expect("load").expect("present");
+        assert_eq!((state.device_id, state.master_key), (id, None));
+    }
+
+    #[test]
+    fn stored_master_key_wins_over_the_resume_credential() {
+        let mut state = WorkerState { resume_credential: Some("secret".into()), ..WorkerState::new("box") };
+        assert_eq!(state.stored_credential(), Some(JoinCredential::Resume { credential: "secret".into() }));
+        state.master_key = Some("key".into());
+        assert_eq!(state.stored_credential(), Some(JoinCredential::Master { key: Some("key".into()) }));
+        assert_eq!(WorkerState::new("box").stored_credential(), None);
     }
 
     #[test]
@@ -188,10 +218,7 @@ mod tests {
             resume_credential: Some("secret".into()),
             ..WorkerState::new("box")
         };
-        assert_eq!(
-            state.resume_for("ws://h:1/ws", Some("ABCD1234")),
-            Some("secret")
-        );
+        assert_eq!(state.resume_for("ws://h:1/ws", Some("ABCD1234")), Some("secret"));
         assert_eq!(state.resume_for("ws://h:1/ws", None), Some("secret"));
         assert_eq!(state.resume_for("ws://h:1/ws", Some("ZZZZ9999")), None);
         assert_eq!(state.resume_for("ws://other:1/ws", Some("ABCD1234")), None);

@@ -15,6 +15,9 @@ pub struct WorkerStats {
     pub role: Option<Role>,
     /// The swarm joined by the last welcome.
     pub swarm_id: Option<SwarmId>,
+    /// The swarm's master key once a welcome granted mastership, so a headless master can
+    /// show it (the HTTP API needs it as a bearer token); `None` for a worker.
+    pub master_key: Option<String>,
     /// The swarm's throttle, percent.
     pub throttle: u8,
     /// The swarm's run state.
@@ -53,6 +56,7 @@ impl WorkerStats {
             connected: false,
             role: None,
             swarm_id: None,
+            master_key: None,
             throttle: 100,
             run_state: RunState::Idle,
             enabled: true,
