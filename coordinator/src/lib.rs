@@ -21,6 +21,10 @@ use actix_web::{App, HttpServer, web};
 
 pub use config::Config;
 
+/// Seconds a stopping server waits for open connections (device sockets never end on
+/// their own) before it closes them.
+const SHUTDOWN_TIMEOUT_S: u64 = 5;
+
 /// Runs the coordinator on a bound listener until the server stops. Tests bind
 /// 127.0.0.1:0 and pass the listener here, so they run the real server.
 pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
@@ -41,6 +45,7 @@ pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
     let state = http::AppState { scheduler, tokens, config: config.clone() };
     let mut server =
         HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
+            .shutdown_timeout(SHUTDOWN_TIMEOUT_S)
             .listen(listener)?;
     if config.http_workers > 0 {
         server = server.workers(config.http_workers);

@@ -243,3 +243,19 @@ fn a_worker_snapshot_does_not_grow_with_the_swarm() {
     assert!(large - small <= 8, "only varint widths may change: {small} vs {large}");
     assert!(large_master > 100 * small_master, "the master's table does grow: {small_master} vs {large_master}");
 }
+
+#[test]
+fn benchmark_scores_change_weights_at_the_next_refresh() {
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    worker(&mut core, swarm_id, 2, 2);
+    let weight = |core: &Core| core.swarms[&swarm_id].devices[&Uuid::from_u128(2)].weight;
+    assert_eq!(weight(&core), 20);
+    core.benchmark(2, 45_000);
+    assert_eq!(weight(&core), 20, "weights change only on the periodic refresh");
+    core.refresh_weights();
+    assert_eq!(weight(&core), 20 + 45);
+    core.benchmark(2, u32::MAX);
+    core.refresh_weights();
+    assert_eq!(weight(&core), 20 + 100, "the score term is capped at 100");
+}
