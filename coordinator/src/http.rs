@@ -13,7 +13,7 @@ use ostrich_protocol::{CommandErrorCode, JobId, JobSpec, SwarmId};
 use serde_json::json;
 
 use crate::{
-    Config,
+    Config, assets,
     scheduler::{Authenticate, CommandError, JobReply, JobRequest, Scheduler},
     session::DeviceSession,
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
@@ -88,8 +88,8 @@ impl From<TokenError> for ApiError {
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(MAX_JSON_BYTES))
-        .route("/", web::get().to(index))
-        .route("/join", web::get().to(index))
+        .route("/", web::get().to(assets::index))
+        .route("/join", web::get().to(assets::index))
         .route("/healthz", web::get().to(|| async { "ok" }))
         .route("/ws", web::get().to(websocket))
         .service(
@@ -102,11 +102,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/jobs/{id}/result", web::get().to(job_result))
                 .route("/invites", web::post().to(create_invite))
                 .route("/invites/{token}", web::delete().to(revoke_invite)),
-        );
-}
-
-async fn index() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../../static/index.html"))
+        )
+        .route("/{file}", web::get().to(assets::file));
 }
 
 fn client_ip(req: &HttpRequest) -> IpAddr {

@@ -3,6 +3,7 @@
 //! [`session::DeviceSession`] (one per socket), [`scheduler::Scheduler`],
 //! [`tokens::TokenAuthority`] and [`ticker::Ticker`].
 
+pub mod assets;
 pub mod config;
 pub mod http;
 pub mod image;

@@ -1,0 +1,73 @@
+//! Build tasks, run as `cargo xtask <task>`.
+//!
+//! `build-ui` compiles swarm-ui for `wasm32-unknown-unknown`, binds it with wasm-bindgen
+//! (as a library: no CLI to install) and copies the static files, producing
+//! `swarm-ui/dist/`, which the coordinator embeds.
+
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, Result, bail};
+
+const TARGET: &str = "wasm32-unknown-unknown";
+const PROFILE: &str = "wasm-release";
+
+fn main() -> Result<()> {
+    match env::args().nth(1).as_deref() {
+        Some("build-ui") => build_ui(),
+        _ => bail!("usage: cargo xtask build-ui"),
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn build_ui() -> Result<()> {
+    let root = root();
+    ensure_target()?;
+    let status = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["build", "--locked", "-p", "swarm-ui", "--lib", "--target", TARGET, "--profile", PROFILE])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building swarm-ui for {TARGET} failed");
+    }
+    let target_dir = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let wasm = target_dir.join(TARGET).join(PROFILE).join("swarm_ui.wasm");
+    let dist = root.join("swarm-ui").join("dist");
+    if dist.exists() {
+        fs::remove_dir_all(&dist).with_context(|| format!("cannot clear {}", dist.display()))?;
+    }
+    fs::create_dir_all(&dist)?;
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)?
+        .omit_default_module_path(false)
+        .generate(&dist)
+        .with_context(|| format!("cannot bind {}", wasm.display()))?;
+    for entry in fs::read_dir(root.join("swarm-ui").join("static"))? {
+        let entry = entry?;
+        fs::copy(entry.path(), dist.join(entry.file_name()))?;
+    }
+    println!("swarm-ui built into {}", dist.display());
+    Ok(())
+}
+
+/// Adds the wasm target through rustup when it is missing; a toolchain without rustup must
+/// already have it.
+fn ensure_target() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(output) if String::from_utf8_lossy(&output.stdout).lines().any(|l| l.trim() == TARGET) => Ok(()),
+        Ok(_) => {
+            let status = Command::new("rustup").args(["target", "add", TARGET]).status()?;
+            if status.success() { Ok(()) } else { bail!("rustup target add {TARGET} failed") }
+        }
+        Err(_) => Ok(()),
+    }
+}
