@@ -1,0 +1,12 @@
+//! Browser tests: the real coordinator, the real app in headless Chromium, real sockets.
+//! Screenshots land in `target/e2e-artifacts/`.
+
+mod common;
+
+/// Wrong and expired codes each get their own message on the phone join page.
+mod join;
+/// WebGPU and CPU kernels agree in the browser.
+mod kernels;
+/// A master shares an invite, two browsers join (WebGPU and CPU) and compute real jobs
+/// under the master's live controls.
+mod swarm;

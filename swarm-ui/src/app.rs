@@ -1,0 +1,106 @@
+//! The root component: reads the URL and the stored identity once, holds the one state,
+//! starts the session and shows the page the state asks for.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use ostrich_protocol::JobId;
+use yew::prelude::*;
+
+use crate::components::{Dashboard, JoinPage, WorkerView};
+use crate::dom;
+use crate::hooks::use_session;
+use crate::identity::{Identity, platform};
+use crate::route::{self, Plan};
+use crate::session::{Boot, Session};
+use crate::state::{Page, Preview, PreviewSpec, State};
+
+/// Everything read at page load.
+#[derive(Debug, Clone)]
+pub struct Startup {
+    /// What the session needs.
+    pub boot: Boot,
+    /// The master key stored, for the API key panel before the welcome.
+    pub master_key: Option<String>,
+    /// The CPU kernel is forced.
+    pub forced_cpu: bool,
+    /// Previews of jobs submitted before a reload.
+    pub previews: BTreeMap<JobId, PreviewSpec>,
+}
+
+impl Startup {
+    /// Reads the URL, the navigator and localStorage (a `?kernel=` parameter is kept there).
+    pub fn read() -> Self {
+        let identity = Identity::local();
+        let (path, search) = dom::location();
+        let (route, kernel) = route::parse(&path, &search);
+        if let Some(kernel) = kernel {
+            identity.set_kernel_preference(&kernel);
+        }
+        let master_key = identity.master_key();
+        let resume = identity.resume();
+        let plan = route::plan(&route, identity.role(), resume.as_ref(), master_key.clone());
+        let user_agent = dom::user_agent();
+        let forced_cpu = identity.prefers_cpu();
+        Self {
+            boot: Boot {
+                plan,
+                device_id: identity.device_id(),
+                name: identity.device_name(&user_agent),
+                platform: platform(&user_agent),
+                cores: dom::logical_cores(),
+                memory_mb: dom::memory_mb(),
+                prefer_gpu: !forced_cpu,
+            },
+            master_key,
+            forced_cpu,
+            previews: identity.previews(),
+        }
+    }
+
+    /// The state at load.
+    pub fn initial_state(&self) -> State {
+        let page = match self.boot.plan {
+            Plan::Master { .. } => Page::Dashboard,
+            Plan::Worker { .. } => Page::Worker,
+            Plan::AskForCode => Page::Join,
+        };
+        let mut state = State::new(page, self.boot.device_id, self.boot.name.clone(), self.master_key.clone());
+        state.worker.forced_cpu = self.forced_cpu;
+        if page == Page::Dashboard {
+            state.previews = self.previews.iter().map(|(&id, &spec)| (id, Preview::restored(spec))).collect();
+        }
+        if let Plan::Worker { token: Some(token), .. } = &self.boot.plan {
+            state.join_code.clone_from(token);
+        }
+        state
+    }
+}
+
+/// The app.
+#[function_component]
+pub fn App() -> Html {
+    let startup = use_memo((), |()| Startup::read());
+    let state = use_reducer({
+        let startup = startup.clone();
+        move || startup.initial_state()
+    });
+    let session: Session = use_session(Rc::new(startup.boot.clone()), state.dispatcher());
+    let preview_specs: Vec<(JobId, PreviewSpec)> = state.previews.iter().map(|(&id, p)| (id, p.spec)).collect();
+    let dashboard = state.page == Page::Dashboard;
+    use_effect_with(preview_specs, move |specs| {
+        if dashboard {
+            Identity::local().set_previews(&specs.iter().copied().collect());
+        }
+    });
+    let page = match state.page {
+        Page::Dashboard => html! { <Dashboard state={state.clone()} /> },
+        Page::Worker => html! { <WorkerView state={state.clone()} /> },
+        Page::Join => html! { <JoinPage state={state.clone()} /> },
+    };
+    html! {
+        <ContextProvider<Session> context={session}>
+            { page }
+        </ContextProvider<Session>>
+    }
+}

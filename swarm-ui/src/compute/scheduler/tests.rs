@@ -1,0 +1,325 @@
+//! Unit tests of the pool's decisions, driven through the messages real workers send.
+
+use ostrich_protocol::{GpuInfo, MandelbrotView, Task, TaskKind, TaskOutput};
+
+use super::{Effect, Scheduler, SlotId};
+use crate::compute::messages::{FromWorker, ToWorker};
+use crate::compute::{KernelKind, PoolEvent};
+
+/// A scheduler and everything it asked for so far, sorted by kind.
+struct Harness {
+    pool: Scheduler,
+    spawned: Vec<SlotId>,
+    sent: Vec<(SlotId, ToWorker)>,
+    terminated: Vec<SlotId>,
+    events: Vec<PoolEvent>,
+}
+
+impl Harness {
+    fn new(prefer_gpu: bool) -> Self {
+        let mut harness = Self {
+            pool: Scheduler::new(prefer_gpu),
+            spawned: vec![],
+            sent: vec![],
+            terminated: vec![],
+            events: vec![],
+        };
+        harness.drain();
+        harness
+    }
+
+    fn drain(&mut self) {
+        for effect in self.pool.take_effects() {
+            match effect {
+                Effect::Spawn(id) => self.spawned.push(id),
+                Effect::Send(id, message) => self.sent.push((id, message)),
+                Effect::Terminate(id) => self.terminated.push(id),
+                Effect::Emit(event) => self.events.push(event),
+                Effect::Log(_) => {}
+            }
+        }
+    }
+
+    fn message(&mut self, id: SlotId, message: FromWorker) {
+        self.pool.on_message(id, message);
+        self.drain();
+    }
+
+    /// Answers `Ready` for every spawned worker still alive.
+    fn all_ready(&mut self) {
+        let live: Vec<SlotId> = self.spawned.iter().copied().filter(|id| !self.terminated.contains(id)).collect();
+        for id in live {
+            self.message(id, FromWorker::Ready);
+        }
+    }
+
+    /// The tasks sent to workers, as (slot, task id, on the GPU).
+    fn runs(&self) -> Vec<(SlotId, u64, bool)> {
+        self.sent
+            .iter()
+            .filter_map(|(id, m)| match m {
+                ToWorker::Run { task, gpu } => Some((*id, task.id, *gpu)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn done(&mut self, id: SlotId, task_id: u64) {
+        self.message(id, FromWorker::Done { task_id, output: TaskOutput::MatmulTile { c: vec![] } });
+    }
+
+    fn threads_events(&self) -> Vec<u32> {
+        self.events
+            .iter()
+            .filter_map(|e| if let PoolEvent::Threads { running } = e { Some(*running) } else { None })
+            .collect()
+    }
+}
+
+fn matmul(id: u64) -> Task {
+    Task {
+        id,
+        job_id: 1,
+        lease_ms: 1000,
+        kind: TaskKind::MatmulTile { rows: 1, k: 1, cols: 1, a: vec![1.0], b: vec![2.0] },
+    }
+}
+
+fn mandelbrot(id: u64) -> Task {
+    let view = MandelbrotView { width: 8, height: 8, center_re: 0.0, center_im: 0.0, zoom: 1.0, max_iter: 10 };
+    Task { id, job_id: 2, lease_ms: 1000, kind: TaskKind::MandelbrotTile { view, x: 0, y: 0, w: 8, h: 8 } }
+}
+
+fn swiftshader() -> GpuInfo {
+    GpuInfo { vendor: "google".into(), description: "swiftshader".into(), fallback: true }
+}
+
+/// A CPU-only pool with `n` ready workers; slot 0 is the benchmark worker.
+fn cpu_pool(n: u32) -> Harness {
+    let mut h = Harness::new(false);
+    h.pool.set_threads(n);
+    h.drain();
+    h.all_ready();
+    h
+}
+
+#[test]
+fn a_cpu_pool_reports_its_kernel_and_benchmarks_once() {
+    let mut h = Harness::new(false);
+    assert_eq!(h.events, vec![PoolEvent::Ready { kernel: KernelKind::Cpu, gpu: None }]);
+    assert_eq!(h.spawned, vec![0], "only the benchmark worker until threads are set");
+    h.message(0, FromWorker::Ready);
+    assert_eq!(h.sent, vec![(0, ToWorker::Benchmark { rounds: super::BENCHMARK_ROUNDS })]);
+    h.message(0, FromWorker::Benchmarked { ops_score: 900 });
+    assert_eq!(h.events.last(), Some(&PoolEvent::Benchmark { ops_score: 900 }));
+    assert_eq!(h.terminated, vec![0]);
+}
+
+/// A pool that prefers the GPU with `n` ready CPU workers, its benchmark done and its GPU
+/// probed: slot 0 is the benchmark worker, slot 1 the GPU worker.
+fn gpu_pool(n: u32) -> Harness {
+    let mut h = Harness::new(true);
+    h.pool.set_threads(n);
+    h.drain();
+    h.all_ready();
+    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    h.message(1, FromWorker::GpuReady { info: swiftshader() });
+    h
+}
+
+#[test]
+fn the_gpu_is_probed_after_the_benchmark_so_it_cannot_skew_the_score() {
+    let mut h = Harness::new(true);
+    h.all_ready();
+    assert_eq!(h.sent, vec![(0, ToWorker::Benchmark { rounds: super::BENCHMARK_ROUNDS })]);
+    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    assert_eq!(h.sent.last(), Some(&(1, ToWorker::ProbeGpu)));
+
+    let mut h = Harness::new(true);
+    h.message(0, FromWorker::Ready);
+    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    assert!(!h.sent.contains(&(1, ToWorker::ProbeGpu)), "not before the GPU worker is loaded");
+    h.message(1, FromWorker::Ready);
+    assert_eq!(h.sent.last(), Some(&(1, ToWorker::ProbeGpu)));
+
+    let mut h = Harness::new(true);
+    h.all_ready();
+    h.pool.on_error(0, "the benchmark crashed");
+    h.drain();
+    assert_eq!(h.sent.last(), Some(&(1, ToWorker::ProbeGpu)), "a failed benchmark does not block the probe");
+}
+
+#[test]
+fn a_gpu_probe_sets_the_kernel_either_way() {
+    let mut h = Harness::new(true);
+    assert!(h.events.is_empty(), "no kernel is reported before the probe");
+    h.all_ready();
+    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    h.message(1, FromWorker::GpuReady { info: swiftshader() });
+    assert_eq!(h.events.last(), Some(&PoolEvent::Ready { kernel: KernelKind::WebGpu, gpu: Some(swiftshader()) }));
+    assert_eq!(h.pool.kernel(), KernelKind::WebGpu);
+
+    let mut h = Harness::new(true);
+    h.all_ready();
+    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    h.message(1, FromWorker::GpuUnavailable { reason: "no adapter".into() });
+    assert_eq!(h.events.last(), Some(&PoolEvent::Ready { kernel: KernelKind::Cpu, gpu: None }));
+    assert_eq!(h.terminated, vec![0, 1]);
+}
+
+#[test]
+fn tasks_wait_for_ready_workers_and_go_one_per_worker() {
+    let mut h = Harness::new(false);
+    h.pool.set_threads(2);
+    h.drain();
+    assert_eq!(h.threads_events(), vec![2]);
+    for id in 10..13 {
+        h.pool.submit(mandelbrot(id));
+    }
+    h.drain();
+    assert!(h.runs().is_empty(), "nothing is sent before Ready");
+    h.all_ready();
+    assert_eq!(h.runs(), vec![(1, 10, false), (2, 11, false)]);
+    assert_eq!(h.pool.queued(), 1);
+    h.done(2, 11);
+    assert_eq!(h.runs().last(), Some(&(2, 12, false)), "the freed worker takes the next task");
+    assert!(h.events.contains(&PoolEvent::Done { task_id: 11, output: TaskOutput::MatmulTile { c: vec![] } }));
+}
+
+#[test]
+fn shrinking_terminates_idle_workers_now_and_busy_ones_after_their_task() {
+    let mut h = cpu_pool(3);
+    h.pool.submit(mandelbrot(1));
+    h.pool.submit(mandelbrot(2));
+    h.drain();
+    h.pool.set_threads(1);
+    h.drain();
+    assert_eq!(h.terminated, vec![3], "the idle worker goes at once");
+    assert_eq!(h.threads_events(), vec![3, 1]);
+    h.pool.submit(mandelbrot(3));
+    h.drain();
+    h.done(1, 1);
+    assert!(h.terminated.contains(&1), "the retiring worker leaves after its task");
+    assert!(h.events.iter().any(|e| matches!(e, PoolEvent::Done { task_id: 1, .. })));
+    h.done(2, 2);
+    assert_eq!(h.runs().last(), Some(&(2, 3, false)), "the one kept worker carries on");
+}
+
+#[test]
+fn growing_keeps_retiring_workers_before_starting_new_ones() {
+    let mut h = cpu_pool(2);
+    h.pool.submit(mandelbrot(1));
+    h.pool.submit(mandelbrot(2));
+    h.pool.set_threads(0);
+    h.pool.set_threads(2);
+    h.drain();
+    assert_eq!(h.spawned, vec![0, 1, 2], "no new worker: both busy ones were kept");
+    assert_eq!(h.threads_events(), vec![2]);
+}
+
+#[test]
+fn pause_takes_no_new_tasks_and_resume_restarts_workers() {
+    let mut h = cpu_pool(2);
+    h.pool.submit(mandelbrot(1));
+    h.pool.set_threads(0);
+    h.pool.submit(mandelbrot(2));
+    h.drain();
+    assert_eq!(h.runs(), vec![(1, 1, false)]);
+    assert_eq!(h.threads_events(), vec![2, 0]);
+    h.done(1, 1);
+    assert_eq!(h.runs().len(), 1, "a paused pool starts nothing");
+    assert!(h.terminated.contains(&1) && h.terminated.contains(&2));
+    h.pool.set_threads(1);
+    h.drain();
+    h.all_ready();
+    assert_eq!(h.runs().last(), Some(&(3, 2, false)));
+}
+
+#[test]
+fn matmul_goes_to_the_gpu_and_everything_else_to_the_cpu() {
+    let mut h = gpu_pool(2);
+    for task in [matmul(1), matmul(2), mandelbrot(3)] {
+        h.pool.submit(task);
+    }
+    h.drain();
+    assert_eq!(h.runs(), vec![(1, 1, true), (2, 3, false)], "CPU workers leave matmul to the GPU");
+    h.done(1, 1);
+    assert_eq!(h.runs().last(), Some(&(1, 2, true)));
+}
+
+#[test]
+fn a_gpu_failure_mid_task_switches_to_the_cpu_for_good() {
+    let mut h = gpu_pool(1);
+    h.pool.submit(matmul(1));
+    h.pool.submit(matmul(2));
+    h.drain();
+    h.message(1, FromWorker::GpuLost { reason: "device lost".into() });
+    assert_eq!(h.events.last(), Some(&PoolEvent::Ready { kernel: KernelKind::Cpu, gpu: None }));
+    assert_eq!(h.runs().last(), Some(&(2, 2, false)), "queued matmul now runs on the CPU");
+    h.done(1, 1);
+    assert!(h.events.iter().any(|e| matches!(e, PoolEvent::Done { task_id: 1, .. })), "the GPU worker's CPU result");
+    assert!(h.terminated.contains(&1));
+    h.pool.stop();
+    h.drain();
+    assert_eq!(h.spawned.len(), 4, "bench, gpu, cpu, and the stopped cpu's replacement: no new GPU worker");
+}
+
+#[test]
+fn cancel_drops_queued_tasks_and_replaces_workers_running_them() {
+    let mut h = cpu_pool(1);
+    h.pool.submit(mandelbrot(1));
+    h.pool.submit(mandelbrot(2));
+    h.pool.submit(mandelbrot(3));
+    h.pool.cancel(&[1, 2]);
+    h.drain();
+    assert!(h.terminated.contains(&1));
+    assert_eq!(h.spawned.last(), Some(&2));
+    assert_eq!(h.pool.queued(), 1);
+    h.done(1, 1);
+    assert!(!h.events.iter().any(|e| matches!(e, PoolEvent::Done { .. })), "a terminated worker is not heard");
+    h.message(2, FromWorker::Ready);
+    assert_eq!(h.runs().last(), Some(&(2, 3, false)));
+}
+
+#[test]
+fn stop_clears_the_queue_and_refills_the_pool_to_the_thread_count() {
+    let mut h = cpu_pool(2);
+    for id in 1..5 {
+        h.pool.submit(mandelbrot(id));
+    }
+    h.pool.set_threads(1);
+    h.pool.stop();
+    h.drain();
+    assert_eq!(h.pool.queued(), 0);
+    assert!(h.terminated.contains(&1) && h.terminated.contains(&2));
+    assert_eq!(h.spawned.len(), 4, "bench, two workers, one replacement");
+    assert_eq!(h.threads_events().last(), Some(&1));
+}
+
+#[test]
+fn a_crashed_worker_fails_its_task_and_is_replaced_but_a_broken_start_is_not() {
+    let mut h = cpu_pool(1);
+    h.pool.submit(mandelbrot(7));
+    h.pool.on_error(1, "RuntimeError: unreachable");
+    h.drain();
+    assert!(matches!(h.events.last(), Some(PoolEvent::Failed { task_id: 7, .. })));
+    assert_eq!(h.spawned.last(), Some(&2));
+    h.pool.on_error(2, "cannot load /worker.js");
+    h.drain();
+    assert_eq!(h.spawned.last(), Some(&2), "no respawn loop");
+    assert_eq!(h.threads_events().last(), Some(&0));
+}
+
+#[test]
+fn stray_messages_are_ignored() {
+    let mut h = cpu_pool(1);
+    h.pool.submit(mandelbrot(1));
+    h.drain();
+    let before = h.events.len();
+    h.done(1, 99);
+    h.done(42, 1);
+    h.message(1, FromWorker::GpuReady { info: swiftshader() });
+    h.message(1, FromWorker::Benchmarked { ops_score: 1 });
+    assert_eq!(h.events.len(), before);
+    assert_eq!(h.pool.kernel(), KernelKind::Cpu);
+}

@@ -1,0 +1,96 @@
+//! How figures are written on screen.
+
+use ostrich_protocol::{DeviceStatus, JobState, RunState};
+
+/// A countdown as `mm:ss`, or "expired" once it reaches zero.
+pub fn countdown(remaining_ms: f64) -> String {
+    if remaining_ms.is_nan() || remaining_ms <= 0.0 {
+        return "expired".into();
+    }
+    let seconds = (remaining_ms / 1000.0).ceil() as u64;
+    format!("{:02}:{:02}", seconds / 60, seconds % 60)
+}
+
+/// A benchmark score (MFLOP/s), scaled to GFLOP/s from 1000; a dash before it is measured.
+pub fn ops_score(mflops: u32) -> String {
+    match mflops {
+        0 => "—".into(),
+        1..1000 => format!("{mflops} MFLOP/s"),
+        _ => format!("{:.1} GFLOP/s", f64::from(mflops) / 1000.0),
+    }
+}
+
+/// A rate of tasks per second, without its unit.
+pub fn rate(per_sec: f32) -> String {
+    if per_sec >= 100.0 { format!("{per_sec:.0}") } else { format!("{per_sec:.1}") }
+}
+
+/// A device's status for the table, with its CSS class.
+pub fn device_status(status: &DeviceStatus) -> (String, &'static str) {
+    match status {
+        DeviceStatus::Online => ("online".into(), "status-online"),
+        DeviceStatus::Offline => ("offline".into(), "status-offline"),
+        DeviceStatus::Disabled => ("disabled".into(), "status-disabled"),
+        DeviceStatus::Quarantined { reason } => (format!("quarantined: {reason}"), "status-quarantined"),
+    }
+}
+
+/// A run state in words, with its CSS class.
+pub fn run_state(state: RunState) -> (&'static str, &'static str) {
+    match state {
+        RunState::Idle => ("idle", "state-idle"),
+        RunState::Running => ("running", "state-running"),
+        RunState::Paused => ("paused", "state-paused"),
+        RunState::Stopped => ("stopped", "state-stopped"),
+    }
+}
+
+/// A job state in words, with its CSS class.
+pub fn job_state(state: &JobState) -> (&'static str, &'static str) {
+    match state {
+        JobState::Running => ("running", "state-running"),
+        JobState::Completed => ("completed", "state-completed"),
+        JobState::Failed { .. } => ("failed", "state-failed"),
+        JobState::Cancelled => ("cancelled", "state-stopped"),
+    }
+}
+
+/// The share of a job verified, 0-100.
+pub fn percent(done: u32, total: u32) -> f64 {
+    if total == 0 { 0.0 } else { (f64::from(done) * 100.0 / f64::from(total)).clamp(0.0, 100.0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countdowns_read_minutes_and_seconds_and_end_expired() {
+        assert_eq!(countdown(900_000.0), "15:00");
+        assert_eq!(countdown(61_500.0), "01:02");
+        assert_eq!(countdown(400.0), "00:01");
+        assert_eq!(countdown(0.0), "expired");
+        assert_eq!(countdown(-5.0), "expired");
+    }
+
+    #[test]
+    fn scores_rates_and_percentages_are_readable() {
+        assert_eq!(ops_score(0), "—");
+        assert_eq!(ops_score(850), "850 MFLOP/s");
+        assert_eq!(ops_score(12_345), "12.3 GFLOP/s");
+        assert_eq!(rate(0.0), "0.0");
+        assert_eq!(rate(12.34), "12.3");
+        assert_eq!(rate(250.4), "250");
+        assert_eq!(percent(3, 4), 75.0);
+        assert_eq!(percent(1, 0), 0.0);
+    }
+
+    #[test]
+    fn statuses_name_the_quarantine_reason() {
+        let quarantined = DeviceStatus::Quarantined { reason: "3 failed checks".into() };
+        assert_eq!(device_status(&quarantined).0, "quarantined: 3 failed checks");
+        assert_eq!(device_status(&DeviceStatus::Disabled).0, "disabled");
+        assert_eq!(run_state(RunState::Paused).0, "paused");
+        assert_eq!(job_state(&JobState::Completed).0, "completed");
+    }
+}

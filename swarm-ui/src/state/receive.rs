@@ -1,0 +1,157 @@
+//! How the state takes in what the coordinator says.
+
+use std::collections::BTreeSet;
+
+use ostrich_protocol::{
+    CommandErrorCode, JobId, JobProgress, JobSpec, LogLevel, RejectCode, Role, Snapshot, ToDevice, Welcome,
+};
+
+use super::{
+    Connection, CredentialKind, HISTORY_POINTS, InviteView, LOG_LINES, LogEntry, Page, Preview, PreviewSpec, State,
+    credential_refused_message, reject_message,
+};
+
+impl State {
+    pub(super) fn receive(&mut self, message: ToDevice, now_ms: f64) {
+        match message {
+            ToDevice::Welcome(welcome) => self.welcomed(welcome),
+            // The session turns a refusal into `Action::Rejected`, which says what was
+            // presented; tasks go straight to the pool.
+            ToDevice::Rejected { .. } | ToDevice::Assign { .. } | ToDevice::Cancel { .. } => {}
+            ToDevice::Throttle { percent } => self.throttle = percent.min(100),
+            ToDevice::RunState { state } => self.run_state = state,
+            ToDevice::DeviceEnabled { enabled } => self.enabled = enabled,
+            ToDevice::Snapshot(snapshot) => self.snapshot(snapshot),
+            ToDevice::JobProgress(progress) => self.merge_progress(progress),
+            ToDevice::MandelbrotTile { job_id, rect, iterations } => {
+                if let Some(preview) = self.previews.get_mut(&job_id) {
+                    preview.add_tile(rect, &iterations);
+                }
+            }
+            ToDevice::InviteCreated(invite) => {
+                let expires_at_ms = now_ms + f64::from(invite.expires_in_s) * 1000.0;
+                self.invite = Some(InviteView { invite, expires_at_ms, revoked: false });
+                self.invite_pending = false;
+                self.invite_error = None;
+            }
+            ToDevice::CommandOk { job_id, .. } => {
+                if let Some(job_id) = job_id
+                    && let Some(spec) = self.pending_specs.pop_front()
+                    && let JobSpec::Mandelbrot(spec) = spec
+                {
+                    self.previews.insert(job_id, Preview::new(PreviewSpec::from(&spec)));
+                }
+            }
+            ToDevice::CommandError { code, message } => self.command_error(code, message, now_ms),
+            ToDevice::Log(line) => {
+                self.push_log(LogEntry { at_ms: line.at_ms, level: line.level, message: line.message });
+            }
+        }
+    }
+
+    fn welcomed(&mut self, welcome: Welcome) {
+        self.connection = Connection::Connected;
+        self.throttle = welcome.throttle.min(100);
+        self.run_state = welcome.run_state;
+        self.enabled = welcome.enabled;
+        self.page = match welcome.role {
+            Role::Master => Page::Dashboard,
+            Role::Worker => Page::Worker,
+        };
+        if welcome.master_key.is_some() {
+            self.master_key.clone_from(&welcome.master_key);
+        }
+        self.master_key_refused = false;
+        self.join_error = None;
+        self.welcome = Some(welcome);
+    }
+
+    pub(super) fn rejected(&mut self, code: RejectCode, credential: CredentialKind) {
+        let message = match (code, credential) {
+            (RejectCode::InvalidCredential, CredentialKind::Master) => {
+                self.master_key_refused = true;
+                credential_refused_message(Role::Master)
+            }
+            (RejectCode::InvalidCredential, CredentialKind::Resume) => credential_refused_message(Role::Worker),
+            _ => reject_message(code),
+        };
+        if credential == CredentialKind::Master {
+            self.connection = Connection::Halted { reason: message.to_string() };
+            self.totals = None;
+            self.devices.clear();
+        } else {
+            self.page = Page::Join;
+            self.join_error = Some(message.to_string());
+            self.connection = Connection::Idle;
+        }
+        self.welcome = None;
+    }
+
+    fn snapshot(&mut self, snapshot: Snapshot) {
+        let totals = match snapshot {
+            Snapshot::Master { totals, devices, jobs } => {
+                let listed: BTreeSet<JobId> = jobs.iter().map(|j| j.job_id).collect();
+                self.previews.retain(|id, preview| {
+                    let now_listed = listed.contains(id);
+                    let keep = now_listed || !preview.listed;
+                    preview.listed |= now_listed;
+                    keep
+                });
+                self.devices = devices;
+                self.jobs = jobs.into_iter().filter(|j| !self.deleted_jobs.contains(&j.job_id)).collect();
+                totals
+            }
+            Snapshot::Worker { totals, me } => {
+                self.worker.me = Some(me);
+                totals
+            }
+        };
+        // The throttle and run state come from `Throttle` and `RunState`, which the coordinator
+        // sends on every change: a snapshot built just before a change can arrive just after it.
+        if self.history.len() >= HISTORY_POINTS {
+            self.history.pop_front();
+        }
+        self.history.push_back(totals.tasks_per_sec.max(0.0));
+        self.totals = Some(totals);
+    }
+
+    fn merge_progress(&mut self, progress: JobProgress) {
+        if self.deleted_jobs.contains(&progress.job_id) {
+            return;
+        }
+        match self.jobs.iter_mut().find(|j| j.job_id == progress.job_id) {
+            Some(job) => *job = progress,
+            None => self.jobs.push(progress),
+        }
+    }
+
+    fn command_error(&mut self, code: CommandErrorCode, message: String, now_ms: f64) {
+        // The page sends no other command with an out-of-range value (the cancel button shows
+        // only for running jobs), so an `InvalidValue` answers the oldest job submission.
+        if code == CommandErrorCode::InvalidValue {
+            self.pending_specs.pop_front();
+        }
+        let text = match code {
+            CommandErrorCode::RateLimited => {
+                format!("Too many invites in the last minute — wait and try again ({message})")
+            }
+            CommandErrorCode::NotMaster => format!("Only the swarm's master may do that ({message})"),
+            CommandErrorCode::InvalidValue => format!("Refused: {message}"),
+            CommandErrorCode::NotFound => format!("Not found: {message}"),
+        };
+        if self.invite_pending {
+            self.invite_pending = false;
+            self.invite_error = Some(text.clone());
+        } else {
+            self.notice = Some(text.clone());
+        }
+        self.push_log(LogEntry { at_ms: now_ms as u64, level: LogLevel::Error, message: text });
+    }
+
+    pub(super) fn push_log(&mut self, entry: LogEntry) {
+        while self.log.len() >= LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry);
+    }
+}
