@@ -177,9 +177,14 @@ impl Browser {
         eventually(&format!("element {css}"), || async { self.client.find(Locator::Css(css)).await.ok() }).await
     }
 
-    /// Clicks an element once it exists.
+    /// Clicks an element once it exists, scrolled to the middle of the viewport so that the
+    /// sticky header never covers it.
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let element = self.find(css).await;
+        let center = "arguments[0].scrollIntoView({block: 'center', inline: 'center'});";
+        let handle = serde_json::to_value(&element).expect("an element reference");
+        self.client.execute(center, vec![handle]).await.expect("scroll into view");
+        element.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// The text of an element, once it exists.
@@ -206,8 +211,9 @@ impl Browser {
         self.client.execute(script, vec![json!(css), json!(value)]).await.expect("set value");
     }
 
-    /// Saves a screenshot as `target/e2e-artifacts/<name>.png`.
+    /// Saves a screenshot of the top of the page as `target/e2e-artifacts/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
+        self.client.execute("window.scrollTo(0, 0);", vec![]).await.expect("scroll to the top");
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = artifacts();
         std::fs::create_dir_all(&dir).expect("artifact folder");
