@@ -23,10 +23,11 @@ async fn a_silent_device_is_taken_offline_and_its_leases_requeued() {
     // The master keeps its own session alive while the worker stays silent.
     let closed = within("the heartbeat timeout", async {
         let mut silent_closed = Box::pin(silent.closed());
+        let mut heartbeat = tokio::time::interval(std::time::Duration::from_millis(100));
         loop {
             tokio::select! {
                 closed = &mut silent_closed => return closed,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                _ = heartbeat.tick() => {
                     master.send(&ToCoordinator::Heartbeat).await;
                 }
             }
