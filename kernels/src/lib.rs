@@ -20,6 +20,7 @@ pub mod matmul;
 pub mod npy;
 pub mod rng;
 pub mod seeded;
+pub mod task;
 pub mod wgsl;
 
 mod error;
@@ -32,4 +33,5 @@ pub use matmul::{matmul_flops, matmul_reference, matmul_tile};
 pub use npy::{decode_npy_f32, encode_npy_f32};
 pub use rng::SplitMix64;
 pub use seeded::{STREAM_A, STREAM_B, seeded_matrix};
+pub use task::run_task;
 pub use wgsl::{MATMUL_WGSL, MATMUL_WORKGROUP, matmul_dispatch};

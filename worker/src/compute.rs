@@ -3,7 +3,6 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use ostrich_kernels::{mandelbrot, matmul};
 use ostrich_protocol::{TaskKind, TaskOutput};
 
 /// Computes a task, or says why it could not; the pool sends the reason as a `TaskFailed`.
@@ -17,7 +16,7 @@ pub fn kernels() -> ComputeFn {
 /// Runs the kernel a task asks for. A kernel error or a panic becomes an `Err` with a reason;
 /// it never takes the calling thread down.
 pub fn run_task(kind: &TaskKind) -> Result<TaskOutput, String> {
-    match catch_unwind(AssertUnwindSafe(|| run_kernel(kind))) {
+    match catch_unwind(AssertUnwindSafe(|| ostrich_kernels::run_task(kind))) {
         Ok(outcome) => outcome,
         Err(panic) => {
             let what = panic
@@ -27,19 +26,6 @@ pub fn run_task(kind: &TaskKind) -> Result<TaskOutput, String> {
                 .unwrap_or_else(|| "unknown cause".to_owned());
             Err(format!("kernel panicked: {what}"))
         }
-    }
-}
-
-fn run_kernel(kind: &TaskKind) -> Result<TaskOutput, String> {
-    match kind {
-        TaskKind::MatmulTile { rows, k, cols, a, b } => {
-            matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize)
-                .map(|c| TaskOutput::MatmulTile { c })
-                .map_err(|err| format!("matmul tile: {err}"))
-        }
-        TaskKind::MandelbrotTile { view, x, y, w, h } => mandelbrot::render_tile(view, *x, *y, *w, *h)
-            .map(|iterations| TaskOutput::MandelbrotTile { iterations })
-            .map_err(|err| format!("mandelbrot tile: {err}")),
     }
 }
 

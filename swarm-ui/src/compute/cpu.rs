@@ -3,28 +3,14 @@
 
 use std::hint::black_box;
 
-use ostrich_kernels::{BENCHMARK_SIZE, benchmark_kernel, mandelbrot, matmul, ops_score};
-use ostrich_protocol::{TaskKind, TaskOutput};
+use ostrich_kernels::{BENCHMARK_SIZE, benchmark_kernel, ops_score};
 
 /// The shortest timed benchmark round. One run of the kernel takes well under a
 /// millisecond on a fast device, which a browser clock (coarsened to 0.1 ms without
 /// cross-origin isolation) cannot time alone, so a round repeats it for at least this long.
 pub const MIN_ROUND_MS: f64 = 40.0;
 
-/// Runs the kernel a task asks for. Bad input (lengths that do not match the dimensions, a
-/// degenerate view) becomes an `Err` with a reason, as the native worker reports it.
-pub fn run_task(kind: &TaskKind) -> Result<TaskOutput, String> {
-    match kind {
-        TaskKind::MatmulTile { rows, k, cols, a, b } => {
-            matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize)
-                .map(|c| TaskOutput::MatmulTile { c })
-                .map_err(|err| format!("matmul tile: {err}"))
-        }
-        TaskKind::MandelbrotTile { view, x, y, w, h } => mandelbrot::render_tile(view, *x, *y, *w, *h)
-            .map(|iterations| TaskOutput::MandelbrotTile { iterations })
-            .map_err(|err| format!("mandelbrot tile: {err}")),
-    }
-}
+pub use ostrich_kernels::run_task;
 
 /// True when a matmul tile's buffers match its dimensions and its output is not empty, so
 /// the GPU can run it; anything else goes to [`run_task`], which reports the error.
