@@ -26,6 +26,23 @@ pub use config::Config;
 /// their own) before it closes them.
 const SHUTDOWN_TIMEOUT_S: u64 = 5;
 
+/// Starts the coordinator on 127.0.0.1 with a port the OS picks, on a thread and actix
+/// system of its own, and answers its address; it runs until the process ends. Tests and
+/// load tools use it to run the real server next to their clients.
+pub fn spawn_local(mut config: Config) -> std::io::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    config.http_workers = 1;
+    std::thread::Builder::new().name("coordinator".into()).spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            if let Err(error) = run(listener, config).await {
+                log::error!("coordinator stopped: {error}");
+            }
+        });
+    })?;
+    Ok(addr)
+}
+
 /// Runs the coordinator on a bound listener until the server stops. Tests bind
 /// 127.0.0.1:0 and pass the listener here, so they run the real server.
 pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {

@@ -45,19 +45,12 @@ pub struct Server {
 
 impl Server {
     /// Starts the real coordinator, which must embed the built app (`cargo xtask build-ui`).
-    pub fn start(mut config: Config) -> Self {
+    pub fn start(config: Config) -> Self {
         assert!(
             ostrich_coordinator::assets::embedded(),
             "the coordinator was built without the browser app: run `cargo xtask build-ui` first"
         );
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("address");
-        config.http_workers = 1;
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                ostrich_coordinator::run(listener, config).await.expect("server runs");
-            });
-        });
+        let addr = ostrich_coordinator::spawn_local(config).expect("the coordinator starts");
         Self { addr }
     }
 

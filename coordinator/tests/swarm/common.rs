@@ -1,11 +1,7 @@
 //! The harness: a real coordinator on 127.0.0.1:0 in its own thread, and small helpers
 //! around real WebSocket clients. Every wait has a deadline; nothing sleeps a fixed time.
 
-use std::{
-    future::Future,
-    net::{SocketAddr, TcpListener},
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
 use ostrich_coordinator::Config;
@@ -31,15 +27,8 @@ pub struct Server {
 
 impl Server {
     /// Starts the real coordinator with `config` (its bind address is ignored).
-    pub fn start(mut config: Config) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("address");
-        config.http_workers = 1;
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                ostrich_coordinator::run(listener, config).await.expect("server runs");
-            });
-        });
+    pub fn start(config: Config) -> Self {
+        let addr = ostrich_coordinator::spawn_local(config).expect("the coordinator starts");
         Self { addr }
     }
 
