@@ -120,6 +120,14 @@ pub enum RunState {
     Stopped,
 }
 
+impl RunState {
+    /// Whether a device offers task slots in this state: while the swarm runs or idles
+    /// (so a job submitted to an idle swarm starts at once), and only when enabled.
+    pub fn wants_work(self, enabled: bool) -> bool {
+        enabled && matches!(self, Self::Running | Self::Idle)
+    }
+}
+
 /// Commands only the master of a swarm may give; every one is checked against the sender's
 /// swarm and role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -199,6 +199,15 @@ round_trip! {
 }
 
 #[test]
+fn devices_want_work_only_while_running_or_idle_and_enabled() {
+    assert!(RunState::Running.wants_work(true));
+    assert!(RunState::Idle.wants_work(true));
+    assert!(!RunState::Paused.wants_work(true));
+    assert!(!RunState::Stopped.wants_work(true));
+    assert!(!RunState::Running.wants_work(false));
+}
+
+#[test]
 fn other_version_is_refused() {
     let mut frame = encode(&ToCoordinator::Heartbeat).expect("encode");
     frame[0] ^= 0xff;

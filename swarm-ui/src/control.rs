@@ -38,11 +38,6 @@ pub struct WorkerControl {
     in_flight: BTreeSet<TaskId>,
 }
 
-/// Whether a device in this run state and enablement wants tasks.
-pub fn accepts_work(run_state: RunState, enabled: bool) -> bool {
-    enabled && matches!(run_state, RunState::Running | RunState::Idle)
-}
-
 impl WorkerControl {
     /// A worker with `cores` logical cores, not yet welcomed.
     pub fn new(cores: u32) -> Self {
@@ -68,7 +63,7 @@ impl WorkerControl {
     /// Task slots to ask for now: one per thread while the swarm runs (or idles), the device
     /// is enabled and not paused here; otherwise none.
     pub fn wanted_slots(&self) -> u32 {
-        if accepts_work(self.run_state, self.enabled) && !self.local_pause { self.wanted_threads() } else { 0 }
+        if self.run_state.wants_work(self.enabled) && !self.local_pause { self.wanted_threads() } else { 0 }
     }
 
     /// Tasks handed to the pool and not yet answered.

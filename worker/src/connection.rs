@@ -48,11 +48,6 @@ fn lost(error: WorkerError, welcomed: bool) -> SessionEnd {
     SessionEnd::Lost { error, welcomed }
 }
 
-/// Whether the worker wants tasks in this run state and enablement.
-pub fn accepts_work(run_state: RunState, enabled: bool) -> bool {
-    enabled && matches!(run_state, RunState::Running | RunState::Idle)
-}
-
 /// Runs one session to its end. Whatever the pool holds when it ends is dropped.
 pub(crate) async fn session(worker: &mut Worker, credential: JoinCredential) -> SessionEnd {
     let end = match open(worker, credential).await {
@@ -198,7 +193,7 @@ async fn benchmark_done(bench: &mut Option<tokio::task::JoinHandle<u32>>) -> u32
 /// Offers the slots the worker wants now when the figure changed (or always, right after a
 /// welcome), then publishes the stats.
 async fn request_work(worker: &mut Worker, socket: &mut Socket, force: bool) -> Result<(), WorkerError> {
-    let slots = worker.pool.slots(accepts_work(worker.stats.run_state, worker.stats.enabled));
+    let slots = worker.pool.slots(worker.stats.run_state.wants_work(worker.stats.enabled));
     if force || slots != worker.stats.slots {
         send(socket, &ToCoordinator::WorkRequest { slots }).await?;
         worker.stats.slots = slots;
@@ -274,15 +269,6 @@ async fn on_completed(worker: &mut Worker, socket: &mut Socket, done: Completed)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn work_is_wanted_only_when_running_or_idle_and_enabled() {
-        assert!(accepts_work(RunState::Running, true));
-        assert!(accepts_work(RunState::Idle, true));
-        assert!(!accepts_work(RunState::Paused, true));
-        assert!(!accepts_work(RunState::Stopped, true));
-        assert!(!accepts_work(RunState::Running, false));
-    }
 
     #[test]
     fn heartbeat_period_defaults_and_floors() {

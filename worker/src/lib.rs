@@ -41,7 +41,7 @@ pub mod state;
 mod stats;
 
 pub use config::{JoinError, WorkerConfig, coordinator_url, parse_join};
-pub use connection::{HELLO_TIMEOUT, IDLE_HEARTBEATS, MIN_IDLE_TIMEOUT, accepts_work};
+pub use connection::{HELLO_TIMEOUT, IDLE_HEARTBEATS, MIN_IDLE_TIMEOUT};
 pub use error::{WorkerError, reject_hint, reject_is_retryable};
 pub use handle::{WorkerHandle, run, run_until, spawn};
 pub use runner::{BACKOFF_INITIAL, BACKOFF_MAX};

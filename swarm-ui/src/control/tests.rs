@@ -119,12 +119,3 @@ fn a_lost_session_stops_the_pool_and_the_next_welcome_asks_again() {
     let again = control.welcomed(&welcome(100, RunState::Running, true));
     assert_eq!(again, vec![Effect::Send(ToCoordinator::WorkRequest { slots: 1 })], "threads unchanged, slots re-sent");
 }
-
-#[test]
-fn work_is_wanted_only_when_running_or_idle_and_enabled() {
-    assert!(accepts_work(RunState::Running, true));
-    assert!(accepts_work(RunState::Idle, true));
-    assert!(!accepts_work(RunState::Paused, true));
-    assert!(!accepts_work(RunState::Stopped, true));
-    assert!(!accepts_work(RunState::Running, false));
-}
