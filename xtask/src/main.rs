@@ -1,5 +1,7 @@
 //! Build tasks, run as `cargo xtask <task>`.
 //!
+//! `bench` runs every benchmark and writes `BENCHMARKS.md` (see [`bench`]).
+//!
 //! `build-ui` compiles swarm-ui for `wasm32-unknown-unknown`, binds it with wasm-bindgen
 //! (as a library: no CLI to install) and copies the static files, producing
 //! `swarm-ui/dist/`, which the coordinator embeds.
@@ -15,10 +17,14 @@ use anyhow::{Context, Result, bail};
 const TARGET: &str = "wasm32-unknown-unknown";
 const PROFILE: &str = "wasm-release";
 
+mod bench;
+
 fn main() -> Result<()> {
-    match env::args().nth(1).as_deref() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
         Some("build-ui") => build_ui(),
-        _ => bail!("usage: cargo xtask build-ui"),
+        Some("bench") => bench::run(&root(), &args[1..]),
+        _ => bail!("usage: cargo xtask build-ui | cargo xtask bench [part ...]"),
     }
 }
 

@@ -1,0 +1,128 @@
+//! `cargo xtask bench`: runs every benchmark (micro-benchmarks, kernels natively and in wasm,
+//! the swarm simulator, the 2048² matmul through a swarm) and writes `BENCHMARKS.md`.
+//!
+//! Each part returns a [`Section`]; this module only runs them in order and renders the
+//! markdown, so a part can also be run alone (`cargo xtask bench <part>`).
+
+use std::{fmt::Write as _, fs, path::Path, process::Command};
+
+use anyhow::{Context, Result, bail};
+
+/// One table of the report.
+pub struct Section {
+    /// Heading of the section.
+    pub title: String,
+    /// What was run and how, in a sentence or two; rendered above the table.
+    pub intro: String,
+    /// The figures.
+    pub rows: Vec<Row>,
+    /// Notes rendered below the table: what limits a figure, how to read it.
+    pub notes: Vec<String>,
+}
+
+/// One measured figure.
+pub struct Row {
+    /// What was measured.
+    pub measure: String,
+    /// The figure with its unit.
+    pub figure: String,
+    /// The issue's target, or empty where there is none.
+    pub target: String,
+    /// Whether the target was met; `None` where there is no target.
+    pub met: Option<bool>,
+}
+
+impl Row {
+    /// A figure with no target.
+    pub fn info(measure: impl Into<String>, figure: impl Into<String>) -> Self {
+        Self { measure: measure.into(), figure: figure.into(), target: String::new(), met: None }
+    }
+
+    /// A figure checked against a target.
+    pub fn target(measure: impl Into<String>, figure: impl Into<String>, target: impl Into<String>, met: bool) -> Self {
+        Self { measure: measure.into(), figure: figure.into(), target: target.into(), met: Some(met) }
+    }
+}
+
+impl Section {
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "## {}\n\n{}\n", self.title, self.intro);
+        let _ = writeln!(out, "| Measure | Figure | Target | Met |\n|---|---:|---|:-:|");
+        for row in &self.rows {
+            let met = match row.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "",
+            };
+            let _ = writeln!(out, "| {} | {} | {} | {} |", row.measure, row.figure, row.target, met);
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\n{note}");
+        }
+        out.push('\n');
+    }
+}
+
+type Part = fn(&Path) -> Result<Section>;
+
+/// The parts in the order they run; the names select one from the command line.
+const PARTS: &[(&str, Part)] = &[];
+
+/// Runs the parts `only` names (all when empty) and writes `BENCHMARKS.md` when all ran.
+pub fn run(root: &Path, only: &[String]) -> Result<()> {
+    for name in only {
+        if !PARTS.iter().any(|(part, _)| part == name) {
+            let names: Vec<&str> = PARTS.iter().map(|(n, _)| *n).collect();
+            bail!("unknown benchmark part {name}; parts: {}", names.join(", "));
+        }
+    }
+    let mut report = String::new();
+    for (name, part) in PARTS.iter().filter(|(name, _)| only.is_empty() || only.iter().any(|o| o == name)) {
+        eprintln!("== bench {name}");
+        let section = part(root).with_context(|| format!("benchmark part {name} failed"))?;
+        section.render(&mut report);
+    }
+    if only.is_empty() {
+        let path = root.join("BENCHMARKS.md");
+        fs::write(&path, format!("{}{report}", header(root)))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+/// The title and the machine the figures came from.
+fn header(root: &Path) -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
+        .map_or_else(|| "unknown".into(), |kb| format!("{} GiB", kb / 1024 / 1024));
+    let tool = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .current_dir(root)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| format!("{cmd}: not found"))
+    };
+    let date = tool("date", "-u");
+    format!(
+        "# Benchmarks\n\nWritten by `cargo xtask bench` (`just bench`); every figure below comes from one run of \
+         that command. Targets are from issue 4; they are benchmark targets, not tests.\n\n\
+         - Machine: {cpu}, {cores} cores, {memory} memory\n- Toolchain: {}, node {}\n- Date: {date}\n\n",
+        tool("rustc", "--version"),
+        tool("node", "--version"),
+    )
+}
