@@ -14,8 +14,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-const TARGET: &str = "wasm32-unknown-unknown";
-const PROFILE: &str = "wasm-release";
+pub(crate) const TARGET: &str = "wasm32-unknown-unknown";
+pub(crate) const PROFILE: &str = "wasm-release";
 
 mod bench;
 
@@ -66,7 +66,7 @@ fn build_ui() -> Result<()> {
 
 /// Adds the wasm target through rustup when it is missing; a toolchain without rustup must
 /// already have it.
-fn ensure_target() -> Result<()> {
+pub(crate) fn ensure_target() -> Result<()> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
         Ok(output) if String::from_utf8_lossy(&output.stdout).lines().any(|l| l.trim() == TARGET) => Ok(()),

@@ -8,6 +8,8 @@ use std::{fmt::Write as _, fs, path::Path, process::Command};
 
 use anyhow::{Context, Result, bail};
 
+mod kernels;
+
 /// One table of the report.
 pub struct Section {
     /// Heading of the section.
@@ -66,7 +68,7 @@ impl Section {
 type Part = fn(&Path) -> Result<Section>;
 
 /// The parts in the order they run; the names select one from the command line.
-const PARTS: &[(&str, Part)] = &[];
+const PARTS: &[(&str, Part)] = &[("kernels", kernels::section)];
 
 /// Runs the parts `only` names (all when empty) and writes `BENCHMARKS.md` when all ran.
 pub fn run(root: &Path, only: &[String]) -> Result<()> {
