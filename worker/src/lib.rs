@@ -36,7 +36,7 @@ mod error;
 mod handle;
 pub mod pool;
 mod runner;
-mod socket;
+pub mod socket;
 pub mod state;
 mod stats;
 

@@ -18,14 +18,21 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a clean close waits for the coordinator to acknowledge and hang up.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Bytes read from the socket at a time. tungstenite zeroes its whole read buffer before
+/// every read, so its 128 KiB default cost more than the frames themselves with small tasks
+/// (a third of the simulator's CPU); 16 KiB keeps big frames cheap too.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// A client WebSocket to the coordinator.
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Opens the WebSocket, accepting frames up to the protocol's limit. The error is a reason
 /// for the log.
-pub(crate) async fn connect(url: &str) -> Result<Socket, String> {
-    let config =
-        WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
+pub async fn connect(url: &str) -> Result<Socket, String> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+        .read_buffer_size(READ_BUFFER_BYTES);
     let connecting = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
     match timeout(CONNECT_TIMEOUT, connecting).await {
         Ok(Ok((socket, _response))) => Ok(socket),
@@ -35,7 +42,7 @@ pub(crate) async fn connect(url: &str) -> Result<Socket, String> {
 }
 
 /// Reads until the first protocol message.
-pub(crate) async fn first_message(socket: &mut Socket) -> Result<ToDevice, WorkerError> {
+pub async fn first_message(socket: &mut Socket) -> Result<ToDevice, WorkerError> {
     loop {
         match socket.next().await {
             Some(Ok(message)) => {
@@ -53,7 +60,7 @@ pub(crate) async fn first_message(socket: &mut Socket) -> Result<ToDevice, Worke
 
 /// Decodes a frame: `Ok(None)` for control frames, an error for text frames, closes and
 /// undecodable bodies.
-pub(crate) fn read(message: Message) -> Result<Option<ToDevice>, WorkerError> {
+pub fn read(message: Message) -> Result<Option<ToDevice>, WorkerError> {
     match message {
         Message::Binary(bytes) => decode(&bytes).map(Some).map_err(|err| match err {
             DecodeError::VersionMismatch { found } => WorkerError::VersionMismatch { found },
@@ -69,7 +76,7 @@ pub(crate) fn read(message: Message) -> Result<Option<ToDevice>, WorkerError> {
 }
 
 /// Encodes and sends one message.
-pub(crate) async fn send(socket: &mut Socket, message: &ToCoordinator) -> Result<(), WorkerError> {
+pub async fn send(socket: &mut Socket, message: &ToCoordinator) -> Result<(), WorkerError> {
     let bytes = encode(message).map_err(|err| WorkerError::Protocol(err.to_string()))?;
     socket.send(Message::binary(bytes)).await.map_err(sent_error)
 }
@@ -90,7 +97,7 @@ fn sent_error(err: tungstenite::Error) -> WorkerError {
 }
 
 /// Sends a close frame and waits briefly for the coordinator's reply.
-pub(crate) async fn close(socket: &mut Socket, code: CloseCode, reason: &str) {
+pub async fn close(socket: &mut Socket, code: CloseCode, reason: &str) {
     let frame = CloseFrame { code, reason: reason.into() };
     let drain = async {
         if socket.close(Some(frame)).await.is_ok() {
@@ -101,7 +108,7 @@ pub(crate) async fn close(socket: &mut Socket, code: CloseCode, reason: &str) {
 }
 
 /// A message's variant name, for logs and errors.
-pub(crate) fn name_of(message: &ToDevice) -> &'static str {
+pub fn name_of(message: &ToDevice) -> &'static str {
     match message {
         ToDevice::Welcome(_) => "Welcome",
         ToDevice::Rejected { .. } => "Rejected",

@@ -3,8 +3,7 @@
 //! [`Effect`]s, which the actor delivers. Unit tests drive it directly.
 
 use std::{
-    cmp::Reverse,
-    collections::{BinaryHeap, HashMap},
+    collections::{HashMap, HashSet, VecDeque},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -14,7 +13,7 @@ use ostrich_protocol::{
 };
 use rand::{RngCore, TryRngCore, rngs::OsRng};
 
-use super::swarm::{Device, SessionId, Swarm, clamp_capabilities, slot_limit, trim, weight};
+use super::swarm::{Device, Fresh, SessionId, Swarm, clamp_capabilities, slot_limit, trim, weight};
 use crate::{jobs::Job, store::Store};
 
 /// Something the actor must deliver.
@@ -90,10 +89,12 @@ pub struct Core {
     pub(super) resume: HashMap<String, (SwarmId, DeviceId)>,
     pub(super) sessions: HashMap<SessionId, (SwarmId, DeviceId)>,
     pub(super) tasks: HashMap<TaskId, TaskEntry>,
-    /// Lease deadlines, earliest first, tagged with the dispatch count they belong to.
-    pub(super) deadlines: BinaryHeap<Reverse<(Instant, TaskId, u32)>>,
+    /// Lease deadlines in dispatch order, tagged with the dispatch count they belong to.
+    /// Every lease lasts `settings.lease`, so this order is also deadline order; entries of
+    /// leases that ended are skipped when reached, and compacted away when they pile up.
+    pub(super) deadlines: VecDeque<(Instant, TaskId, u32)>,
     /// Jobs whose progress changed since the last flush.
-    pub(super) dirty_jobs: Vec<JobId>,
+    pub(super) dirty_jobs: HashSet<JobId>,
     pub(super) store: Store,
     pub(super) next_task: TaskId,
     pub(super) next_job: JobId,
@@ -113,8 +114,8 @@ impl Core {
             resume: HashMap::new(),
             sessions: HashMap::new(),
             tasks: HashMap::new(),
-            deadlines: BinaryHeap::new(),
-            dirty_jobs: Vec::new(),
+            deadlines: VecDeque::new(),
+            dirty_jobs: HashSet::new(),
             store: Store::default(),
             next_task: 1,
             next_job: 1,
@@ -206,6 +207,7 @@ impl Core {
             rate: Default::default(),
             failures: 0,
             resume_credential: None,
+            offered: None,
         });
         device.name = match trim(name) {
             n if n.is_empty() => format!("device-{}", &device_id.simple().to_string()[..6]),
@@ -287,6 +289,7 @@ impl Core {
             }
             device.slots = slots.min(slot_limit(&device.caps));
         }
+        swarm.offer(device_id);
         self.dispatch(swarm_id, now);
     }
 
@@ -395,6 +398,9 @@ impl Core {
         if !enabled {
             self.cancel_leases(swarm_id, |d| d == device_id);
         }
+        if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
+            swarm.offer(device_id);
+        }
         if let Some(session) = session {
             self.out.push(Effect::Send(session, ToDevice::DeviceEnabled { enabled }));
         }
@@ -414,27 +420,13 @@ impl Core {
         let label = job.progress(0).label;
         self.store.insert(job);
         let swarm = self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))?;
-        for index in 0..count {
-            let id = self.next_task;
-            self.next_task += 1;
-            let entry = TaskEntry {
-                job: job_id,
-                index,
-                swarm: swarm_id,
-                lease: None,
-                dispatches: 0,
-                failures: 0,
-                excluded: Vec::new(),
-            };
-            self.tasks.insert(id, entry);
-            swarm.queue.push_back(id);
-        }
+        swarm.fresh.push_back(Fresh { job: job_id, next: 0, end: count });
         let started = swarm.run_state == RunState::Idle;
         if started {
             swarm.run_state = RunState::Running;
             self.broadcast(swarm_id, &ToDevice::RunState { state: RunState::Running });
         }
-        self.dirty_jobs.push(job_id);
+        self.dirty_jobs.insert(job_id);
         self.log(swarm_id, LogLevel::Info, format!("job {job_id} ({label}) accepted: {count} tasks"));
         self.dispatch(swarm_id, now);
         Ok(job_id)
@@ -501,14 +493,20 @@ impl Core {
         for (task_id, lease) in leased {
             self.tasks.remove(&task_id);
             if let Some(lease) = lease {
-                if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&lease.device)) {
+                if let Some(swarm) = self.swarms.get_mut(&swarm_id)
+                    && let Some(device) = swarm.devices.get_mut(&lease.device)
+                {
                     device.leases.remove(&task_id);
+                    swarm.offer(lease.device);
                 }
                 cancels.entry(lease.session).or_default().push(task_id);
             }
         }
+        if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
+            swarm.fresh.retain(|fresh| fresh.job != job_id);
+        }
         self.out.extend(cancels.into_iter().map(|(s, task_ids)| Effect::Send(s, ToDevice::Cancel { task_ids })));
-        self.dirty_jobs.push(job_id);
+        self.dirty_jobs.insert(job_id);
         let level = if matches!(state, JobState::Failed { .. }) { LogLevel::Error } else { LogLevel::Info };
         self.log(swarm_id, level, format!("job {job_id} {state:?}"));
         self.idle_if_done(swarm_id);
@@ -523,6 +521,7 @@ impl Core {
         if !busy && swarm.run_state == RunState::Running {
             swarm.run_state = RunState::Idle;
             swarm.queue.clear();
+            swarm.fresh.clear();
             self.broadcast(swarm_id, &ToDevice::RunState { state: RunState::Idle });
         }
     }
@@ -569,8 +568,11 @@ impl Core {
         if let Some(entry) = self.tasks.get_mut(&task_id) {
             entry.lease = None;
         }
-        if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
+        if let Some(swarm) = self.swarms.get_mut(&swarm_id)
+            && let Some(device) = swarm.devices.get_mut(&device_id)
+        {
             device.leases.remove(&task_id);
+            swarm.offer(device_id);
         }
     }
 
@@ -601,7 +603,7 @@ impl Core {
                 self.out.extend(swarm.sessions(true).map(|s| Effect::Send(s, message.clone())));
             }
         }
-        self.dirty_jobs.push(entry.job);
+        self.dirty_jobs.insert(entry.job);
         if complete {
             self.end_job(entry.job, JobState::Completed);
         }

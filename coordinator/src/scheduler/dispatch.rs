@@ -1,78 +1,56 @@
 //! Weighted dispatch and leases: which device gets which task, and what happens when a
 //! lease ends without a verified result.
 
-use std::{
-    cmp::{Ordering, Reverse},
-    collections::{BinaryHeap, HashMap},
-    time::Instant,
-};
+use std::{collections::HashMap, time::Instant};
 
 use ostrich_protocol::{DeviceId, JobId, JobState, LogLevel, RunState, SwarmId, Task, TaskId, ToDevice};
 
-use super::core::{Core, Effect, Lease};
-use super::swarm::SessionId;
+use super::core::{Core, Effect, Lease, TaskEntry};
+use super::swarm::Swarm;
 
-/// How far into the queue dispatch looks for a task a device is not excluded from.
+/// How far into the requeued tasks dispatch looks for one a device is not excluded from.
 const EXCLUSION_LOOKAHEAD: usize = 64;
 
-/// A device in the dispatch heap, ordered by pass (lowest first).
-struct Candidate {
-    pass: f64,
-    device: DeviceId,
-}
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.pass.total_cmp(&other.pass).then_with(|| self.device.cmp(&other.device))
-    }
-}
+/// Stale lease deadlines tolerated beyond twice the live tasks before they are compacted.
+const DEADLINE_SLACK: usize = 1024;
 
 impl Core {
     /// Hands queued tasks to devices with room, in stride-scheduling order: the device with
     /// the lowest pass gets the next task and its pass grows by 1/weight, so while devices
-    /// have room their shares are proportional to their weights.
+    /// have room their shares are proportional to their weights. Devices come from the
+    /// swarm's ready heap, so the cost is per task dispatched, not per device in the swarm.
     pub fn dispatch(&mut self, swarm_id: SwarmId, now: Instant) {
         let lease = self.settings.lease;
+        let lease_ms = lease.as_millis().min(u128::from(u32::MAX)) as u32;
         let Some(swarm) = self.swarms.get_mut(&swarm_id) else {
             return;
         };
-        if swarm.run_state != RunState::Running || swarm.queue.is_empty() {
+        if swarm.run_state != RunState::Running {
             return;
         }
-        let mut heap: BinaryHeap<Reverse<Candidate>> = swarm
-            .devices
-            .values()
-            .filter(|d| d.room() > 0)
-            .map(|d| Reverse(Candidate { pass: d.pass, device: d.id }))
-            .collect();
-        let mut batches: HashMap<SessionId, Vec<Task>> = HashMap::new();
-        while let Some(Reverse(candidate)) = heap.pop() {
+        let mut batches: Vec<(u64, Vec<Task>)> = Vec::new();
+        // Devices with room that every waiting task excludes; offered again at the end.
+        let mut passed_over: Vec<DeviceId> = Vec::new();
+        loop {
             swarm.queue.retain_front(|id| self.tasks.get(id).is_some_and(|t| t.lease.is_none()));
-            if swarm.queue.is_empty() {
+            if swarm.nothing_queued() {
                 break;
             }
-            let pick = swarm.queue.iter().take(EXCLUSION_LOOKAHEAD).position(|id| {
-                self.tasks.get(id).is_some_and(|t| t.lease.is_none() && !t.excluded.contains(&candidate.device))
-            });
-            let Some(position) = pick else { continue };
-            let Some(task_id) = swarm.queue.remove(position) else {
-                continue;
+            let Some(std::cmp::Reverse(candidate)) = swarm.ready.pop() else {
+                break;
             };
             let Some(device) = swarm.devices.get_mut(&candidate.device) else {
                 continue;
             };
-            let Some(session) = device.session else {
+            if device.offered != Some(candidate.pass) || device.pass != candidate.pass {
+                continue;
+            }
+            device.offered = None;
+            let Some(session) = device.session.filter(|_| device.room() > 0) else {
+                continue;
+            };
+            let Some(task_id) = next_task(swarm, &mut self.tasks, &mut self.next_task, candidate.device) else {
+                passed_over.push(candidate.device);
                 continue;
             };
             let Some(entry) = self.tasks.get_mut(&task_id) else {
@@ -81,20 +59,39 @@ impl Core {
             let Some(kind) = self.store.get(entry.job).and_then(|job| job.task_kind(entry.index)) else {
                 continue;
             };
+            let Some(device) = swarm.devices.get_mut(&candidate.device) else {
+                continue;
+            };
             entry.lease = Some(Lease { device: device.id, session });
             entry.dispatches += 1;
-            self.deadlines.push(Reverse((now + lease, task_id, entry.dispatches)));
+            self.deadlines.push_back((now + lease, task_id, entry.dispatches));
             device.leases.insert(task_id);
             swarm.virtual_time = candidate.pass;
             device.pass = candidate.pass + 1.0 / f64::from(device.weight.max(1));
-            if device.room() > 0 {
-                heap.push(Reverse(Candidate { pass: device.pass, device: device.id }));
+            swarm.offer(candidate.device);
+            let task = Task { id: task_id, job_id: entry.job, lease_ms, kind };
+            match batches.iter_mut().find(|(s, _)| *s == session) {
+                Some((_, tasks)) => tasks.push(task),
+                None => batches.push((session, vec![task])),
             }
-            let lease_ms = lease.as_millis().min(u128::from(u32::MAX)) as u32;
-            batches.entry(session).or_default().push(Task { id: task_id, job_id: entry.job, lease_ms, kind });
-            self.dirty_jobs.push(entry.job);
+            self.dirty_jobs.insert(entry.job);
+        }
+        for device in passed_over {
+            swarm.offer(device);
         }
         self.out.extend(batches.into_iter().map(|(session, tasks)| Effect::Send(session, ToDevice::Assign { tasks })));
+        self.compact_deadlines();
+    }
+
+    /// Drops the deadlines of leases that already ended once they outnumber the live tasks,
+    /// so a long run at a high rate does not keep one entry per task ever dispatched.
+    fn compact_deadlines(&mut self) {
+        if self.deadlines.len() > 2 * self.tasks.len() + DEADLINE_SLACK {
+            let tasks = &self.tasks;
+            self.deadlines.retain(|(_, task_id, dispatch)| {
+                tasks.get(task_id).is_some_and(|t| t.lease.is_some() && t.dispatches == *dispatch)
+            });
+        }
     }
 
     /// Puts a task back in its swarm's queue (at the front, so it is not starved).
@@ -110,7 +107,7 @@ impl Core {
         if let Some(job) = self.store.get_mut(job_id) {
             job.redispatched += 1;
         }
-        self.dirty_jobs.push(job_id);
+        self.dirty_jobs.insert(job_id);
         if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
             swarm.queue.push_front(task_id);
         }
@@ -137,12 +134,17 @@ impl Core {
             return;
         };
         let mut cancelled = Vec::new();
+        let mut drained = Vec::new();
         for device in swarm.devices.values_mut().filter(|d| which(d.id)) {
             let tasks: Vec<TaskId> = device.leases.drain().collect();
             if let (Some(session), false) = (device.session, tasks.is_empty()) {
                 self.out.push(Effect::Send(session, ToDevice::Cancel { task_ids: tasks.clone() }));
+                drained.push(device.id);
             }
             cancelled.extend(tasks);
+        }
+        for device in drained {
+            swarm.offer(device);
         }
         for task in cancelled {
             self.requeue(task, false);
@@ -152,11 +154,11 @@ impl Core {
     /// Dispatches again every task whose lease expired; the holder is told to drop it.
     pub fn expire_leases(&mut self, now: Instant) {
         let mut touched = Vec::new();
-        while let Some(Reverse((deadline, task_id, dispatch))) = self.deadlines.peek().copied() {
+        while let Some((deadline, task_id, dispatch)) = self.deadlines.front().copied() {
             if deadline > now {
                 break;
             }
-            self.deadlines.pop();
+            self.deadlines.pop_front();
             let Some(entry) = self.tasks.get(&task_id) else {
                 continue;
             };
@@ -178,9 +180,7 @@ impl Core {
 
     /// Progress of every job changed since the last call, for the masters.
     pub fn flush_progress(&mut self) {
-        let mut dirty = std::mem::take(&mut self.dirty_jobs);
-        dirty.sort_unstable();
-        dirty.dedup();
+        let dirty = std::mem::take(&mut self.dirty_jobs);
         let mut leased: HashMap<SwarmId, HashMap<JobId, u32>> = HashMap::new();
         for job_id in dirty {
             let Some(job) = self.store.get(job_id) else { continue };
@@ -203,6 +203,36 @@ impl Core {
         }
         counts
     }
+}
+
+/// The task `device` should get next: a requeued one it is not excluded from, else the next
+/// fresh one, whose entry is created now.
+fn next_task(
+    swarm: &mut Swarm,
+    tasks: &mut HashMap<TaskId, TaskEntry>,
+    next_id: &mut TaskId,
+    device: DeviceId,
+) -> Option<TaskId> {
+    let requeued = swarm
+        .queue
+        .iter()
+        .take(EXCLUSION_LOOKAHEAD)
+        .position(|id| tasks.get(id).is_some_and(|t| t.lease.is_none() && !t.excluded.contains(&device)));
+    if let Some(position) = requeued {
+        return swarm.queue.remove(position);
+    }
+    let fresh = swarm.fresh.front_mut()?;
+    let (job, index) = (fresh.job, fresh.next);
+    fresh.next += 1;
+    if fresh.next >= fresh.end {
+        swarm.fresh.pop_front();
+    }
+    let id = *next_id;
+    *next_id += 1;
+    let entry =
+        TaskEntry { job, index, swarm: swarm.id, lease: None, dispatches: 0, failures: 0, excluded: Vec::new() };
+    tasks.insert(id, entry);
+    Some(id)
 }
 
 /// Drops stale ids from the front of a queue.

@@ -24,9 +24,8 @@ impl Core {
     pub fn snapshots(&mut self, swarm_id: SwarmId, now: Instant) -> Option<SwarmSnapshots> {
         let second = self.second(now);
         let jobs = self.jobs_progress(swarm_id);
-        let tasks = &self.tasks;
         let swarm = self.swarms.get_mut(&swarm_id)?;
-        let queued = swarm.queue.iter().filter(|id| tasks.get(id).is_some_and(|t| t.lease.is_none())).count() as u32;
+        let queued = swarm.queued().min(u64::from(u32::MAX)) as u32;
         let online: Vec<_> = swarm.devices.values().filter(|d| d.session.is_some()).collect();
         let totals = SwarmTotals {
             online: online.len() as u32,

@@ -1,9 +1,14 @@
 //! Swarms and their devices as the scheduler sees them: clamped capabilities, weights,
 //! in-flight caps and measured rates.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::{
+    cmp::{Ordering, Reverse},
+    collections::{BinaryHeap, HashMap, HashSet, VecDeque},
+};
 
-use ostrich_protocol::{Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, Role, RunState, SwarmId, TaskId};
+use ostrich_protocol::{
+    Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, JobId, Role, RunState, SwarmId, TaskId,
+};
 
 /// Identifies one WebSocket session; a device gets a new one each time it connects.
 pub type SessionId = u64;
@@ -124,6 +129,8 @@ pub struct Device {
     pub failures: u32,
     /// The worker's resume credential, if it joined by invite.
     pub resume_credential: Option<String>,
+    /// The pass of this device's live entry in its swarm's ready heap, if it has one.
+    pub offered: Option<f64>,
 }
 
 impl Device {
@@ -159,6 +166,43 @@ impl Device {
     }
 }
 
+/// A job's tasks that were never dispatched: indices `next..end`.
+#[derive(Debug, Clone, Copy)]
+pub struct Fresh {
+    /// The job.
+    pub job: JobId,
+    /// The next index to dispatch.
+    pub next: u32,
+    /// One past the last index.
+    pub end: u32,
+}
+
+/// A device in the ready heap, ordered by pass (lowest first).
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate {
+    /// The device's pass when it was offered.
+    pub pass: f64,
+    /// The device.
+    pub device: DeviceId,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.pass.total_cmp(&other.pass).then_with(|| self.device.cmp(&other.device))
+    }
+}
+
 /// A swarm: one master key, its devices, its queue and its controls.
 pub struct Swarm {
     /// Public id.
@@ -169,8 +213,16 @@ pub struct Swarm {
     pub run_state: RunState,
     /// Devices by id.
     pub devices: HashMap<DeviceId, Device>,
-    /// Tasks waiting for a device; stale ids (done or cancelled) are skipped lazily.
+    /// Tasks dispatched before and waiting again (failed check, expired lease, lost device);
+    /// served before fresh tasks. Stale ids (done or cancelled) are skipped lazily.
     pub queue: VecDeque<TaskId>,
+    /// Tasks never dispatched, as ranges of each job's task indices in submission order. A
+    /// task gets its id and entry only when first dispatched, so a job of a million tiles
+    /// costs nothing per tile until it runs.
+    pub fresh: VecDeque<Fresh>,
+    /// Devices that may have room, lowest pass first. An entry counts only while it matches
+    /// the device's `offered` pass; others are stale and skipped (see [`Swarm::offer`]).
+    pub ready: BinaryHeap<Reverse<Candidate>>,
     /// Verified results per second, swarm-wide.
     pub rate: RateWindow,
     /// Stride-scheduling virtual time: the pass of the last device served. A device that
@@ -187,9 +239,34 @@ impl Swarm {
             run_state: RunState::Idle,
             devices: HashMap::new(),
             queue: VecDeque::new(),
+            fresh: VecDeque::new(),
+            ready: BinaryHeap::new(),
             rate: RateWindow::default(),
             virtual_time: 0.0,
         }
+    }
+
+    /// Puts a device with room in the ready heap, unless its current pass is there already.
+    /// Every change that can give a device room (a lease released, a work request, an
+    /// enable) calls this, so dispatch never scans the whole swarm.
+    pub fn offer(&mut self, device_id: DeviceId) {
+        if let Some(device) = self.devices.get_mut(&device_id)
+            && device.room() > 0
+            && device.offered != Some(device.pass)
+        {
+            device.offered = Some(device.pass);
+            self.ready.push(Reverse(Candidate { pass: device.pass, device: device_id }));
+        }
+    }
+
+    /// Tasks waiting for a device: requeued ones plus fresh ones.
+    pub fn queued(&self) -> u64 {
+        self.queue.len() as u64 + self.fresh.iter().map(|f| u64::from(f.end - f.next)).sum::<u64>()
+    }
+
+    /// Whether no task waits.
+    pub fn nothing_queued(&self) -> bool {
+        self.queue.is_empty() && self.fresh.is_empty()
     }
 
     /// Sessions of online devices, optionally masters only.

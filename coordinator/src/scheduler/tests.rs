@@ -259,3 +259,46 @@ fn benchmark_scores_change_weights_at_the_next_refresh() {
     core.refresh_weights();
     assert_eq!(weight(&core), 20 + 100, "the score term is capped at 100");
 }
+
+#[test]
+fn a_large_job_costs_nothing_per_task_until_dispatched() {
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    worker(&mut core, swarm_id, 2, 1);
+    core.work_request(2, 4, Instant::now());
+    core.submit_job(swarm_id, seeded_job(1000), Instant::now()).expect("a million tasks");
+    assert_eq!(assigned(&core.take_effects()).len(), 4);
+    assert_eq!(core.tasks.len(), 4, "only dispatched tasks have entries");
+    let snapshot = core.snapshots(swarm_id, Instant::now()).expect("snapshot");
+    let Some((_, ostrich_protocol::Snapshot::Worker { totals, .. })) = snapshot.workers.first() else {
+        panic!("a worker snapshot")
+    };
+    assert_eq!((totals.queued, totals.in_flight), (1_000_000 - 4, 4));
+}
+
+#[test]
+fn devices_with_room_are_served_when_work_arrives_after_a_stop_and_a_pass_over() {
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    worker(&mut core, swarm_id, 2, 1);
+    worker(&mut core, swarm_id, 3, 1);
+    core.work_request(2, 4, Instant::now());
+    core.work_request(3, 4, Instant::now());
+    let now = Instant::now();
+    let stop = MasterCommand::SetRunState { state: RunState::Stopped };
+    core.submit_job(swarm_id, seeded_job(4), now).expect("job");
+    assert_eq!(assigned(&core.take_effects()).len(), 8);
+    core.command(1, stop, now).expect("stop");
+    core.take_effects();
+    core.command(1, MasterCommand::SetRunState { state: RunState::Running }, now).expect("start");
+    let again = assigned(&core.take_effects());
+    assert_eq!(again.len(), 8, "drained devices are offered again after a stop");
+    // Session 2 returns a wrong result: the task is requeued and excluded for it, so it
+    // is passed over for that task and served a fresh one instead.
+    let (_, task) = again.iter().find(|(s, _)| *s == 2).cloned().expect("a task of session 2");
+    core.task_result(2, task.id, TaskOutput::MatmulTile { c: vec![1e9; 16] }, now, 1);
+    let next = assigned(&core.take_effects());
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].0, 2);
+    assert_ne!(next[0].1.id, task.id, "a device never gets back a task it failed");
+}

@@ -1,0 +1,188 @@
+//! A large matrix product through a swarm of native worker processes, against one process
+//! computing the same product alone: the swarm's whole overhead (transfer, verification,
+//! assembly) in one figure.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use ostrich_kernels::{matmul::matmul_tile, seeded};
+use ostrich_protocol::{JobSpec, JobState, MatmulSpec, MatrixSource};
+use serde::Serialize;
+
+use crate::{api::Api, coordinator::Coordinator, swarm};
+
+/// The seed of the operands; both sides generate the same matrices.
+const SEED: u64 = 2048;
+
+/// What the comparison measured.
+#[derive(Debug, Serialize)]
+pub struct MatmulReport {
+    /// Matrix edge.
+    pub size: u32,
+    /// Output tile edge of the swarm job.
+    pub tile: u32,
+    /// Worker processes.
+    pub workers: u32,
+    /// Compute threads per worker.
+    pub threads_per_worker: u32,
+    /// One process with `workers × threads_per_worker` threads, seconds.
+    pub single_s: f64,
+    /// Through the swarm, submission to verified and assembled result, seconds.
+    pub swarm_s: f64,
+    /// swarm_s / single_s.
+    pub ratio: f64,
+    /// Largest difference between the swarm's result and the single process's.
+    pub max_abs_error: f64,
+}
+
+/// The operands of a seeded square product.
+fn operands(size: usize) -> (Vec<f32>, Vec<f32>) {
+    (
+        seeded::seeded_matrix(SEED, seeded::STREAM_A, size * size),
+        seeded::seeded_matrix(SEED, seeded::STREAM_B, size * size),
+    )
+}
+
+/// The product computed by one process: each of `threads` threads takes a band of rows.
+pub fn single_process(a: &[f32], b: &[f32], size: usize, threads: usize) -> Vec<f32> {
+    let band = size.div_ceil(threads.max(1));
+    let bands: Vec<Vec<f32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..size)
+            .step_by(band)
+            .map(|row| {
+                let rows = band.min(size - row);
+                let a = &a[row * size..(row + rows) * size];
+                scope.spawn(move || matmul_tile(a, b, rows, size, size).unwrap_or_default())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    bands.concat()
+}
+
+/// Largest difference between `c` and the product the seeded spec describes, computed here.
+pub fn max_abs_error(spec: &MatmulSpec, c: &[f32]) -> f64 {
+    let MatrixSource::Seeded { seed } = spec.source else {
+        return f64::NAN;
+    };
+    let (m, k, n) = (spec.m as usize, spec.k as usize, spec.n as usize);
+    let a = seeded::seeded_matrix(seed, seeded::STREAM_A, m * k);
+    let b = seeded::seeded_matrix(seed, seeded::STREAM_B, k * n);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let band = m.div_ceil(threads);
+    let expected: Vec<f32> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..m)
+            .step_by(band.max(1))
+            .map(|row| {
+                let rows = band.min(m - row);
+                let (a, b) = (&a[row * k..(row + rows) * k], &b);
+                scope.spawn(move || matmul_tile(a, b, rows, k, n).unwrap_or_default())
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    max_diff(&expected, c)
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    a.iter().zip(b).map(|(x, y)| f64::from((x - y).abs())).fold(0.0, f64::max)
+}
+
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs the comparison: the single process first, then the same product as a job on a
+/// swarm of `workers` worker processes started from `worker_bin`.
+pub async fn compare(
+    coordinator: &Coordinator,
+    worker_bin: &Path,
+    size: u32,
+    tile: u32,
+    workers: u32,
+    threads_per_worker: u32,
+) -> Result<MatmulReport> {
+    let n = size as usize;
+    let (a, b) = operands(n);
+    let threads = (workers * threads_per_worker) as usize;
+    let started = Instant::now();
+    let single = single_process(&a, &b, n, threads);
+    let single_s = started.elapsed().as_secs_f64();
+    drop((a, b));
+
+    let master = swarm::master(&coordinator.ws_url()).await?;
+    let api = Api::new(&coordinator.base_url, &master.key);
+    let invite = {
+        let api = api.clone();
+        tokio::task::spawn_blocking(move || api.invite()).await??
+    };
+    let state_dir = std::env::temp_dir().join(format!("ostrich-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&state_dir)?;
+    let children = (0..workers)
+        .map(|i| {
+            Command::new(worker_bin)
+                .args(["--join", &invite.url, "--threads", &threads_per_worker.to_string(), "--name"])
+                .arg(format!("worker-{i}"))
+                .arg("--state-file")
+                .arg(state_dir.join(format!("worker-{i}.json")))
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start {}", worker_bin.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let _workers = Workers(children);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while master.online.load(Ordering::Relaxed) < u64::from(workers) + 1 {
+        if Instant::now() > deadline {
+            bail!("the workers did not join within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let spec = MatmulSpec { m: size, k: size, n: size, tile, source: MatrixSource::Seeded { seed: SEED } };
+    let started = Instant::now();
+    let job = {
+        let (api, spec) = (api.clone(), JobSpec::Matmul(spec));
+        tokio::task::spawn_blocking(move || api.submit(&spec)).await??
+    };
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        let api = api.clone();
+        let progress = tokio::task::spawn_blocking(move || api.job(job)).await??;
+        match progress.state {
+            JobState::Running if Instant::now() < deadline => {}
+            JobState::Completed => break,
+            other => bail!("the swarm job ended as {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let swarm_s = started.elapsed().as_secs_f64();
+    let npy = tokio::task::spawn_blocking(move || api.result(job)).await??;
+    let (_, _, c) = ostrich_kernels::npy::decode_npy_f32(&npy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let _ = std::fs::remove_dir_all(&state_dir);
+    Ok(MatmulReport {
+        size,
+        tile,
+        workers,
+        threads_per_worker,
+        single_s,
+        swarm_s,
+        ratio: swarm_s / single_s,
+        max_abs_error: max_diff(&single, &c),
+    })
+}
