@@ -64,11 +64,23 @@ pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
     let mut server =
         HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
             .shutdown_timeout(SHUTDOWN_TIMEOUT_S)
-            .listen(listener)?;
+            .listen(with_backlog(listener)?)?;
     if config.http_workers > 0 {
         server = server.workers(config.http_workers);
     }
     let result = server.run().await;
     ticker_arbiter.stop();
     result
+}
+
+/// Connections the kernel may queue before the server accepts them (capped by
+/// `net.core.somaxconn`). A listener bound by `std` gets 128, and a room of devices joining
+/// at once overflowed it: dropped handshakes are retried by the client only after 1 s.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Raises a bound listener's accept backlog to [`LISTEN_BACKLOG`].
+fn with_backlog(listener: TcpListener) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::from(listener);
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
