@@ -9,6 +9,7 @@ use std::{fmt::Write as _, fs, path::Path, process::Command};
 use anyhow::{Context, Result, bail};
 
 mod kernels;
+mod micro;
 
 /// One table of the report.
 pub struct Section {
@@ -68,7 +69,7 @@ impl Section {
 type Part = fn(&Path) -> Result<Section>;
 
 /// The parts in the order they run; the names select one from the command line.
-const PARTS: &[(&str, Part)] = &[("kernels", kernels::section)];
+const PARTS: &[(&str, Part)] = &[("micro", micro::section), ("kernels", kernels::section)];
 
 /// Runs the parts `only` names (all when empty) and writes `BENCHMARKS.md` when all ran.
 pub fn run(root: &Path, only: &[String]) -> Result<()> {

@@ -1,0 +1,132 @@
+//! Micro-benchmark of the scheduler's hot path through its public API: a swarm of 1000
+//! worker devices, each with its 4 slots full, and one verified result (a 4×4 matmul tile
+//! with k = 4) that frees a slot and triggers the dispatch of the next task. This is what
+//! the scheduler actor does for every task a swarm computes. `cargo xtask bench micro`
+//! runs it.
+
+// `criterion_group!` defines a public function without a doc comment.
+#![allow(missing_docs)]
+
+use std::{
+    collections::{HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ostrich_coordinator::scheduler::{Admission, Core, Effect, SessionId, Settings};
+use ostrich_protocol::{Capabilities, JobSpec, MatmulSpec, MatrixSource, SwarmId, Task, TaskOutput, ToDevice};
+use uuid::Uuid;
+
+/// Worker devices in the swarm.
+const WORKERS: u64 = 1000;
+
+/// Slots each worker offers: one core's worth.
+const SLOTS: u32 = 4;
+
+/// The job's edge: 1024² tiles of 4×4, so a job holds a million tasks.
+const EDGE: u32 = 4096;
+
+/// Tasks left in the job below which another job is submitted, outside the timing.
+const LOW_WATER: u64 = 10 * WORKERS * SLOTS as u64;
+
+/// Iterations between flushes of the job progress, outside the timing (the actor flushes
+/// every tick; without it the list of changed jobs would grow without bound).
+const FLUSH_EVERY: u64 = 1000;
+
+/// The scheduler with its swarm, the tasks each session holds and the tasks left queued.
+struct Bench {
+    core: Core,
+    swarm: SwarmId,
+    held: HashMap<SessionId, VecDeque<Task>>,
+    queued: u64,
+    next_session: SessionId,
+}
+
+fn caps() -> Capabilities {
+    Capabilities { logical_cores: 1, memory_mb: 0, gpu: None, ops_score: 0, platform: "bench".into() }
+}
+
+impl Bench {
+    /// A master, `WORKERS` workers that offered their slots, and one big job dispatched to them.
+    fn new() -> Self {
+        let settings = Settings { lease: Duration::from_secs(3600), quarantine_after: 3, max_task_attempts: 10 };
+        let mut core = Core::new(settings);
+        let welcome = core.register(1, Uuid::from_u128(1), "master", caps(), Admission::NewSwarm).expect("master");
+        let swarm = welcome.swarm_id;
+        for session in 2..2 + WORKERS {
+            let id = Uuid::from_u128(u128::from(session));
+            core.register(session, id, "worker", caps(), Admission::Invited(swarm)).expect("worker");
+            core.work_request(session, SLOTS, Instant::now());
+        }
+        let mut bench = Self { core, swarm, held: HashMap::new(), queued: 0, next_session: 2 };
+        bench.submit();
+        assert_eq!(bench.held.values().map(VecDeque::len).sum::<usize>(), (WORKERS * u64::from(SLOTS)) as usize);
+        bench
+    }
+
+    /// Submits a job of a million tiny tasks and records what was dispatched.
+    fn submit(&mut self) {
+        let spec = MatmulSpec { m: EDGE, k: 4, n: EDGE, tile: 4, source: MatrixSource::Seeded { seed: 5 } };
+        self.core.submit_job(self.swarm, JobSpec::Matmul(spec), Instant::now()).expect("job accepted");
+        self.queued += u64::from(EDGE / 4) * u64::from(EDGE / 4);
+        self.record_effects();
+    }
+
+    /// Files the tasks of every `Assign` among the effects under their session.
+    fn record_effects(&mut self) {
+        for effect in self.core.take_effects() {
+            if let Effect::Send(session, ToDevice::Assign { tasks }) = effect {
+                self.queued -= tasks.len() as u64;
+                self.held.entry(session).or_default().extend(tasks);
+            }
+        }
+    }
+
+    /// The next worker, round robin, and the oldest task it holds with its honest output.
+    fn next_result(&mut self) -> (SessionId, u64, TaskOutput) {
+        loop {
+            let session = self.next_session;
+            self.next_session = if session > WORKERS { 2 } else { session + 1 };
+            if let Some(task) = self.held.get_mut(&session).and_then(VecDeque::pop_front) {
+                let output = ostrich_kernels::run_task(&task.kind).expect("a valid task");
+                return (session, task.id, output);
+            }
+        }
+    }
+}
+
+fn dispatch(c: &mut Criterion) {
+    let mut bench = Bench::new();
+    let mut done = 0u64;
+    c.bench_function("scheduler/result_and_dispatch/1000x4", |b| {
+        b.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                if bench.queued < LOW_WATER {
+                    bench.submit();
+                }
+                let (session, task_id, output) = bench.next_result();
+                let start = Instant::now();
+                bench.core.task_result(session, task_id, output, start, done);
+                let effects = bench.core.take_effects();
+                elapsed += start.elapsed();
+                for effect in effects {
+                    if let Effect::Send(session, ToDevice::Assign { tasks }) = effect {
+                        bench.queued -= tasks.len() as u64;
+                        bench.held.entry(session).or_default().extend(tasks);
+                    }
+                }
+                done += 1;
+                if done.is_multiple_of(FLUSH_EVERY) {
+                    bench.core.flush_progress();
+                    bench.core.take_effects();
+                }
+            }
+            elapsed
+        })
+    });
+    assert_eq!(bench.core.ignored_results, 0, "every result came from its lease holder");
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
