@@ -13,7 +13,7 @@ use std::{
 };
 
 use actix::prelude::*;
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Item, ProtocolError};
 use bytes::Bytes;
 use ostrich_protocol::{
     CommandErrorCode, JoinCredential, MAX_FRAME_BYTES, MasterCommand, RejectCode, Role, ToCoordinator, ToDevice,
@@ -25,6 +25,9 @@ use crate::{
     scheduler::{Admission, Command, DeviceEvent, Disconnected, MasterOf, Register, Scheduler, SessionId},
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
 };
+
+/// Largest WebSocket frame sent; bigger messages are fragmented (see [`send_binary`]).
+const FRAGMENT_BYTES: usize = 64 * 1024;
 
 /// Bytes queued for a client that does not read before its session is closed.
 const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
@@ -328,6 +331,27 @@ impl Handler<Outbound> for DeviceSession {
     }
 }
 
+/// Sends one binary message; one over [`FRAGMENT_BYTES`] goes as continuation fragments of
+/// that size. A client reading a big message in one WebSocket frame may reserve (and, in
+/// tungstenite, zero on every read) a buffer of the whole message: with 8 MiB matmul tasks
+/// that zeroing was the native worker's largest cost after the kernel.
+async fn send_binary(socket: &mut actix_ws::Session, frame: Bytes) -> Result<(), actix_ws::Closed> {
+    if frame.len() <= FRAGMENT_BYTES {
+        return socket.binary(frame).await;
+    }
+    let count = frame.len().div_ceil(FRAGMENT_BYTES);
+    for index in 0..count {
+        let chunk = frame.slice(index * FRAGMENT_BYTES..((index + 1) * FRAGMENT_BYTES).min(frame.len()));
+        let item = match index {
+            0 => Item::FirstBinary(chunk),
+            i if i + 1 == count => Item::Last(chunk),
+            _ => Item::Continue(chunk),
+        };
+        socket.continuation(item).await?;
+    }
+    Ok(())
+}
+
 /// Puts frames on the socket in order; ends when the session actor is gone.
 async fn write_frames(
     mut socket: actix_ws::Session,
@@ -338,7 +362,7 @@ async fn write_frames(
         let sent = match item {
             Write::Frame(frame) => {
                 queued.fetch_sub(frame.len(), Ordering::Relaxed);
-                socket.binary(frame).await
+                send_binary(&mut socket, frame).await
             }
             Write::Pong(payload) => socket.pong(&payload).await,
             Write::Close(reason) => {

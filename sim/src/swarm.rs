@@ -149,6 +149,8 @@ pub(crate) struct Master {
     /// scheduler's backlog of results.
     verified: Arc<AtomicU64>,
     running: Arc<std::sync::atomic::AtomicBool>,
+    /// Master snapshots received.
+    snapshots: Arc<AtomicU64>,
 }
 
 /// Opens the master's session on a new swarm.
@@ -178,6 +180,8 @@ pub(crate) async fn master(url: &str) -> Result<Master> {
     let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (bytes, quarantine, live) = (snapshot_bytes.clone(), quarantined.clone(), online.clone());
     let (done, runs) = (verified.clone(), running.clone());
+    let snapshots = Arc::new(AtomicU64::new(0));
+    let ticks = snapshots.clone();
     tokio::spawn(async move {
         let mut heartbeat = interval(Duration::from_millis(u64::from(HEARTBEAT_INTERVAL_MS)));
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -198,6 +202,7 @@ pub(crate) async fn master(url: &str) -> Result<Master> {
                                 .filter(|d| matches!(d.stats.status, DeviceStatus::Quarantined { .. }))
                                 .count();
                             quarantine.store(count as u64, Ordering::Relaxed);
+                            ticks.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(Some(ToDevice::JobProgress(progress))) => {
                             done.store(u64::from(progress.tasks_verified), Ordering::Relaxed);
@@ -209,7 +214,7 @@ pub(crate) async fn master(url: &str) -> Result<Master> {
             }
         }
     });
-    Ok(Master { key, snapshot_bytes, quarantined, online, verified, running })
+    Ok(Master { key, snapshot_bytes, quarantined, online, verified, running, snapshots })
 }
 
 /// The device mix: cores, GPU and score vary so weights differ; behaviours by fraction.
@@ -407,7 +412,10 @@ async fn complete(
         }
         _ => f64::NAN,
     };
-    // The quarantine shows in the next master snapshot.
+    // Quarantines show in the master's snapshots: wait for one taken after the job ended.
+    let seen = master.snapshots.load(Ordering::Relaxed);
+    wait_until(Duration::from_secs(30), "a master snapshot", || master.snapshots.load(Ordering::Relaxed) > seen)
+        .await?;
     let quarantined = master.quarantined.load(Ordering::Relaxed) as usize;
     Ok(Completion {
         state: format!("{:?}", progress.state),

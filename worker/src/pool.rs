@@ -17,6 +17,9 @@ use tokio::sync::mpsc;
 
 use crate::compute::{self, ComputeFn};
 
+/// Tasks a worker keeps per active thread: the one it computes and the next.
+pub const TASKS_PER_THREAD: u32 = 2;
+
 /// A finished task on its way from a pool thread to the connection task.
 #[derive(Debug)]
 pub struct Completed {
@@ -146,10 +149,11 @@ impl Pool {
         self.shared.lock().active
     }
 
-    /// Task slots to offer the coordinator: the active threads when the worker accepts work,
-    /// else 0.
+    /// Task slots to offer the coordinator when the worker accepts work, else 0: one task
+    /// per active thread plus one waiting behind each, so a thread that finishes starts its
+    /// next task at once instead of waiting a round trip (with big tiles, the transfer).
     pub fn slots(&self, accepting: bool) -> u32 {
-        if accepting { self.active_threads() } else { 0 }
+        if accepting { self.active_threads() * TASKS_PER_THREAD } else { 0 }
     }
 
     /// Threads computing a task right now.

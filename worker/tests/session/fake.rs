@@ -113,7 +113,9 @@ impl Peer {
         }
     }
 
-    pub async fn expect_slots(&mut self, want: u32) {
+    /// Expects a work request from a worker with `threads` active threads.
+    pub async fn expect_slots(&mut self, threads: u32) {
+        let want = threads * ostrich_worker::pool::TASKS_PER_THREAD;
         match self.expect().await {
             ToCoordinator::WorkRequest { slots } => assert_eq!(slots, want),
             other => panic!("expected a work request for {want}, got {other:?}"),

@@ -108,7 +108,7 @@ pub fn section(root: &Path) -> Result<Section> {
 }
 
 /// The target directory cargo builds into, as `build-ui` finds it.
-fn target_dir(root: &Path) -> PathBuf {
+pub(super) fn target_dir(root: &Path) -> PathBuf {
     env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
@@ -127,7 +127,7 @@ fn avx2_available() -> bool {
 
 /// A cargo command in the workspace root, with no rustflags from the environment: they
 /// would replace the per-target flags of `.cargo/config.toml`.
-fn cargo(root: &Path) -> Command {
+pub(super) fn cargo(root: &Path) -> Command {
     let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(root).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
     command

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 
 mod kernels;
 mod micro;
+mod swarm;
 
 /// One table of the report.
 pub struct Section {
@@ -69,7 +70,8 @@ impl Section {
 type Part = fn(&Path) -> Result<Section>;
 
 /// The parts in the order they run; the names select one from the command line.
-const PARTS: &[(&str, Part)] = &[("micro", micro::section), ("kernels", kernels::section)];
+const PARTS: &[(&str, Part)] =
+    &[("micro", micro::section), ("kernels", kernels::section), ("swarm", swarm::section), ("matmul", swarm::matmul)];
 
 /// Runs the parts `only` names (all when empty) and writes `BENCHMARKS.md` when all ran.
 pub fn run(root: &Path, only: &[String]) -> Result<()> {

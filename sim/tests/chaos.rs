@@ -1,0 +1,41 @@
+//! The simulator against an in-process coordinator: misbehaving devices do not stop a job
+//! from completing with the right result, and every liar ends up quarantined.
+
+use std::time::Duration;
+
+use ostrich_coordinator::Config;
+use ostrich_sim::{
+    coordinator::Coordinator,
+    swarm::{self, Scenario},
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_survives_sleepers_droppers_and_liars() {
+    let config = Config { lease_s: 1.0, snapshot_interval_s: 0.1, ..Config::default() };
+    let addr = ostrich_coordinator::spawn_local(config).expect("coordinator");
+    let coordinator = tokio::task::spawn_blocking(move || Coordinator::attach(&format!("http://{addr}"), None))
+        .await
+        .expect("join")
+        .expect("healthy coordinator");
+    let scenario = Scenario {
+        devices: 40,
+        slots: 4,
+        task_time: Duration::from_millis(1),
+        sleepers: 0.1,
+        droppers: 0.1,
+        liars: 0.1,
+        window: Some(Duration::from_millis(100)),
+        job: Scenario::tiny_tasks(400),
+        to_completion: true,
+        connect_concurrency: 16,
+    };
+    let report = swarm::run(&coordinator, &scenario).await.expect("scenario");
+    assert_eq!((report.connected, report.connect_failures), (40, 0));
+    let done = report.completion.as_ref().expect("run to completion");
+    assert_eq!(done.state, "Completed", "{done:?}");
+    assert!(done.max_abs_error <= 1e-4, "{done:?}");
+    assert_eq!((done.quarantined, done.liars), (4, 4), "{done:?}");
+    assert!(done.verification_failures >= 3 * 4, "each liar fails at least 3 checks: {done:?}");
+    assert!(done.redispatched > 0, "sleepers' and droppers' tasks went elsewhere: {done:?}");
+    assert!(report.worker_snapshot_max > 0 && report.worker_snapshot_max <= 200, "{report:?}");
+}
