@@ -12,6 +12,10 @@ test:
 worker *ARGS:
     cargo run --release --locked -p ostrich-worker -- {{ARGS}}
 
+# Run every benchmark and rewrite BENCHMARKS.md; `just bench swarm` runs one part.
+bench *PARTS:
+    cargo xtask bench {{PARTS}}
+
 # Format the code.
 fmt:
     cargo fmt --all
