@@ -2,7 +2,6 @@
 //! task, verification of each result and assembly of the final output. Plain code, no
 //! actors: the scheduler calls it, and the store keeps what it builds.
 
-use std::sync::Arc;
 
 use ostrich_kernels::{freivalds, mandelbrot, seeded};
 use ostrich_protocol::{
@@ -36,7 +35,9 @@ fn invalid(message: impl Into<String>) -> JobError {
 
 /// What a job computes, with its inputs.
 enum Work {
-    Matmul { m: usize, k: usize, n: usize, a: Arc<Vec<f32>>, b: Arc<Vec<f32>>, c: Vec<f32> },
+    /// `b_panels[j]` holds the columns of B that tile column `j` needs, k×w row-major, cut
+    /// once at submission so neither a dispatch nor a verification gathers strided columns.
+    Matmul { m: usize, k: usize, n: usize, tile: usize, a: Vec<f32>, b_panels: Vec<Vec<f32>>, c: Vec<f32> },
     Mandelbrot { view: MandelbrotView, iterations: Vec<u32> },
 }
 
@@ -98,7 +99,9 @@ impl Job {
                         (a, b)
                     }
                 };
-                let work = Work::Matmul { m, k, n, a: Arc::new(a), b: Arc::new(b), c: vec![0.0; m * n] };
+                let tile_edge = tile as usize;
+                let b_panels = column_panels(&b, k, n, tile_edge);
+                let work = Work::Matmul { m, k, n, tile: tile_edge, a, b_panels, c: vec![0.0; m * n] };
                 (format!("matmul {m}×{k}×{n}"), work, split(n as u32, m as u32, tile))
             }
             JobSpec::Mandelbrot(spec) => {
@@ -163,9 +166,9 @@ impl Job {
     pub fn task_kind(&self, index: u32) -> Option<TaskKind> {
         let rect = *self.tiles.get(index as usize)?;
         Some(match &self.work {
-            Work::Matmul { k, n, a, b, .. } => {
-                let (a_panel, b_panel) = panels(a, b, *k, *n, rect);
-                TaskKind::MatmulTile { rows: rect.h, k: *k as u32, cols: rect.w, a: a_panel, b: b_panel }
+            Work::Matmul { k, tile, a, b_panels, .. } => {
+                let (a_panel, b_panel) = panels(a, b_panels, *k, *tile, rect);
+                TaskKind::MatmulTile { rows: rect.h, k: *k as u32, cols: rect.w, a: a_panel.to_vec(), b: b_panel.to_vec() }
             }
             Work::Mandelbrot { view, .. } => {
                 TaskKind::MandelbrotTile { view: *view, x: rect.x, y: rect.y, w: rect.w, h: rect.h }
@@ -177,9 +180,9 @@ impl Job {
     pub fn verify(&self, index: u32, output: &TaskOutput, seed: u64) -> Result<(), String> {
         let rect = *self.tiles.get(index as usize).ok_or("no such task")?;
         match (&self.work, output) {
-            (Work::Matmul { k, n, a, b, .. }, TaskOutput::MatmulTile { c }) => {
-                let (a_panel, b_panel) = panels(a, b, *k, *n, rect);
-                freivalds::verify_matmul_tile(&a_panel, &b_panel, c, rect.h as usize, *k, rect.w as usize, seed)
+            (Work::Matmul { k, tile, a, b_panels, .. }, TaskOutput::MatmulTile { c }) => {
+                let (a_panel, b_panel) = panels(a, b_panels, *k, *tile, rect);
+                freivalds::verify_matmul_tile(a_panel, b_panel, c, rect.h as usize, *k, rect.w as usize, seed)
                     .map_err(|e| e.to_string())
             }
             (Work::Mandelbrot { view, .. }, TaskOutput::MandelbrotTile { iterations }) => {
@@ -275,14 +278,26 @@ fn split(width: u32, height: u32, tile: u32) -> Vec<Rect> {
 }
 
 /// The rows of A and the columns of B that the C tile `rect` needs.
-fn panels(a: &[f32], b: &[f32], k: usize, n: usize, rect: Rect) -> (Vec<f32>, Vec<f32>) {
-    let (x, y, w, h) = (rect.x as usize, rect.y as usize, rect.w as usize, rect.h as usize);
-    let a_panel = a[y * k..(y + h) * k].to_vec();
-    let mut b_panel = Vec::with_capacity(k * w);
-    for row in b.chunks_exact(n) {
-        b_panel.extend_from_slice(&row[x..x + w]);
-    }
-    (a_panel, b_panel)
+/// The rows of A and the column panel of B that the tile at `rect` needs.
+fn panels<'a>(a: &'a [f32], b_panels: &'a [Vec<f32>], k: usize, tile: usize, rect: Rect) -> (&'a [f32], &'a [f32]) {
+    let (x, y, h) = (rect.x as usize, rect.y as usize, rect.h as usize);
+    (&a[y * k..(y + h) * k], &b_panels[x / tile])
+}
+
+/// Cuts B (k×n) into panels of `tile` columns (the last may be narrower), each k×w
+/// row-major.
+fn column_panels(b: &[f32], k: usize, n: usize, tile: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .step_by(tile)
+        .map(|x| {
+            let w = tile.min(n - x);
+            let mut panel = Vec::with_capacity(k * w);
+            for row in b.chunks_exact(n) {
+                panel.extend_from_slice(&row[x..x + w]);
+            }
+            panel
+        })
+        .collect()
 }
 
 /// Copies a w×h tile into a row-major image of the given width.
@@ -328,8 +343,9 @@ mod tests {
             job.accept(index, output).expect("accepted");
         }
         assert!(job.is_complete());
-        let Work::Matmul { a, b, c, .. } = &job.work else { unreachable!() };
-        let whole = ostrich_kernels::matmul::matmul_tile(a, b, 9, 5, 7).expect("kernel");
+        let Work::Matmul { a, c, .. } = &job.work else { unreachable!() };
+        let b = ostrich_kernels::seeded::seeded_matrix(7, ostrich_kernels::seeded::STREAM_B, 5 * 7);
+        let whole = ostrich_kernels::matmul::matmul_tile(a, &b, 9, 5, 7).expect("kernel");
         assert_eq!(c, &whole);
     }
 

@@ -3,7 +3,7 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Bumped whenever a message changes shape; peers with another version are rejected.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest frame either side encodes or decodes. A matmul task carries two operand
 /// panels (at most 2 × 256 × 8192 f32 = 16 MiB), so 64 MiB leaves room for job submissions
@@ -82,7 +82,8 @@ pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, DecodeError> {
     if found != PROTOCOL_VERSION {
         return Err(DecodeError::VersionMismatch { found });
     }
-    let (message, read) = bincode::serde::decode_from_slice(body, CONFIG)?;
+    // Borrowing from the frame lets byte runs (operand panels) be read without a copy.
+    let (message, read) = bincode::serde::borrow_decode_from_slice(body, CONFIG)?;
     match body.len() - read {
         0 => Ok(message),
         extra => Err(DecodeError::TrailingBytes(extra)),

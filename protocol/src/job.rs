@@ -97,8 +97,10 @@ pub enum TaskKind {
         /// Columns of the tile.
         cols: u32,
         /// The rows of A that the tile needs, rows×k.
+        #[serde(with = "crate::f32_bytes")]
         a: Vec<f32>,
         /// The columns of B that the tile needs, k×cols.
+        #[serde(with = "crate::f32_bytes")]
         b: Vec<f32>,
     },
     /// Iteration counts of a rectangle of a Mandelbrot image.
@@ -122,6 +124,7 @@ pub enum TaskOutput {
     /// The C tile, rows×cols row-major.
     MatmulTile {
         /// Tile values.
+        #[serde(with = "crate::f32_bytes")]
         c: Vec<f32>,
     },
     /// Iteration counts, w×h row-major.

@@ -7,6 +7,7 @@
 //! for native targets and for `wasm32-unknown-unknown`.
 
 mod codec;
+mod f32_bytes;
 mod job;
 mod messages;
 

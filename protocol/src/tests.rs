@@ -255,3 +255,20 @@ proptest! {
         let _ = decode::<ToDevice>(&frame);
     }
 }
+
+#[test]
+fn f32_panels_travel_as_bytes_and_a_ragged_byte_count_is_refused() {
+    let values: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5 - 7.25).collect();
+    let result = ToCoordinator::TaskResult { task_id: 1, output: TaskOutput::MatmulTile { c: values.clone() } };
+    let frame = encode(&result).expect("encodes");
+    assert!(frame.len() < 4 * values.len() + 16, "4 bytes per value plus headers, got {}", frame.len());
+    assert_eq!(decode::<ToCoordinator>(&frame).expect("decodes"), result);
+    // Claim one byte fewer: the body no longer holds whole f32 values.
+    let short = ToCoordinator::TaskResult { task_id: 1, output: TaskOutput::MatmulTile { c: vec![1.0] } };
+    let mut frame = encode(&short).expect("encodes");
+    let at = frame.len() - 5;
+    assert_eq!(frame[at], 4, "the byte count precedes the bytes");
+    frame[at] = 3;
+    frame.pop();
+    assert!(decode::<ToCoordinator>(&frame).is_err());
+}

@@ -109,6 +109,9 @@ struct MatmulArgs {
     /// Threads per worker.
     #[arg(long, default_value_t = 1)]
     threads: u32,
+    /// Runs of each side; the fastest of each is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: u32,
 }
 
 fn main() -> Result<()> {
@@ -148,6 +151,7 @@ fn main() -> Result<()> {
                 args.tile,
                 args.workers,
                 args.threads,
+                args.repeats,
             ))?;
             eprintln!("{report:#?}");
             serde_json::to_string(&report)?
