@@ -2,7 +2,6 @@
 //! task, verification of each result and assembly of the final output. Plain code, no
 //! actors: the scheduler calls it, and the store keeps what it builds.
 
-
 use ostrich_kernels::{freivalds, mandelbrot, seeded};
 use ostrich_protocol::{
     JobId, JobKind, JobProgress, JobSpec, JobState, MandelbrotView, MatrixSource, Rect, SwarmId, TaskKind, TaskOutput,
@@ -37,8 +36,19 @@ fn invalid(message: impl Into<String>) -> JobError {
 enum Work {
     /// `b_panels[j]` holds the columns of B that tile column `j` needs, k×w row-major, cut
     /// once at submission so neither a dispatch nor a verification gathers strided columns.
-    Matmul { m: usize, k: usize, n: usize, tile: usize, a: Vec<f32>, b_panels: Vec<Vec<f32>>, c: Vec<f32> },
-    Mandelbrot { view: MandelbrotView, iterations: Vec<u32> },
+    Matmul {
+        m: usize,
+        k: usize,
+        n: usize,
+        tile: usize,
+        a: Vec<f32>,
+        b_panels: Vec<Vec<f32>>,
+        c: Vec<f32>,
+    },
+    Mandelbrot {
+        view: MandelbrotView,
+        iterations: Vec<u32>,
+    },
 }
 
 /// A job: its inputs, its tiles, the outputs verified so far and its counters.
@@ -168,7 +178,13 @@ impl Job {
         Some(match &self.work {
             Work::Matmul { k, tile, a, b_panels, .. } => {
                 let (a_panel, b_panel) = panels(a, b_panels, *k, *tile, rect);
-                TaskKind::MatmulTile { rows: rect.h, k: *k as u32, cols: rect.w, a: a_panel.to_vec(), b: b_panel.to_vec() }
+                TaskKind::MatmulTile {
+                    rows: rect.h,
+                    k: *k as u32,
+                    cols: rect.w,
+                    a: a_panel.to_vec(),
+                    b: b_panel.to_vec(),
+                }
             }
             Work::Mandelbrot { view, .. } => {
                 TaskKind::MandelbrotTile { view: *view, x: rect.x, y: rect.y, w: rect.w, h: rect.h }

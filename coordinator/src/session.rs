@@ -153,6 +153,9 @@ impl DeviceSession {
             (Phase::Joined { .. }, ToCoordinator::TaskResult { task_id, output }) => {
                 self.scheduler.do_send(DeviceEvent::Result { session: self.id, task_id, output });
             }
+            (Phase::Joined { .. }, ToCoordinator::TaskResults { results }) => {
+                self.scheduler.do_send(DeviceEvent::Results { session: self.id, results });
+            }
             (Phase::Joined { .. }, ToCoordinator::TaskFailed { task_id, reason }) => {
                 self.scheduler.do_send(DeviceEvent::Failed { session: self.id, task_id, reason });
             }

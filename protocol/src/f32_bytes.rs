@@ -39,7 +39,7 @@ impl<'de> Visitor<'de> for F32s {
     }
 
     fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<f32>, E> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err(E::invalid_length(bytes.len(), &self));
         }
         if cfg!(target_endian = "little") {

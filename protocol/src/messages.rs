@@ -48,6 +48,13 @@ pub enum ToCoordinator {
     },
     /// A command only the swarm's master may give.
     Command(MasterCommand),
+    /// Several results in one frame, from a device whose tasks finished together. Each is
+    /// checked exactly like a [`ToCoordinator::TaskResult`]; the slots they free are refilled
+    /// in one `Assign`.
+    TaskResults {
+        /// The tasks computed and their outputs.
+        results: Vec<(TaskId, TaskOutput)>,
+    },
 }
 
 /// How a device joins.

@@ -94,6 +94,9 @@ round_trip! {
         task_id: 1,
         output: TaskOutput::MatmulTile { c: vec![1.0, -2.5, f32::MAX] },
     };
+    task_results: ToCoordinator = ToCoordinator::TaskResults {
+        results: vec![(1, TaskOutput::MatmulTile { c: vec![1.0, 2.0] }), (2, TaskOutput::MandelbrotTile { iterations: vec![3] })],
+    };
     task_result_mandelbrot: ToCoordinator = ToCoordinator::TaskResult {
         task_id: u64::MAX,
         output: TaskOutput::MandelbrotTile { iterations: vec![0, 5, 200] },

@@ -227,15 +227,27 @@ async fn serve(
             }
             () = sleep_until(next_ready.unwrap_or_else(Instant::now)), if next_ready.is_some() => {
                 let now = Instant::now();
+                let mut results = Vec::new();
                 while pending.front().is_some_and(|p| p.ready <= now) {
                     let Some(done) = pending.pop_front() else { break };
-                    let result = ToCoordinator::TaskResult { task_id: done.task_id, output: done.output };
-                    if feed(socket, &result).await.is_err() {
-                        return End::Lost;
-                    }
-                    sent.push_back(Instant::now());
-                    context.counters.results_sent.fetch_add(1, Ordering::Relaxed);
+                    results.push((done.task_id, done.output));
                 }
+                // Results that are ready together travel in one frame, as a real device's would.
+                let count = results.len();
+                let message = match results.pop() {
+                    Some((task_id, output)) if results.is_empty() => ToCoordinator::TaskResult { task_id, output },
+                    Some(last) => {
+                        results.push(last);
+                        ToCoordinator::TaskResults { results }
+                    }
+                    None => continue,
+                };
+                if feed(socket, &message).await.is_err() {
+                    return End::Lost;
+                }
+                let sent_at = Instant::now();
+                sent.extend(std::iter::repeat_n(sent_at, count));
+                context.counters.results_sent.fetch_add(count as u64, Ordering::Relaxed);
                 if socket.flush().await.is_err() {
                     return End::Lost;
                 }

@@ -528,12 +528,43 @@ impl Core {
 
     /// Accepts or rejects a task result from a session.
     pub fn task_result(&mut self, session: SessionId, task_id: TaskId, output: TaskOutput, now: Instant, seed: u64) {
-        let Some((swarm_id, device_id)) = self.session(session) else {
-            return;
-        };
+        if let Some(swarm_id) = self.settle(session, task_id, output, now, seed) {
+            self.dispatch(swarm_id, now);
+        }
+    }
+
+    /// Accepts or rejects several results of one session, then refills the freed slots in
+    /// one dispatch; `seed` draws each verification's probe.
+    pub fn task_results(
+        &mut self,
+        session: SessionId,
+        results: Vec<(TaskId, TaskOutput)>,
+        now: Instant,
+        mut seed: impl FnMut() -> u64,
+    ) {
+        let mut swarm = None;
+        for (task_id, output) in results {
+            swarm = self.settle(session, task_id, output, now, seed()).or(swarm);
+        }
+        if let Some(swarm_id) = swarm {
+            self.dispatch(swarm_id, now);
+        }
+    }
+
+    /// Verifies a result and accepts or rejects it; answers the swarm to dispatch in, or
+    /// `None` when the result was ignored.
+    fn settle(
+        &mut self,
+        session: SessionId,
+        task_id: TaskId,
+        output: TaskOutput,
+        now: Instant,
+        seed: u64,
+    ) -> Option<SwarmId> {
+        let (swarm_id, device_id) = self.session(session)?;
         let Some(entry) = self.tasks.get(&task_id).filter(|t| t.held_by(session)) else {
             self.ignored_results += 1;
-            return;
+            return None;
         };
         let (job_id, index) = (entry.job, entry.index);
         let verdict = match self.store.get(job_id) {
@@ -545,7 +576,7 @@ impl Core {
             Ok(()) => self.accept(swarm_id, device_id, task_id, output, now),
             Err(reason) => self.reject(swarm_id, device_id, task_id, reason),
         }
-        self.dispatch(swarm_id, now);
+        Some(swarm_id)
     }
 
     /// A device reports it could not compute a task.

@@ -148,6 +148,13 @@ pub enum DeviceEvent {
         /// The claimed output.
         output: TaskOutput,
     },
+    /// It returned several results in one frame.
+    Results {
+        /// The session.
+        session: SessionId,
+        /// Tasks and their claimed outputs.
+        results: Vec<(TaskId, TaskOutput)>,
+    },
     /// It could not compute a task.
     Failed {
         /// The session.
@@ -175,6 +182,10 @@ impl Handler<DeviceEvent> for Scheduler {
             DeviceEvent::Result { session, task_id, output } => {
                 let seed = rand::rng().next_u64();
                 self.core.task_result(session, task_id, output, now, seed);
+            }
+            DeviceEvent::Results { session, results } => {
+                let mut rng = rand::rng();
+                self.core.task_results(session, results, now, || rng.next_u64());
             }
             DeviceEvent::Failed { session, task_id, reason } => self.core.task_failed(session, task_id, &reason, now),
             DeviceEvent::Benchmark { session, ops_score } => self.core.benchmark(session, ops_score),

@@ -302,3 +302,25 @@ fn devices_with_room_are_served_when_work_arrives_after_a_stop_and_a_pass_over()
     assert_eq!(next[0].0, 2);
     assert_ne!(next[0].1.id, task.id, "a device never gets back a task it failed");
 }
+
+#[test]
+fn results_in_one_frame_are_each_verified_and_refilled_in_one_assign() {
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    worker(&mut core, swarm_id, 2, 1);
+    core.work_request(2, 4, Instant::now());
+    core.submit_job(swarm_id, seeded_job(4), Instant::now()).expect("job");
+    let tasks = assigned(&core.take_effects());
+    assert_eq!(tasks.len(), 4);
+    let mut results: Vec<_> = tasks[..3].iter().map(|(_, t)| (t.id, honest(t))).collect();
+    results[2].1 = TaskOutput::MatmulTile { c: vec![1e9; 16] };
+    results.push((tasks[0].1.id, honest(&tasks[0].1)));
+    core.task_results(2, results, Instant::now(), || 7);
+    let effects = core.take_effects();
+    let assigns = effects.iter().filter(|e| matches!(e, Effect::Send(_, ToDevice::Assign { .. }))).count();
+    assert_eq!(assigns, 1, "the freed slots are refilled in one Assign");
+    assert_eq!(assigned(&effects).len(), 3, "two verified, one rejected: three slots free");
+    assert_eq!(core.ignored_results, 1, "the repeated result is ignored");
+    let progress = core.job_progress(swarm_id, 1).expect("job");
+    assert_eq!((progress.tasks_verified, progress.verification_failures), (2, 1));
+}

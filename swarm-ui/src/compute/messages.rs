@@ -142,7 +142,9 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(decode::<FromWorker>(&[]).is_err());
-        assert!(decode::<FromWorker>(&[1, 0, 200, 200, 200]).is_err());
+        let mut frame = ostrich_protocol::PROTOCOL_VERSION.to_le_bytes().to_vec();
+        frame.extend([200, 200, 200]);
+        assert!(decode::<FromWorker>(&frame).is_err(), "a body that is not a message");
         assert!(decode::<ToWorker>(&[0xff; 64]).is_err());
     }
 }

@@ -174,7 +174,9 @@ mod reconnect {
         peer.hello().await;
         peer.welcome(100, None).await;
         peer.expect_slots(1).await;
-        peer.ws.send(Message::binary(vec![1, 0, 0xff, 0xff, 0xff])).await.expect("send");
+        let mut frame = ostrich_protocol::PROTOCOL_VERSION.to_le_bytes().to_vec();
+        frame.extend([0xff, 0xff, 0xff]);
+        peer.ws.send(Message::binary(frame)).await.expect("send");
         assert!(matches!(peer.until_gone().await, Seen::Close));
         assert!(matches!(worker.join().await, Err(WorkerError::Protocol(_))));
     }
