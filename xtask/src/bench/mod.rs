@@ -103,35 +103,42 @@ pub fn run(root: &Path, only: &[String]) -> Result<()> {
 /// report keeps the history.
 const PROFILE_NOTES: &str = "## Where the time went, and what was fixed
 
-Measured with `perf record` on the coordinator and the simulator, and valgrind's massif for
-the coordinator's heap, on this machine (1 000 busy devices unless stated):
+Measured with `perf record` on the coordinator, the workers and the simulator, and with
+valgrind's massif for the coordinator's heap, on this machine. Figures are from runs during
+the work, so each row compares like with like:
 
 | Cost found | Fix | Before → after |
 |---|---|---|
-| Dispatch built a heap over every device of the swarm on each result (`from_iter` 18 % of the scheduler thread) | a per-swarm ready heap fed by `Swarm::offer` when a device gains room | 67 000 → 195 000 tasks/s; 13.5 → 6.1 µs CPU per task |
-| Every task of a job had an entry from submission (1 M entries for a 1 M-tile job; every snapshot counted the queue by lookups) | undispatched tasks are index ranges; entries exist only in flight | the task table holds in-flight tasks only |
+| Dispatch built a heap over every device of the swarm on each result (`from_iter`, 18 % of the scheduler thread) | a per-swarm ready heap fed by `Swarm::offer` when a device gains room | 67 000 → 195 000 tasks/s; 13.5 → 6.1 µs CPU per task |
+| Every task of a job had an entry from submission (1 M entries for a 1 M-tile job; each snapshot counted the queue by lookups) | undispatched tasks are index ranges; entries exist only in flight | the task table holds in-flight tasks only |
 | Lease deadlines were a heap keeping one entry per dispatch for the lease's 120 s | a FIFO, compacted when ended leases outnumber live ones | bounded by tasks in flight |
-| tungstenite zeroes its whole 128 KiB read buffer before every read (`memset` 30 % of the simulator's CPU) | 16 KiB read buffer in the worker's socket | simulator CPU per task down by about a third |
+| One frame, one actor message, one dispatch and one `Assign` per result | `TaskResults`: a device sends the results it has ready in one frame; one dispatch refills them all | 185 000 → 246 000-285 000 tasks/s; 6.4 → 4.0-4.8 µs CPU per task |
+| tungstenite zeroes its whole 128 KiB read buffer before every read (`memset`, 30 % of the simulator's CPU) | 16 KiB read buffer in the worker's socket | simulator CPU per task down by about a third |
 | For a big frame tungstenite reserves the frame's length and zeroes the rest on every read (7 % of the 2048² run) | the coordinator sends messages over 64 KiB as 64 KiB fragments | `memset` gone from the worker's profile |
-| `std` listens with a backlog of 128; 1 000 joins at once overflowed it and waited 1 s for SYN retries | listen backlog 4096 | 1 000 devices registered in 1.05 → 0.15–0.21 s |
+| `Vec<f32>` operands were encoded and decoded one value at a time by bincode's serde path | operands travel as one run of little-endian bytes (`protocol/src/f32_bytes.rs`, bytemuck, borrowed decoding) | decode of a 131 KB `Assign`: 56 → about 10 µs; 2048² swarm run 0.47 → 0.39-0.42 s |
+| Each dispatch and each verification gathered a strided column panel of B; verification copied both panels | B is cut into column panels once per job; verification reads slices | no per-task gather or copy on the coordinator |
+| Freivalds summed in one f64 dependency chain | four partial sums | its share of the 2048² run 3.6 → 2.2 % of samples |
+| A worker asked for one task per thread, so each thread waited a round trip (an 8 MiB transfer) between tasks | two tasks per thread (`TASKS_PER_THREAD`) | the next tile is local when a thread finishes |
+| `std` listens with a backlog of 128; 1 000 joins at once overflowed it and waited 1 s for SYN retries | listen backlog 4096 | 1 000 devices registered in 1.05 → 0.15-0.21 s |
 
 What still limits the figures:
 
-- **Memory per idle device** (about 19 KB): massif shows that actix-http's HTTP/1 dispatcher
-  keeps a read and a write buffer of 8 KiB each (`HW_BUFFER_SIZE`, not configurable) for
-  the life of every upgraded WebSocket connection; our own session (actor, writer task and
-  two channels) and the scheduler's device record take the rest. Reaching 16 KB needs the
-  socket taken out of actix-http's dispatcher after the upgrade.
-- **Throughput and CPU per task**: the simulator and the coordinator share 2 cores; the
-  coordinator uses about 1.2 of them at full load. Per task it decodes a frame, crosses to
-  the scheduler actor's thread and back, verifies, dispatches and encodes one `Assign`; the
-  two thread hops and one frame each way dominate. Batching results in one frame per
-  device would be the next step.
-- **The 2048² product**: each 512×512 tile ships 8 MiB of operands and the coordinator
-  builds, encodes and verifies every tile on the same 2 cores the workers compute on;
-  `Vec<f32>` is encoded element by element by bincode's serde path. Sending operands as raw
-  little-endian bytes, or letting workers generate seeded operands themselves, would cut
-  most of that.
+- **Memory per idle device** (about 19.5 KB): massif shows that actix-http's HTTP/1
+  dispatcher keeps a read and a write buffer of 8 KiB each (`HW_BUFFER_SIZE`, not
+  configurable) for the life of every upgraded WebSocket; tokio task cells (about 3.8 KB
+  per connection: the connection's dispatcher future, the session actor, its writer task)
+  and two channel blocks (about 1.3 KB each) make most of the rest. mimalloc (27.7 KB) and
+  jemalloc (19.5 KB) did not help: the buffers' pages are written. Reaching 16 KB needs the
+  socket taken out of actix-http's dispatcher after the upgrade, which actix-web's
+  `HttpServer` does not offer.
+- **Throughput and CPU per task** vary by ±15 % between runs: the simulator and the
+  coordinator share the 2 cores, and the coordinator uses about 1.2 of them at full load.
+- **The 2048² product**: the compute is 2 × 0.25 s of one core; the overhead is data
+  movement. Each 512×512 tile ships 8 MiB of operands, copied by the coordinator's encoder,
+  actix's writer, the kernel twice and tungstenite's reassembly, and each copy faults in
+  fresh pages, all on the 2 cores the workers compute on. Sharing panels between tasks
+  (`Arc`) would save the coordinator's copy; letting workers generate seeded operands
+  themselves would remove the transfer for seeded jobs.
 ";
 
 /// The title and the machine the figures came from.

@@ -53,7 +53,7 @@ fn num(report: &Value, path: &str) -> f64 {
 pub fn section(root: &Path) -> Result<Section> {
     build(root)?;
     let idle = sim(root, &["swarm", "--devices", "10000", "--window-s", "0"])?;
-    let busy = sim(root, &["swarm", "--devices", "1000", "--slots", "8", "--window-s", "5"])?;
+    let busy = sim(root, &["swarm", "--devices", "1000", "--slots", "8", "--window-s", "2.5"])?;
     let chaos = sim(
         root,
         &[
@@ -156,7 +156,9 @@ pub fn section(root: &Path) -> Result<Section> {
                 devices against it over loopback WebSockets with the real protocol; the coordinator's RSS and CPU \
                 (all threads) come from `/proc`. Devices report 1–8 cores, a GPU on a quarter of them and scores \
                 from 500 to 20 000, so their weights differ. Tasks are real 4×4 matmul tiles (k = 4), computed \
-                with the real kernel and verified by Freivalds on the coordinator. The simulator and the \
+                with the real kernel and verified by Freivalds on the coordinator; a device sends the results it \
+                has ready together in one `TaskResults` frame. Throughput is counted from the job progress the \
+                coordinator pushes to the master, over a 2.5 s window after a warm-up. The simulator and the \
                 coordinator share the machine's 2 cores."
             .into(),
         rows,
