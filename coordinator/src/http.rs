@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::{
     Config, assets,
+    metrics::Metrics,
     scheduler::{Authenticate, CommandError, JobReply, JobRequest, Scheduler},
     session::DeviceSession,
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
@@ -29,6 +30,8 @@ pub struct AppState {
     pub scheduler: Addr<Scheduler>,
     /// The token authority actor.
     pub tokens: Addr<TokenAuthority>,
+    /// The figures `/metrics` serves.
+    pub metrics: Arc<Metrics>,
     /// The configuration.
     pub config: Arc<Config>,
 }
@@ -91,6 +94,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(assets::index))
         .route("/join", web::get().to(assets::index))
         .route("/healthz", web::get().to(|| async { "ok" }))
+        .route("/metrics", web::get().to(metrics))
         .route("/ws", web::get().to(websocket))
         .service(
             web::scope("/api")
@@ -104,6 +108,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/invites/{token}", web::delete().to(revoke_invite)),
         )
         .route("/{file}", web::get().to(assets::file));
+}
+
+/// The coordinator's figures in the OpenMetrics text format, which Prometheus scrapes.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
 }
 
 fn client_ip(req: &HttpRequest) -> IpAddr {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod image;
 pub mod jobs;
+pub mod metrics;
 pub mod net;
 pub mod scheduler;
 pub mod session;
@@ -53,14 +54,16 @@ pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
         quarantine_after: config.quarantine_after.max(1),
         max_task_attempts: config.max_task_attempts.max(1),
     };
-    let scheduler = scheduler::Scheduler::new(settings, config.weight_interval()).start();
+    let scheduler = scheduler::Scheduler::new(settings, config.weight_interval());
+    let metrics = scheduler.metrics();
+    let scheduler = scheduler.start();
     let table = tokens::TokenTable::new(config.invite_ttl(), config.invites_per_minute, config.failed_joins_per_minute);
     let tokens = tokens::TokenAuthority::new(table, public_url.clone()).start();
     let ticker = ticker::Ticker::new(scheduler.clone(), config.snapshot_interval());
     let ticker_arbiter = Arbiter::new();
     ticker::Ticker::start_in_arbiter(&ticker_arbiter.handle(), move |_| ticker);
     log::info!("coordinator listening on {public_url}");
-    let state = http::AppState { scheduler, tokens, config: config.clone() };
+    let state = http::AppState { scheduler, tokens, metrics, config: config.clone() };
     let mut server =
         HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
             .shutdown_timeout(SHUTDOWN_TIMEOUT_S)

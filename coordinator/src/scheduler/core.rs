@@ -4,6 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
+    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -14,7 +15,7 @@ use ostrich_protocol::{
 use rand::{RngCore, TryRngCore, rngs::OsRng};
 
 use super::swarm::{Device, Fresh, SessionId, Swarm, clamp_capabilities, slot_limit, trim, weight};
-use crate::{jobs::Job, store::Store};
+use crate::{jobs::Job, metrics::Metrics, store::Store};
 
 /// Something the actor must deliver.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +101,8 @@ pub struct Core {
     pub(super) next_job: JobId,
     /// Results ignored: unknown task, not the lease holder, or already verified.
     pub ignored_results: u64,
+    /// The figures `/metrics` exports; settled results count here as they happen.
+    pub metrics: Arc<Metrics>,
     pub(super) out: Vec<Effect>,
 }
 
@@ -120,6 +123,7 @@ impl Core {
             next_task: 1,
             next_job: 1,
             ignored_results: 0,
+            metrics: Arc::new(Metrics::new()),
             out: Vec::new(),
         }
     }
@@ -564,6 +568,7 @@ impl Core {
         let (swarm_id, device_id) = self.session(session)?;
         let Some(entry) = self.tasks.get(&task_id).filter(|t| t.held_by(session)) else {
             self.ignored_results += 1;
+            self.metrics.ignored();
             return None;
         };
         let (job_id, index) = (entry.job, entry.index);
@@ -586,6 +591,7 @@ impl Core {
         };
         if !self.tasks.get(&task_id).is_some_and(|t| t.held_by(session)) {
             self.ignored_results += 1;
+            self.metrics.ignored();
             return;
         }
         self.release(swarm_id, device_id, task_id);
@@ -614,6 +620,7 @@ impl Core {
         let second = self.second(now);
         if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
             swarm.rate.record(second);
+            self.metrics.verified(&swarm.label);
             if let Some(device) = swarm.devices.get_mut(&device_id) {
                 device.tasks_done += 1;
                 device.rate.record(second);
@@ -648,6 +655,9 @@ impl Core {
             }
         }
         let quarantine_after = self.settings.quarantine_after;
+        if let Some(swarm) = self.swarms.get(&swarm_id) {
+            self.metrics.failed(&swarm.label);
+        }
         let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) else {
             return;
         };

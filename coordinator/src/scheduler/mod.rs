@@ -43,6 +43,11 @@ impl Scheduler {
         Self { core: Core::new(settings), sessions: HashMap::new(), weight_interval }
     }
 
+    /// The figures `/metrics` exports, shared with the HTTP server.
+    pub fn metrics(&self) -> std::sync::Arc<crate::metrics::Metrics> {
+        self.core.metrics.clone()
+    }
+
     /// Delivers what the core decided.
     fn deliver(&mut self) {
         for effect in self.core.take_effects() {
@@ -75,6 +80,7 @@ impl Actor for Scheduler {
         });
         ctx.run_interval(PROGRESS_INTERVAL, |this, _| {
             this.core.flush_progress();
+            this.core.refresh_metrics(Instant::now());
             this.deliver();
         });
         ctx.run_interval(self.weight_interval, |this, _| this.core.refresh_weights());

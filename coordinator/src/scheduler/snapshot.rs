@@ -2,9 +2,10 @@
 
 use std::time::Instant;
 
-use ostrich_protocol::{DeviceRow, JobProgress, Role, Snapshot, SwarmId, SwarmTotals};
+use ostrich_protocol::{DeviceRow, JobProgress, JobState, Role, Snapshot, SwarmId, SwarmTotals};
 
 use super::{core::Core, swarm::SessionId};
+use crate::metrics::SwarmGauges;
 
 /// One tick's snapshots of one swarm, ready to encode.
 pub struct SwarmSnapshots {
@@ -18,6 +19,28 @@ impl Core {
     /// Every swarm with at least one online device.
     pub fn live_swarms(&self) -> Vec<SwarmId> {
         self.swarms.values().filter(|s| s.sessions(false).next().is_some()).map(|s| s.id).collect()
+    }
+
+    /// Sets the metrics' gauges from every swarm with an online device.
+    pub fn refresh_metrics(&mut self, now: Instant) {
+        let second = self.second(now);
+        let store = &self.store;
+        let gauges: Vec<_> = self
+            .swarms
+            .values_mut()
+            .filter(|s| s.devices.values().any(|d| d.session.is_some()))
+            .map(|swarm| {
+                let figures = SwarmGauges {
+                    online: swarm.devices.values().filter(|d| d.session.is_some()).count() as u64,
+                    queued: swarm.queued(),
+                    in_flight: swarm.devices.values().map(|d| d.leases.len() as u64).sum(),
+                    tasks_per_second: f64::from(swarm.rate.rate(second)),
+                    jobs_running: store.jobs_of(swarm.id).filter(|j| j.state == JobState::Running).count() as u64,
+                };
+                (swarm.label.clone(), figures)
+            })
+            .collect();
+        self.metrics.refresh(&gauges);
     }
 
     /// The snapshots of one swarm.

@@ -6,6 +6,7 @@ use std::{
     collections::{BinaryHeap, HashMap, HashSet, VecDeque},
 };
 
+use crate::metrics::SwarmLabel;
 use ostrich_protocol::{
     Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, JobId, Role, RunState, SwarmId, TaskId,
 };
@@ -228,6 +229,8 @@ pub struct Swarm {
     /// Stride-scheduling virtual time: the pass of the last device served. A device that
     /// becomes eligible starts here, so idle time banks no credit.
     pub virtual_time: f64,
+    /// The swarm's label on per-swarm metrics.
+    pub label: SwarmLabel,
 }
 
 impl Swarm {
@@ -243,6 +246,7 @@ impl Swarm {
             ready: BinaryHeap::new(),
             rate: RateWindow::default(),
             virtual_time: 0.0,
+            label: SwarmLabel { swarm: id.to_string() },
         }
     }
 

@@ -19,6 +19,8 @@ mod jobs;
 mod liveness;
 /// 6. A worker killed mid-task loses nothing.
 mod loss;
+/// `/metrics` parses as Prometheus text and counts what happened.
+mod metrics;
 /// 1. Master creation, and proof of the master key.
 mod roles;
 /// 5. Dispatch shares follow device weights.
