@@ -4,6 +4,7 @@
 //! [`tokens::TokenAuthority`] and [`ticker::Ticker`].
 
 pub mod assets;
+pub mod banner;
 pub mod config;
 pub mod http;
 pub mod image;
@@ -36,7 +37,7 @@ pub fn spawn_local(mut config: Config) -> std::io::Result<std::net::SocketAddr> 
     config.http_workers = 1;
     std::thread::Builder::new().name("coordinator".into()).spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            if let Err(error) = run(listener, config).await {
+            if let Err(error) = serve(listener, config, false).await {
                 log::error!("coordinator stopped: {error}");
             }
         });
@@ -44,9 +45,16 @@ pub fn spawn_local(mut config: Config) -> std::io::Result<std::net::SocketAddr> 
     Ok(addr)
 }
 
-/// Runs the coordinator on a bound listener until the server stops. Tests bind
-/// 127.0.0.1:0 and pass the listener here, so they run the real server.
+/// Runs the coordinator on a bound listener until the server stops. SIGTERM or Ctrl-C
+/// drains it: every lease goes back to its queue, every device is told to reconnect later
+/// (close code 1012), and the process exits within a few seconds.
 pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
+    serve(listener, config, true).await
+}
+
+/// Runs the server; with `signals`, SIGTERM and Ctrl-C drain it (see [`shutdown_signal`]).
+/// [`spawn_local`] leaves the process's signals alone.
+async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io::Result<()> {
     let config = Arc::new(config);
     let public_url = config.public_url.clone().unwrap_or_else(|| net::public_url(listener.local_addr().ok()));
     let settings = scheduler::Settings {
@@ -64,16 +72,58 @@ pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
     ticker::Ticker::start_in_arbiter(&ticker_arbiter.handle(), move |_| ticker);
     log::info!("coordinator listening on {public_url}");
     let state = http::AppState { scheduler, tokens, metrics, config: config.clone() };
+    let drain = state.scheduler.clone();
     let mut server =
         HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
             .shutdown_timeout(SHUTDOWN_TIMEOUT_S)
+            .disable_signals()
             .listen(with_backlog(listener)?)?;
     if config.http_workers > 0 {
         server = server.workers(config.http_workers);
     }
-    let result = server.run().await;
+    let server = server.run();
+    let handle = server.handle();
+    if !signals {
+        let result = server.await;
+        ticker_arbiter.stop();
+        return result;
+    }
+    actix_web::rt::spawn(async move {
+        let signal = shutdown_signal().await;
+        log::info!("{signal}: telling devices and shutting down");
+        match drain.send(scheduler::Drain).await {
+            Ok(told) => log::info!("{told} sessions told to reconnect later"),
+            Err(error) => log::error!("cannot drain the scheduler: {error}"),
+        }
+        handle.stop(true).await;
+    });
+    let result = server.await;
     ticker_arbiter.stop();
     result
+}
+
+/// Waits for SIGTERM (a service manager or `docker stop`) or Ctrl-C; answers which.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "interrupt",
+            },
+            Err(error) => {
+                log::warn!("cannot watch SIGTERM: {error}");
+                let _ = tokio::signal::ctrl_c().await;
+                "interrupt"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
 }
 
 /// Connections the kernel may queue before the server accepts them (capped by

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 
 use anyhow::Context;
 use clap::Parser;
-use ostrich_coordinator::{Config, net};
+use ostrich_coordinator::{Config, banner, net};
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,5 +13,8 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
     let url = config.public_url.clone().unwrap_or_else(|| net::public_url(listener.local_addr().ok()));
     println!("Ostrich-Legs coordinator: open {url} to become the master of a new swarm");
+    if let Some(qr) = banner::terminal_qr(&url) {
+        println!("{qr}");
+    }
     ostrich_coordinator::run(listener, config).await.context("server failed")
 }

@@ -42,6 +42,9 @@ pub enum Outbound {
     Frame(Bytes),
     /// Close the session with this reason.
     Close(String),
+    /// Close the session because the coordinator is shutting down (close code 1012,
+    /// "service restart": the device reconnects).
+    Shutdown,
 }
 
 /// What the writer task puts on the socket.
@@ -330,6 +333,7 @@ impl Handler<Outbound> for DeviceSession {
             }
             Outbound::Frame(frame) => self.write(frame),
             Outbound::Close(reason) => self.close(ctx, CloseCode::Policy, reason),
+            Outbound::Shutdown => self.close(ctx, CloseCode::Restart, "the coordinator is shutting down"),
         }
     }
 }

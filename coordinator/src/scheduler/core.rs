@@ -24,6 +24,8 @@ pub enum Effect {
     Send(SessionId, ToDevice),
     /// Close a session with a reason (it was replaced by a newer one).
     Close(SessionId, String),
+    /// Close a session because the coordinator is shutting down; the device reconnects.
+    Shutdown(SessionId),
 }
 
 /// How a hello proved where it belongs, after the token authority redeemed any invite.
@@ -253,6 +255,19 @@ impl Core {
         let credential = secret();
         self.resume.insert(credential.clone(), (swarm, device));
         credential
+    }
+
+    /// The coordinator is shutting down: every lease goes back to its job's queue and every
+    /// session is told to reconnect later. Answers how many sessions were told.
+    pub fn drain(&mut self) -> usize {
+        let swarms: Vec<SwarmId> = self.swarms.keys().copied().collect();
+        for swarm_id in swarms {
+            self.cancel_leases(swarm_id, |_| true);
+            self.log(swarm_id, LogLevel::Warn, "the coordinator is shutting down; devices will reconnect".into());
+        }
+        let sessions: Vec<SessionId> = self.sessions.keys().copied().collect();
+        self.out.extend(sessions.iter().map(|&s| Effect::Shutdown(s)));
+        sessions.len()
     }
 
     /// A session ended: the device goes offline and its leases go back to the queue at once.

@@ -65,6 +65,11 @@ impl Scheduler {
                         recipient.do_send(Outbound::Close(reason));
                     }
                 }
+                Effect::Shutdown(session) => {
+                    if let Some(recipient) = self.sessions.remove(&session) {
+                        recipient.do_send(Outbound::Shutdown);
+                    }
+                }
             }
         }
     }
@@ -305,6 +310,21 @@ impl Handler<JobRequest> for Scheduler {
         };
         self.deliver();
         reply
+    }
+}
+
+/// The coordinator is shutting down: requeue every lease and tell every session; answers
+/// how many sessions were told.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Drain;
+
+impl Handler<Drain> for Scheduler {
+    type Result = usize;
+    fn handle(&mut self, _: Drain, _: &mut Self::Context) -> usize {
+        let told = self.core.drain();
+        self.deliver();
+        told
     }
 }
 

@@ -25,5 +25,7 @@ mod metrics;
 mod roles;
 /// 5. Dispatch shares follow device weights.
 mod shares;
+/// SIGTERM drains the coordinator binary.
+mod shutdown;
 /// 8. Wrong results are caught and the liar is quarantined.
 mod verification;
