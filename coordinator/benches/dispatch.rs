@@ -49,7 +49,12 @@ fn caps() -> Capabilities {
 impl Bench {
     /// A master, `WORKERS` workers that offered their slots, and one big job dispatched to them.
     fn new() -> Self {
-        let settings = Settings { lease: Duration::from_secs(3600), quarantine_after: 3, max_task_attempts: 10 };
+        let settings = Settings {
+            lease: Duration::from_secs(3600),
+            quarantine_after: 3,
+            max_task_attempts: 10,
+            tls_fingerprint: None,
+        };
         let mut core = Core::new(settings);
         let welcome = core.register(1, Uuid::from_u128(1), "master", caps(), Admission::NewSwarm).expect("master");
         let swarm = welcome.swarm_id;

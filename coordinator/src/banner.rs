@@ -1,10 +1,29 @@
 //! What the coordinator prints when it starts: the URL to open and the same URL as a QR
 //! code drawn in the terminal, so a phone can join from the console of a headless box.
 
+use std::net::SocketAddr;
+
 use qrcode_generator::QrCodeEcc;
+
+use crate::tls::Tls;
 
 /// Light modules around the code; scanners need a quiet zone.
 const QUIET: usize = 2;
+
+/// Prints where to open the coordinator, the certificate's fingerprint with `--tls`, and
+/// the URL as a QR code.
+pub fn print(url: &str, plain: Option<SocketAddr>, tls: Option<&Tls>) {
+    println!("Ostrich-Legs coordinator: open {url} to become the master of a new swarm");
+    if let Some(tls) = tls {
+        println!("HTTPS certificate {} (SHA-256 {})", tls.cert_path.display(), tls.fingerprint);
+        if let Some(plain) = plain {
+            println!("Plain HTTP on port {} (browsers allow WebGPU there only on localhost)", plain.port());
+        }
+    }
+    if let Some(qr) = terminal_qr(url) {
+        println!("{qr}");
+    }
+}
 
 /// `text` as a QR code in Unicode half blocks, two modules per character row. Light
 /// modules are drawn and dark ones left blank, so the code reads as dark on light in a

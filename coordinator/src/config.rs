@@ -1,7 +1,7 @@
 //! Configuration: every flag is also an environment variable, and every timing the tests
 //! need to shrink is here rather than in a constant.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
@@ -18,9 +18,31 @@ pub struct Config {
     pub bind: SocketAddr,
 
     /// Base URL that invite links and QR codes point to; detected from the LAN address
-    /// when absent.
+    /// when absent (https with `--tls`).
     #[arg(long, env = "OSTRICH_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// Also serve HTTPS on `--tls-bind`, with the certificate of `--tls-cert`/`--tls-key` or
+    /// one generated on first start and kept in the data directory. Browsers give WebGPU
+    /// only to secure contexts; plain HTTP on `--bind` keeps working for localhost.
+    #[arg(long, env = "OSTRICH_TLS")]
+    pub tls: bool,
+
+    /// Address of the HTTPS listener.
+    #[arg(long, env = "OSTRICH_TLS_BIND", default_value = "0.0.0.0:8443")]
+    pub tls_bind: SocketAddr,
+
+    /// PEM certificate chain to serve instead of a generated one (needs `--tls-key`).
+    #[arg(long, env = "OSTRICH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "OSTRICH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Where the coordinator keeps its state: the generated certificate (`tls/`).
+    #[arg(long, env = "OSTRICH_DATA_DIR", default_value = "ostrich-data")]
+    pub data_dir: PathBuf,
 
     /// How long an invite code stays valid, in seconds.
     #[arg(long, env = "OSTRICH_INVITE_TTL_S", default_value_t = 900.0)]

@@ -15,6 +15,7 @@ pub mod scheduler;
 pub mod session;
 pub mod store;
 pub mod ticker;
+pub mod tls;
 pub mod tokens;
 
 use std::{net::TcpListener, sync::Arc};
@@ -56,11 +57,21 @@ pub async fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
 /// [`spawn_local`] leaves the process's signals alone.
 async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io::Result<()> {
     let config = Arc::new(config);
-    let public_url = config.public_url.clone().unwrap_or_else(|| net::public_url(listener.local_addr().ok()));
+    let tls = tls_listener(&config)?;
+    let detected = match &tls {
+        Some((tls_listener, _)) => net::url("https", tls_listener.local_addr().ok()),
+        None => net::public_url(listener.local_addr().ok()),
+    };
+    let public_url = config.public_url.clone().unwrap_or(detected);
+    let fingerprint = tls.as_ref().map(|(_, tls)| tls.fingerprint.clone());
+    if signals {
+        banner::print(&public_url, listener.local_addr().ok(), tls.as_ref().map(|(_, tls)| tls));
+    }
     let settings = scheduler::Settings {
         lease: config.lease(),
         quarantine_after: config.quarantine_after.max(1),
         max_task_attempts: config.max_task_attempts.max(1),
+        tls_fingerprint: fingerprint,
     };
     let scheduler = scheduler::Scheduler::new(settings, config.weight_interval());
     let metrics = scheduler.metrics();
@@ -78,6 +89,9 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
             .shutdown_timeout(SHUTDOWN_TIMEOUT_S)
             .disable_signals()
             .listen(with_backlog(listener)?)?;
+    if let Some((tls_listener, tls)) = tls {
+        server = server.listen_rustls_0_23(with_backlog(tls_listener)?, tls.config)?;
+    }
     if config.http_workers > 0 {
         server = server.workers(config.http_workers);
     }
@@ -136,4 +150,17 @@ fn with_backlog(listener: TcpListener) -> std::io::Result<TcpListener> {
     let socket = socket2::Socket::from(listener);
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
+}
+
+/// Binds the HTTPS listener and loads or generates its certificate, when `--tls` is on.
+fn tls_listener(config: &Config) -> std::io::Result<Option<(TcpListener, tls::Tls)>> {
+    if !config.tls {
+        return Ok(None);
+    }
+    let names = tls::local_names(&net::interface_addresses());
+    let user = config.tls_cert.as_deref().zip(config.tls_key.as_deref());
+    let tls = tls::load_or_generate(user, &config.data_dir, &names).map_err(std::io::Error::other)?;
+    let listener = TcpListener::bind(config.tls_bind)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", config.tls_bind)))?;
+    Ok(Some((listener, tls)))
 }

@@ -4,17 +4,12 @@ use std::net::TcpListener;
 
 use anyhow::Context;
 use clap::Parser;
-use ostrich_coordinator::{Config, banner, net};
+use ostrich_coordinator::Config;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = Config::parse();
     let listener = TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
-    let url = config.public_url.clone().unwrap_or_else(|| net::public_url(listener.local_addr().ok()));
-    println!("Ostrich-Legs coordinator: open {url} to become the master of a new swarm");
-    if let Some(qr) = banner::terminal_qr(&url) {
-        println!("{qr}");
-    }
     ostrich_coordinator::run(listener, config).await.context("server failed")
 }

@@ -6,13 +6,29 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 /// listener bound to a specific address uses it; one bound to all addresses uses the
 /// address of the default route, or localhost when there is no network.
 pub fn public_url(bound: Option<SocketAddr>) -> String {
+    url("http", bound)
+}
+
+/// `<scheme>://<LAN address>:<port>`, as [`public_url`] picks the address.
+pub fn url(scheme: &str, bound: Option<SocketAddr>) -> String {
     let bound = bound.unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)));
     let ip =
         if bound.ip().is_unspecified() { lan_address().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)) } else { bound.ip() };
     match ip {
-        IpAddr::V4(v4) => format!("http://{v4}:{}", bound.port()),
-        IpAddr::V6(v6) => format!("http://[{v6}]:{}", bound.port()),
+        IpAddr::V4(v4) => format!("{scheme}://{v4}:{}", bound.port()),
+        IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{}", bound.port()),
     }
+}
+
+/// Every address of this machine's interfaces, loopback included, for the names a
+/// generated certificate covers.
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> =
+        if_addrs::get_if_addrs().map(|list| list.into_iter().map(|i| i.ip()).collect()).unwrap_or_default();
+    addresses.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }
 
 /// The local address the OS would use to reach a public address. Connecting a UDP socket

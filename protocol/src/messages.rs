@@ -272,6 +272,9 @@ pub struct Welcome {
     pub enabled: bool,
     /// How often to heartbeat.
     pub heartbeat_interval_ms: u32,
+    /// SHA-256 of the coordinator's TLS certificate (colon-separated hex) when it serves
+    /// HTTPS, so the dashboard can show what a phone should accept.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// Why a hello was refused.

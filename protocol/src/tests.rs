@@ -141,6 +141,7 @@ round_trip! {
         run_state: RunState::Idle,
         enabled: true,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+        tls_fingerprint: None,
     });
     rejected: ToDevice = ToDevice::Rejected { code: RejectCode::ExpiredCode, message: "expired".into() };
     assign: ToDevice = ToDevice::Assign {

@@ -53,6 +53,8 @@ pub struct Settings {
     pub quarantine_after: u32,
     /// Failed attempts of one task before its job fails.
     pub max_task_attempts: u32,
+    /// The TLS certificate's fingerprint, told to every device in its welcome.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// A task the scheduler tracks until it is verified or its job ends.
@@ -238,6 +240,7 @@ impl Core {
             run_state: swarm.run_state,
             enabled: device.enabled,
             heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+            tls_fingerprint: self.settings.tls_fingerprint.clone(),
         };
         let name = device.name.clone();
         self.sessions.insert(session, (swarm_id, device_id));

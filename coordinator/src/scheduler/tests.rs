@@ -11,7 +11,12 @@ use uuid::Uuid;
 use super::{Admission, Core, Effect, Settings};
 
 fn core() -> Core {
-    Core::new(Settings { lease: Duration::from_secs(30), quarantine_after: 2, max_task_attempts: 100 })
+    Core::new(Settings {
+        lease: Duration::from_secs(30),
+        quarantine_after: 2,
+        max_task_attempts: 100,
+        tls_fingerprint: None,
+    })
 }
 
 fn caps(cores: u32) -> Capabilities {

@@ -57,6 +57,7 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
                         pending={state.invite_pending}
                         error={state.invite_error.clone()}
                         on_close={close_share}
+                        tls_fingerprint={state.welcome.as_ref().and_then(|w| w.tls_fingerprint.clone())}
                     />
                 }
                 <Totals totals={state.totals.clone()} />

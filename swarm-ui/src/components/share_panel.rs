@@ -21,6 +21,8 @@ pub struct SharePanelProps {
     pub error: Option<String>,
     /// Hides the panel.
     pub on_close: Callback<()>,
+    /// SHA-256 of the coordinator's TLS certificate, when it serves HTTPS.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// The SVG element of a QR document, without any XML prologue.
@@ -98,6 +100,15 @@ pub fn SharePanel(props: &SharePanelProps) -> Html {
                 <p id="invite-error" class="error" role="alert">{ error }</p>
             }
             { body }
+            if let Some(fingerprint) = props.tls_fingerprint.clone() {
+                <p class="muted fingerprint">{ "HTTPS certificate SHA-256 " }
+                    <code id="tls-fingerprint">{ fingerprint }</code>
+                    { ": a phone's browser shows the same in the certificate details it asks you to accept." }</p>
+            } else {
+                <p class="muted fingerprint" id="tls-missing">
+                    { "Served over plain HTTP: phones get no WebGPU here. Start the coordinator with " }
+                    <code>{ "--tls" }</code>{ " for HTTPS." }</p>
+            }
         </section>
     }
 }

@@ -14,6 +14,7 @@ fn welcome(throttle: u8, run_state: RunState, enabled: bool) -> Welcome {
         run_state,
         enabled,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+        tls_fingerprint: None,
     }
 }
 

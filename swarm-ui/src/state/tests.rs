@@ -26,6 +26,7 @@ fn welcome(role: Role) -> Welcome {
         run_state: RunState::Running,
         enabled: true,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+        tls_fingerprint: None,
     }
 }
 

@@ -158,6 +158,7 @@ fn welcome(role: Role) -> Welcome {
         run_state: RunState::Running,
         enabled: true,
         heartbeat_interval_ms: 10_000,
+        tls_fingerprint: None,
     }
 }
 
