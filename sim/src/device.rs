@@ -163,7 +163,7 @@ async fn join(
     credential: JoinCredential,
     url: &str,
 ) -> Option<(Socket, Option<String>)> {
-    let mut socket = socket::connect(url).await.ok()?;
+    let mut socket = socket::connect(url, None).await.ok()?;
     let hello = ToCoordinator::Hello {
         device_id,
         name: format!("sim-{}", &device_id.simple().to_string()[..6]),

@@ -155,7 +155,7 @@ pub(crate) struct Master {
 
 /// Opens the master's session on a new swarm.
 pub(crate) async fn master(url: &str) -> Result<Master> {
-    let mut socket = socket::connect(url).await.map_err(anyhow::Error::msg)?;
+    let mut socket = socket::connect(url, None).await.map_err(anyhow::Error::msg)?;
     let hello = ToCoordinator::Hello {
         device_id: uuid::Uuid::new_v4(),
         name: "sim-master".into(),

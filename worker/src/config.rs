@@ -34,6 +34,9 @@ pub struct WorkerConfig {
     /// A fixed benchmark score to report instead of measuring one; simulators and tests use
     /// it to skip the benchmark. `None` measures it once per process.
     pub ops_score: Option<u32>,
+    /// A PEM certificate to trust for `wss://` besides the public roots: the coordinator's
+    /// generated `tls/cert.pem` on a LAN.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl WorkerConfig {
@@ -49,6 +52,7 @@ impl WorkerConfig {
             state_file: None,
             reconnect: true,
             ops_score: None,
+            ca_cert: None,
         }
     }
 

@@ -73,7 +73,7 @@ async fn open(worker: &mut Worker, credential: JoinCredential) -> Result<(Socket
     let url = worker.config.coordinator.clone();
     let connect_error = |reason: String| lost(WorkerError::Connect { url: url.clone(), reason }, false);
     let mut socket = tokio::select! {
-        connected = socket::connect(&url) => connected.map_err(connect_error)?,
+        connected = socket::connect(&url, worker.config.ca_cert.as_deref()) => connected.map_err(connect_error)?,
         () = Worker::shutdown_requested(&mut worker.shutdown) => return Err(SessionEnd::Shutdown),
     };
     log::info!("connected to {url}");

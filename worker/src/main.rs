@@ -39,6 +39,10 @@ struct Cli {
     /// Compute threads at 100 % throttle [default: all logical cores].
     #[arg(long, env = "OSTRICH_THREADS", value_parser = clap::value_parser!(u32).range(1..=4096))]
     threads: Option<u32>,
+    /// A PEM certificate to trust for https/wss besides the public roots: the
+    /// coordinator's own when it generated one (`<data dir>/tls/cert.pem`).
+    #[arg(long, env = "OSTRICH_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// Where the device id and the resume credential or master key are kept.
     #[arg(long, env = "OSTRICH_STATE_FILE", default_value = "ostrich-worker.json")]
     state_file: PathBuf,
@@ -150,6 +154,7 @@ fn configure(cli: Cli) -> Result<WorkerConfig, String> {
         state_file: Some(cli.state_file),
         reconnect: true,
         ops_score: None,
+        ca_cert: cli.ca_cert,
     })
 }
 

@@ -1,15 +1,16 @@
 //! The coordinator's socket: connecting, framing messages with the protocol codec, and
 //! closing. Only the session in [`crate::connection`] holds a socket.
 
-use std::time::Duration;
+use std::{path::Path, sync::Arc, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
 use ostrich_protocol::{DecodeError, MAX_FRAME_BYTES, ToCoordinator, ToDevice, decode, encode};
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig, frame::coding::CloseCode};
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::error::WorkerError;
 
@@ -26,19 +27,39 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 /// A client WebSocket to the coordinator.
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Opens the WebSocket, accepting frames up to the protocol's limit. The error is a reason
-/// for the log.
-pub async fn connect(url: &str) -> Result<Socket, String> {
+/// Opens the WebSocket, accepting frames up to the protocol's limit; `wss://` trusts the
+/// public roots and `ca_cert`, if given. The error is a reason for the log.
+pub async fn connect(url: &str, ca_cert: Option<&Path>) -> Result<Socket, String> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES))
         .read_buffer_size(READ_BUFFER_BYTES);
-    let connecting = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
+    let connector = if url.starts_with("wss://") { Some(Connector::Rustls(tls_config(ca_cert)?)) } else { None };
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector);
     match timeout(CONNECT_TIMEOUT, connecting).await {
         Ok(Ok((socket, _response))) => Ok(socket),
         Ok(Err(err)) => Err(err.to_string()),
         Err(_) => Err("timed out".into()),
     }
+}
+
+/// A TLS client configuration trusting the public roots and `ca_cert`.
+pub fn tls_config(ca_cert: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Reads until the first protocol message.

@@ -48,6 +48,33 @@ impl Server {
     }
 }
 
+/// A free loopback address.
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+}
+
+/// The coordinator binary, started on a free loopback port with extra environment.
+pub fn start_binary(env: &[(&str, String)]) -> (std::process::Child, Server) {
+    let addr = free_addr();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ostrich-coordinator"))
+        .env("OSTRICH_BIND", addr.to_string())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the coordinator starts");
+    (child, Server { addr })
+}
+
+/// Polls `/healthz` until the server answers, or fails the test at the deadline.
+pub async fn wait_healthy(server: &Server) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while ureq::get(&server.http("/healthz")).call().is_err() {
+        assert!(std::time::Instant::now() < deadline, "the coordinator never answered /healthz");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits for `future` or fails the test at the deadline.
 pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
     match tokio::time::timeout(DEADLINE, future).await {
@@ -78,6 +105,11 @@ pub enum Closed {
 }
 
 impl Client {
+    /// A client on an already open socket (a `wss://` one, say).
+    pub fn from_socket(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self { ws, device_id: Uuid::new_v4() }
+    }
+
     /// Opens a socket to the server.
     pub async fn connect(server: &Server) -> Self {
         let (ws, _) = within("connect", tokio_tungstenite::connect_async(server.ws_url())).await.expect("connect");

@@ -27,5 +27,7 @@ mod roles;
 mod shares;
 /// SIGTERM drains the coordinator binary.
 mod shutdown;
+/// `--tls`: wss with the generated certificate, kept across restarts.
+mod tls;
 /// 8. Wrong results are caught and the liar is quarantined.
 mod verification;
