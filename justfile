@@ -8,6 +8,15 @@ run *ARGS:
 test:
     bash scripts/test.sh
 
+# Build the container image ostrich-legs:latest around a static build, with podman (no base
+# image to pull); `docker build -t ostrich-legs .` builds it where a registry is reachable.
+image:
+    bash scripts/image.sh
+
+# Run the image, join a native worker through its port and run a job to completion.
+image-smoke:
+    bash scripts/image-smoke.sh
+
 # Run a native worker: `just worker --join 'http://HOST:8080/join?token=CODE'`.
 worker *ARGS:
     cargo run --release --locked -p ostrich-worker -- {{ARGS}}

@@ -12,3 +12,8 @@ bash scripts/install-browser.sh
 cargo xtask build-ui
 
 cargo test --workspace --locked "$@"
+
+# The container image: a static build in a `FROM scratch` image, run with podman and joined
+# by a native worker through its published port.
+bash scripts/image.sh
+bash scripts/image-smoke.sh
