@@ -40,9 +40,15 @@ pub struct Config {
     #[arg(long, env = "OSTRICH_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Where the coordinator keeps its state: the generated certificate (`tls/`).
+    /// Where the coordinator keeps its state: the store (`ostrich.redb`: swarms, master
+    /// keys, resume credentials, jobs and verified results) and the generated certificate
+    /// (`tls/`).
     #[arg(long, env = "OSTRICH_DATA_DIR", default_value = "ostrich-data")]
     pub data_dir: PathBuf,
+
+    /// Keep everything in memory: nothing survives a restart. For tests and load tools.
+    #[arg(long, env = "OSTRICH_EPHEMERAL")]
+    pub ephemeral: bool,
 
     /// How long an invite code stays valid, in seconds.
     #[arg(long, env = "OSTRICH_INVITE_TTL_S", default_value_t = 900.0)]

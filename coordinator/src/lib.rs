@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod banner;
 pub mod config;
+pub mod durable;
 pub mod http;
 pub mod image;
 pub mod jobs;
@@ -36,6 +37,7 @@ pub fn spawn_local(mut config: Config) -> std::io::Result<std::net::SocketAddr> 
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     config.http_workers = 1;
+    config.ephemeral = true;
     std::thread::Builder::new().name("coordinator".into()).spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             if let Err(error) = serve(listener, config, false).await {
@@ -73,7 +75,17 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
         max_task_attempts: config.max_task_attempts.max(1),
         tls_fingerprint: fingerprint,
     };
-    let scheduler = scheduler::Scheduler::new(settings, config.weight_interval());
+    let core = if config.ephemeral {
+        scheduler::Core::new(settings)
+    } else {
+        let path = config.data_dir.join("ostrich.redb");
+        let durable =
+            durable::Durable::open(&path).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        let restored = durable.load().map_err(std::io::Error::other)?;
+        log::info!("store {}: {} swarms, {} jobs", path.display(), restored.swarms.len(), restored.jobs.len());
+        scheduler::Core::restore(settings, store::Store::durable(durable), restored)
+    };
+    let scheduler = scheduler::Scheduler::with_core(core, config.weight_interval());
     let metrics = scheduler.metrics();
     let scheduler = scheduler.start();
     let table = tokens::TokenTable::new(config.invite_ttl(), config.invites_per_minute, config.failed_joins_per_minute);

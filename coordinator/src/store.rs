@@ -1,20 +1,31 @@
-//! The job store: every job, its inputs and its verified outputs, behind one module.
-//! It is in memory for now; a persistent embedded store can replace it without touching
-//! the actors, which see only this interface.
+//! The job store: every job, its inputs and its verified outputs, behind one module. Jobs
+//! live in memory; with a data directory every change is also written to the embedded
+//! store ([`crate::durable`]): swarms, master keys, resume credentials and submissions at
+//! once, verified tiles in one transaction per progress tick (every 250 ms).
 
 use std::collections::BTreeMap;
 
-use ostrich_protocol::{JobId, SwarmId};
+use ostrich_protocol::{DeviceId, JobId, JobSpec, SwarmId, TaskOutput};
 
-use crate::jobs::Job;
+use crate::{
+    durable::{Batch, Durable, JobRecord},
+    jobs::Job,
+};
 
-/// Jobs by id.
+/// Jobs by id, and the writes not yet committed.
 #[derive(Default)]
 pub struct Store {
     jobs: BTreeMap<JobId, Job>,
+    durable: Option<Durable>,
+    pending: Batch,
 }
 
 impl Store {
+    /// A store that also writes to `durable`.
+    pub fn durable(durable: Durable) -> Self {
+        Self { durable: Some(durable), ..Self::default() }
+    }
+
     /// Adds a job.
     pub fn insert(&mut self, job: Job) {
         self.jobs.insert(job.id, job);
@@ -35,13 +46,73 @@ impl Store {
         self.jobs.get(&id).filter(|job| job.swarm == swarm)
     }
 
-    /// Removes a job and its result.
+    /// Removes a job and its result, on disk too.
     pub fn remove(&mut self, id: JobId) -> Option<Job> {
+        if self.durable.is_some() {
+            self.pending.delete(id);
+            self.commit();
+        }
         self.jobs.remove(&id)
     }
 
     /// The jobs of one swarm, oldest first.
     pub fn jobs_of(&self, swarm: SwarmId) -> impl Iterator<Item = &Job> {
         self.jobs.values().filter(move |job| job.swarm == swarm)
+    }
+
+    /// Records a new swarm and its master key, committed at once.
+    pub fn put_swarm(&mut self, swarm: SwarmId, key: &str) {
+        if self.durable.is_some() {
+            self.pending.swarm(swarm, key);
+            self.commit();
+        }
+    }
+
+    /// Records a worker's resume credential, committed at once.
+    pub fn put_resume(&mut self, credential: &str, swarm: SwarmId, device: DeviceId) {
+        if self.durable.is_some() {
+            self.pending.resume(credential, swarm, device);
+            self.commit();
+        }
+    }
+
+    /// Records a new job's spec and state, committed at once: an accepted job survives a
+    /// restart.
+    pub fn put_submission(&mut self, job: JobId, spec: &JobSpec) {
+        if self.durable.is_some() {
+            self.pending.spec(job, spec);
+            self.put_job(job);
+            self.commit();
+        }
+    }
+
+    /// Records a job's state and counters with the next commit.
+    pub fn put_job(&mut self, id: JobId) {
+        if let (Some(_), Some(job)) = (&self.durable, self.jobs.get(&id)) {
+            let record = JobRecord {
+                swarm: job.swarm,
+                state: job.state.clone(),
+                verification_failures: job.verification_failures,
+                redispatched: job.redispatched,
+            };
+            self.pending.job(id, &record);
+        }
+    }
+
+    /// Records a verified tile with the next commit.
+    pub fn put_tile(&mut self, job: JobId, index: u32, output: &TaskOutput) {
+        if self.durable.is_some() {
+            self.pending.tile(job, index, output);
+        }
+    }
+
+    /// Commits what was recorded since the last commit.
+    pub fn commit(&mut self) {
+        if let Some(durable) = &self.durable {
+            let batch = std::mem::take(&mut self.pending);
+            if let Err(error) = durable.commit(batch) {
+                log::error!("cannot write the store: {error}");
+            }
+        }
     }
 }

@@ -29,29 +29,38 @@ pub struct Coordinator {
     pub base_url: String,
     pid: Option<u32>,
     child: Option<Child>,
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl Coordinator {
-    /// Starts `binary` on a free loopback port with the extra environment `env`, and waits
-    /// until it answers `/healthz`.
+    /// Starts `binary` on a free loopback port with the extra environment `env` and a fresh
+    /// data directory (so the store is on, as in production), and waits until it answers
+    /// `/healthz`.
     pub fn spawn(binary: &Path, env: &[(&str, String)]) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let data_dir = std::env::temp_dir().join(format!("ostrich-sim-data-{}-{port}", std::process::id()));
         let child = Command::new(binary)
             .env("OSTRICH_BIND", format!("127.0.0.1:{port}"))
+            .env("OSTRICH_DATA_DIR", &data_dir)
             .env("RUST_LOG", std::env::var("SIM_COORDINATOR_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let coordinator =
-            Self { base_url: format!("http://127.0.0.1:{port}"), pid: Some(child.id()), child: Some(child) };
+        let coordinator = Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            pid: Some(child.id()),
+            child: Some(child),
+            data_dir: Some(data_dir),
+        };
         coordinator.wait_healthy()?;
         Ok(coordinator)
     }
 
     /// A coordinator that is already running; `pid` enables the memory and CPU figures.
     pub fn attach(base_url: &str, pid: Option<u32>) -> Result<Self> {
-        let coordinator = Self { base_url: base_url.trim_end_matches('/').to_string(), pid, child: None };
+        let coordinator =
+            Self { base_url: base_url.trim_end_matches('/').to_string(), pid, child: None, data_dir: None };
         coordinator.wait_healthy()?;
         Ok(coordinator)
     }
@@ -94,6 +103,9 @@ impl Drop for Coordinator {
         if let Some(child) = &mut self.child {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(dir) = &self.data_dir {
+            let _ = fs::remove_dir_all(dir);
         }
     }
 }

@@ -42,12 +42,19 @@ struct Target {
     /// Lease lifetime of a started coordinator, seconds.
     #[arg(long, default_value_t = 120.0)]
     lease_s: f64,
+    /// Start the coordinator with its store off (`OSTRICH_EPHEMERAL`), to see what the store
+    /// costs.
+    #[arg(long)]
+    ephemeral: bool,
 }
 
 impl Target {
     fn open(&self) -> Result<Coordinator> {
         match (&self.spawn, &self.coordinator) {
-            (Some(binary), _) => Coordinator::spawn(binary, &[("OSTRICH_LEASE_S", self.lease_s.to_string())]),
+            (Some(binary), _) => Coordinator::spawn(
+                binary,
+                &[("OSTRICH_LEASE_S", self.lease_s.to_string()), ("OSTRICH_EPHEMERAL", self.ephemeral.to_string())],
+            ),
             (None, Some(url)) => Coordinator::attach(url, self.pid),
             (None, None) => bail!("give --spawn <coordinator binary> or --coordinator <url>"),
         }

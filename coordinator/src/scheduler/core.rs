@@ -161,12 +161,14 @@ impl Core {
         admission: Admission,
     ) -> Result<Welcome, (RejectCode, String)> {
         let bad_credential = || (RejectCode::InvalidCredential, "unknown master key or resume credential".to_string());
+        let mut presented = None;
         let (swarm_id, role, master_key) = match admission {
             Admission::NewSwarm => {
                 let key = secret();
                 let swarm = SwarmId::new_v4();
                 self.swarms.insert(swarm, Swarm::new(swarm));
                 self.master_keys.insert(key.clone(), swarm);
+                self.store.put_swarm(swarm, &key);
                 (swarm, Role::Master, Some(key))
             }
             Admission::MasterKey(key) => (self.authenticate(&key).ok_or_else(bad_credential)?, Role::Master, Some(key)),
@@ -184,7 +186,10 @@ impl Core {
                 (swarm, Role::Worker, None)
             }
             Admission::Resume(credential) => match self.resume.get(&credential) {
-                Some(&(swarm, device)) if device == device_id => (swarm, Role::Worker, None),
+                Some(&(swarm, device)) if device == device_id => {
+                    presented = Some(credential);
+                    (swarm, Role::Worker, None)
+                }
                 _ => return Err(bad_credential()),
             },
         };
@@ -193,7 +198,8 @@ impl Core {
             self.out.push(Effect::Close(old, "replaced by a newer session of this device".into()));
             self.disconnect(old);
         }
-        let resume_credential = (role == Role::Worker).then(|| self.resume_credential(swarm_id, device_id));
+        let resume_credential =
+            (role == Role::Worker).then(|| presented.unwrap_or_else(|| self.resume_credential(swarm_id, device_id)));
         let caps = clamp_capabilities(caps);
         let Some(swarm) = self.swarms.get_mut(&swarm_id) else {
             return Err(bad_credential());
@@ -257,6 +263,7 @@ impl Core {
         }
         let credential = secret();
         self.resume.insert(credential.clone(), (swarm, device));
+        self.store.put_resume(&credential, swarm, device);
         credential
     }
 
@@ -270,6 +277,11 @@ impl Core {
         }
         let sessions: Vec<SessionId> = self.sessions.keys().copied().collect();
         self.out.extend(sessions.iter().map(|&s| Effect::Shutdown(s)));
+        let dirty: Vec<JobId> = self.dirty_jobs.iter().copied().collect();
+        for job in dirty {
+            self.store.put_job(job);
+        }
+        self.store.commit();
         sessions.len()
     }
 
@@ -436,11 +448,13 @@ impl Core {
     pub fn submit_job(&mut self, swarm_id: SwarmId, spec: JobSpec, now: Instant) -> Result<JobId, CommandError> {
         self.swarm_mut(swarm_id)?;
         let job_id = self.next_job;
-        let job = Job::new(job_id, swarm_id, spec).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
+        let job =
+            Job::new(job_id, swarm_id, spec.clone()).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
         self.next_job += 1;
         let count = job.task_count();
         let label = job.progress(0).label;
         self.store.insert(job);
+        self.store.put_submission(job_id, &spec);
         let swarm = self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))?;
         swarm.fresh.push_back(Fresh { job: job_id, next: 0, end: count });
         let started = swarm.run_state == RunState::Idle;
@@ -529,6 +543,8 @@ impl Core {
         }
         self.out.extend(cancels.into_iter().map(|(s, task_ids)| Effect::Send(s, ToDevice::Cancel { task_ids })));
         self.dirty_jobs.insert(job_id);
+        self.store.put_job(job_id);
+        self.store.commit();
         let level = if matches!(state, JobState::Failed { .. }) { LogLevel::Error } else { LogLevel::Info };
         self.log(swarm_id, level, format!("job {job_id} {state:?}"));
         self.idle_if_done(swarm_id);
@@ -650,6 +666,12 @@ impl Core {
         let tile = match &output {
             TaskOutput::MandelbrotTile { iterations } => Some(iterations.clone()),
             TaskOutput::MatmulTile { .. } => None,
+        };
+        if !job.is_done(entry.index) {
+            self.store.put_tile(entry.job, entry.index, &output);
+        }
+        let Some(job) = self.store.get_mut(entry.job) else {
+            return;
         };
         let rect = job.accept(entry.index, output);
         let complete = job.is_complete();

@@ -7,6 +7,7 @@ use ostrich_protocol::{DeviceId, JobId, JobState, LogLevel, RunState, SwarmId, T
 
 use super::core::{Core, Effect, Lease, TaskEntry};
 use super::swarm::Swarm;
+use crate::store::Store;
 
 /// How far into the requeued tasks dispatch looks for one a device is not excluded from.
 const EXCLUSION_LOOKAHEAD: usize = 64;
@@ -49,7 +50,8 @@ impl Core {
             let Some(session) = device.session.filter(|_| device.room() > 0) else {
                 continue;
             };
-            let Some(task_id) = next_task(swarm, &mut self.tasks, &mut self.next_task, candidate.device) else {
+            let Some(task_id) = next_task(swarm, &self.store, &mut self.tasks, &mut self.next_task, candidate.device)
+            else {
                 passed_over.push(candidate.device);
                 continue;
             };
@@ -181,6 +183,10 @@ impl Core {
     /// Progress of every job changed since the last call, for the masters.
     pub fn flush_progress(&mut self) {
         let dirty = std::mem::take(&mut self.dirty_jobs);
+        for &job in &dirty {
+            self.store.put_job(job);
+        }
+        self.store.commit();
         let mut leased: HashMap<SwarmId, HashMap<JobId, u32>> = HashMap::new();
         for job_id in dirty {
             let Some(job) = self.store.get(job_id) else { continue };
@@ -206,9 +212,10 @@ impl Core {
 }
 
 /// The task `device` should get next: a requeued one it is not excluded from, else the next
-/// fresh one, whose entry is created now.
+/// fresh one not yet verified, whose entry is created now.
 fn next_task(
     swarm: &mut Swarm,
+    store: &Store,
     tasks: &mut HashMap<TaskId, TaskEntry>,
     next_id: &mut TaskId,
     device: DeviceId,
@@ -221,12 +228,18 @@ fn next_task(
     if let Some(position) = requeued {
         return swarm.queue.remove(position);
     }
-    let fresh = swarm.fresh.front_mut()?;
-    let (job, index) = (fresh.job, fresh.next);
-    fresh.next += 1;
-    if fresh.next >= fresh.end {
-        swarm.fresh.pop_front();
-    }
+    // Tiles verified before a restart are skipped.
+    let (job, index) = loop {
+        let fresh = swarm.fresh.front_mut()?;
+        let (job, index) = (fresh.job, fresh.next);
+        fresh.next += 1;
+        if fresh.next >= fresh.end {
+            swarm.fresh.pop_front();
+        }
+        if !store.get(job).is_some_and(|j| j.is_done(index)) {
+            break (job, index);
+        }
+    };
     let id = *next_id;
     *next_id += 1;
     let entry =

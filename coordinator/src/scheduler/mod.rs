@@ -5,6 +5,7 @@
 
 mod core;
 mod dispatch;
+mod restore;
 mod snapshot;
 mod swarm;
 
@@ -40,7 +41,12 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler with the given settings; weights are refreshed every `weight_interval`.
     pub fn new(settings: Settings, weight_interval: Duration) -> Self {
-        Self { core: Core::new(settings), sessions: HashMap::new(), weight_interval }
+        Self::with_core(Core::new(settings), weight_interval)
+    }
+
+    /// A scheduler around a core, such as one [`Core::restore`] read back from the store.
+    pub fn with_core(core: Core, weight_interval: Duration) -> Self {
+        Self { core, sessions: HashMap::new(), weight_interval }
     }
 
     /// The figures `/metrics` exports, shared with the HTTP server.

@@ -53,11 +53,18 @@ pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
 }
 
-/// The coordinator binary, started on a free loopback port with extra environment.
+/// The coordinator binary, started on a free loopback port with extra environment; its
+/// data directory is a fresh temporary one unless `env` names one.
 pub fn start_binary(env: &[(&str, String)]) -> (std::process::Child, Server) {
-    let addr = free_addr();
+    start_binary_at(free_addr(), env)
+}
+
+/// The coordinator binary on `addr`, as [`start_binary`].
+pub fn start_binary_at(addr: SocketAddr, env: &[(&str, String)]) -> (std::process::Child, Server) {
+    let data = std::env::temp_dir().join(format!("ostrich-test-{}", Uuid::new_v4()));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_ostrich-coordinator"))
         .env("OSTRICH_BIND", addr.to_string())
+        .env("OSTRICH_DATA_DIR", data)
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())

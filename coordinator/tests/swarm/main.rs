@@ -21,6 +21,8 @@ mod liveness;
 mod loss;
 /// `/metrics` parses as Prometheus text and counts what happened.
 mod metrics;
+/// A job survives a power cut of the coordinator binary.
+mod restart;
 /// 1. Master creation, and proof of the master key.
 mod roles;
 /// 5. Dispatch shares follow device weights.

@@ -1,0 +1,54 @@
+//! Start-up from the embedded store: swarms, master keys, resume credentials and jobs come
+//! back; a job that was running carries on from its verified tiles.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ostrich_protocol::{JobState, RunState};
+
+use super::{
+    core::{Core, Settings},
+    swarm::{Fresh, Swarm},
+};
+use crate::{durable::Restored, jobs::Job, store::Store};
+
+impl Core {
+    /// A scheduler holding what `restored` read back, writing on to `store`. Devices come
+    /// back by reconnecting with their credentials; tasks in flight at the stop are
+    /// dispatched again, and verified tiles are never computed or counted twice.
+    pub fn restore(settings: Settings, store: Store, restored: Restored) -> Self {
+        let mut core = Self::new(settings);
+        core.store = store;
+        // Task ids of the last run may still arrive from devices; start far past them.
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        core.next_task = now_ms << 16;
+        for (swarm, key) in restored.swarms {
+            core.swarms.insert(swarm, Swarm::new(swarm));
+            core.master_keys.insert(key, swarm);
+        }
+        for (credential, swarm, device) in restored.resume {
+            core.resume.insert(credential, (swarm, device));
+        }
+        for stored in restored.jobs {
+            let Ok(mut job) = Job::new(stored.id, stored.record.swarm, stored.spec) else {
+                log::error!("job {} in the store no longer validates; dropped", stored.id);
+                continue;
+            };
+            for (index, output) in stored.tiles {
+                job.accept(index, output);
+            }
+            job.state = stored.record.state;
+            job.verification_failures = stored.record.verification_failures;
+            job.redispatched = stored.record.redispatched;
+            let running = job.state == JobState::Running && !job.is_complete();
+            let (id, swarm_id, count) = (job.id, job.swarm, job.task_count());
+            core.next_job = core.next_job.max(id + 1);
+            core.store.insert(job);
+            let Some(swarm) = core.swarms.get_mut(&swarm_id) else { continue };
+            if running {
+                swarm.fresh.push_back(Fresh { job: id, next: 0, end: count });
+                swarm.run_state = RunState::Running;
+            }
+        }
+        core
+    }
+}

@@ -1,0 +1,87 @@
+use std::process::Command;
+
+use ostrich_protocol::{
+    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, Task, TaskKind,
+    TaskOutput, ToCoordinator, ToDevice,
+};
+
+use crate::common::*;
+
+fn honest(task: &Task) -> (u64, TaskOutput) {
+    let TaskKind::MatmulTile { rows, k, cols, a, b } = &task.kind else { panic!("a matmul task") };
+    let c = ostrich_kernels::matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize).expect("kernel");
+    (task.id, TaskOutput::MatmulTile { c })
+}
+
+async fn assigned(client: &mut Client, want: usize) -> Vec<Task> {
+    let mut tasks = Vec::new();
+    while tasks.len() < want {
+        tasks.extend(client.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await);
+    }
+    tasks
+}
+
+fn progress(server: &Server, key: &str, job: u64) -> JobProgress {
+    get(server, &format!("/api/jobs/{job}"), key).expect("status").into_json().expect("progress")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_accepted_before_a_power_cut_completes_after_it_with_nothing_counted_twice() {
+    let data = std::env::temp_dir().join(format!("ostrich-restart-{}", uuid::Uuid::new_v4()));
+    let env = [("OSTRICH_DATA_DIR", data.display().to_string())];
+    let addr = free_addr();
+    let (child, server) = start_binary_at(addr, &env);
+    wait_healthy(&server).await;
+    let (mut master, _, key) = master(&server).await;
+    let token = invite(&mut master).await.token;
+    let (mut worker, welcome) = raw_worker(&server, &token, 4).await;
+    let credential = welcome.resume_credential.expect("a resume credential");
+
+    let spec = JobSpec::Matmul(MatmulSpec { m: 16, k: 8, n: 16, tile: 4, source: MatrixSource::Seeded { seed: 9 } });
+    master.command(MasterCommand::SubmitJob { spec: spec.clone() }).await;
+    let job = master.recv_until(|m| if let ToDevice::CommandOk { job_id, .. } = m { job_id } else { None }).await;
+    worker.send(&ToCoordinator::WorkRequest { slots: 4 }).await;
+    let first = assigned(&mut worker, 4).await;
+    let results: Vec<_> = first[..3].iter().map(honest).collect();
+    worker.send(&ToCoordinator::TaskResults { results }).await;
+    // Verified tiles are committed on the tick that pushes the progress.
+    master
+        .recv_until(|m| match m {
+            ToDevice::JobProgress(p) if p.job_id == job && p.tasks_verified == 3 => Some(()),
+            _ => None,
+        })
+        .await;
+
+    let mut child = child;
+    assert!(Command::new("kill").args(["-KILL", &child.id().to_string()]).status().expect("kill").success());
+    child.wait().expect("killed");
+    let (mut child, server) = start_binary_at(addr, &env);
+    wait_healthy(&server).await;
+
+    let before = progress(&server, &key, job);
+    assert_eq!((before.tasks_verified, &before.state), (3, &JobState::Running), "the job and its tiles survive");
+    let mut worker = Client::connect(&server).await;
+    worker.device_id = welcome.device_id;
+    worker.hello(caps(4), JoinCredential::Resume { credential }).await.expect("the resume credential still works");
+    worker.send(&ToCoordinator::WorkRequest { slots: 16 }).await;
+    let rest = assigned(&mut worker, 13).await;
+    assert_eq!(rest.len(), 13, "only the tiles not yet verified are dispatched again");
+    // A result for a task of the last run is ignored, not counted.
+    worker.send(&ToCoordinator::TaskResults { results: vec![honest(&first[3])] }).await;
+    worker.send(&ToCoordinator::TaskResults { results: rest.iter().map(honest).collect() }).await;
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let done = loop {
+        let now = progress(&server, &key, job);
+        if now.state != JobState::Running {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "the job never completed: {now:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(done.state, JobState::Completed);
+    assert_eq!((done.tasks_verified, done.tasks_total, done.verification_failures), (16, 16, 0));
+    assert_eq!(download_matmul(&server, &key, job), local_matmul(&spec), "the same verified result");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
+    child.wait().expect("stopped");
+    std::fs::remove_dir_all(&data).ok();
+}
