@@ -1,6 +1,6 @@
 # The Ostrich-Legs coordinator as a container image: `docker build -t ostrich-legs .`, then
 # `docker compose up -d` (compose.yaml) or
-# `docker run -d -p 8080:8080 -v ostrich-data:/data -e OSTRICH_PUBLIC_URL=http://<LAN IP>:8080 ostrich-legs`.
+# `docker run -d -p 8443:8443 -p 8080:8080 -v ostrich-data:/data -e OSTRICH_PUBLIC_URL=https://<LAN IP>:8443 ostrich-legs`.
 # The builder compiles the browser app and a static musl binary; the image holds only that
 # binary. Machines that cannot pull base images use scripts/image.sh instead.
 
@@ -28,7 +28,9 @@ COPY --from=builder --chown=65532:65532 /out/data/ /data/
 COPY --from=builder /out/ostrich-coordinator /ostrich-coordinator
 USER 65532:65532
 ENV OSTRICH_BIND=0.0.0.0:8080 \
+    OSTRICH_TLS=true \
+    OSTRICH_TLS_BIND=0.0.0.0:8443 \
     OSTRICH_DATA_DIR=/data
 VOLUME /data
-EXPOSE 8080
+EXPOSE 8080 8443
 ENTRYPOINT ["/ostrich-coordinator"]

@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
 # Smoke-tests the image scripts/image.sh built: runs it with podman on a fresh volume,
-# checks /healthz, the dashboard page and the embedded app, joins the static native worker
-# as master through the published port, runs a small job to completion over the HTTP API,
-# then times `podman stop`. Cleans up the container, volume and worker on any exit.
+# checks /healthz over plain HTTP and over HTTPS with the certificate the container
+# generated, the dashboard page and the embedded app over HTTPS, joins the static native
+# worker as master over wss through the published port (trusting that certificate), runs a
+# small job to completion over the HTTP API, then times `podman stop`. Cleans up the
+# container, volume and worker on any exit.
 #   OSTRICH_IMAGE   image to test (default ostrich-legs:latest)
-#   SMOKE_SCHEME    http (default) or https once the coordinator serves TLS
-#   SMOKE_ARGS      extra coordinator arguments, e.g. "--tls" later
+#   SMOKE_ARGS      extra coordinator arguments
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/podman-env.sh
 
 IMAGE="${OSTRICH_IMAGE:-ostrich-legs:latest}"
-SCHEME="${SMOKE_SCHEME:-http}"
 WORKER="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/ostrich-worker"
-# -k: a later HTTPS check runs against a self-signed certificate.
 CURL=(curl -fsS --max-time 5)
-[ "$SCHEME" = https ] && CURL+=(-k)
 
 tmp=$(mktemp -d)
 name="ostrich-smoke-$$"
@@ -56,17 +54,25 @@ wait_for() {
 podman volume create "$name" >/dev/null
 # Port 0 on the host: podman picks a free one, read back below.
 # shellcheck disable=SC2086 # SMOKE_ARGS is a list of words.
-container=$(podman run -d --name "$name" -p 127.0.0.1::8080 -v "$name:/data" "$IMAGE" ${SMOKE_ARGS:-})
+container=$(podman run -d --name "$name" -p 127.0.0.1::8080 -p 127.0.0.1::8443 -v "$name:/data" "$IMAGE" ${SMOKE_ARGS:-})
 port=$(podman port "$container" 8080/tcp | head -n1 | sed 's/.*://')
-BASE="$SCHEME://127.0.0.1:$port"
+tls_port=$(podman port "$container" 8443/tcp | head -n1 | sed 's/.*://')
+PLAIN="http://127.0.0.1:$port"
+BASE="https://127.0.0.1:$tls_port"
 
-healthy() { [ "$("${CURL[@]}" "$BASE/healthz" 2>/dev/null)" = ok ]; }
-wait_for 30 "$BASE/healthz" healthy
-echo "image-smoke: $IMAGE answers on $BASE"
+healthy() { [ "$("${CURL[@]}" "$PLAIN/healthz" 2>/dev/null)" = ok ]; }
+wait_for 30 "$PLAIN/healthz" healthy
+echo "image-smoke: $IMAGE answers on $PLAIN"
 
-# The volume starts with the image's /data, owned by the unprivileged user.
-owner=$(stat -c %u:%g "$(podman volume inspect -f '{{.Mountpoint}}' "$name")")
+# The volume starts with the image's /data, owned by the unprivileged user; the generated
+# certificate is kept there. From here on, HTTPS trusts that certificate and nothing else.
+volume=$(podman volume inspect -f '{{.Mountpoint}}' "$name")
+owner=$(stat -c %u:%g "$volume")
 [ "$owner" = "65532:65532" ] || fail "/data is owned by $owner, not 65532:65532"
+cp "$volume/tls/cert.pem" "$tmp/cert.pem" || fail "no generated certificate in /data/tls"
+CURL+=(--cacert "$tmp/cert.pem")
+[ "$("${CURL[@]}" "$BASE/healthz")" = ok ] || fail "$BASE/healthz does not answer over HTTPS"
+echo "image-smoke: HTTPS on $BASE with the generated certificate"
 
 # The dashboard is the embedded app, not the page a binary built without it serves.
 "${CURL[@]}" "$BASE/" >"$tmp/index.html"
@@ -75,7 +81,7 @@ type=$("${CURL[@]}" -o /dev/null -w '%{content_type}' "$BASE/swarm_ui_bg.wasm")
 [ "$type" = application/wasm ] || fail "/swarm_ui_bg.wasm is served as '$type'"
 
 # A native worker through the published port: it creates a swarm, masters it and computes.
-"$WORKER" --new-swarm --coordinator "$BASE" --name image-smoke --threads 1 \
+OSTRICH_CA_CERT="$tmp/cert.pem" "$WORKER" --new-swarm --coordinator "$BASE" --name image-smoke --threads 1 \
     --state-file "$tmp/worker.json" >"$tmp/worker.log" 2>&1 &
 worker_pid=$!
 has_key() { grep -q 'master key: ' "$tmp/worker.log"; }
@@ -91,7 +97,7 @@ completed() { "${CURL[@]}" "${auth[@]}" "$BASE/api/jobs/$id" | grep -q '"state":
 wait_for 60 "job $id to complete" completed
 "${CURL[@]}" "${auth[@]}" -o "$tmp/c.npy" "$BASE/api/jobs/$id/result"
 head -c 6 "$tmp/c.npy" | grep -aq NUMPY || fail "the result is not a .npy file"
-echo "image-smoke: a native worker joined through the container's port and completed job $id"
+echo "image-smoke: a native worker joined over wss through the container's port and completed job $id"
 
 # SIGTERM to PID 1 with the worker still connected: the coordinator must exit on its own.
 start=$(date +%s%N)

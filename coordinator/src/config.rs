@@ -18,7 +18,8 @@ pub struct Config {
     pub bind: SocketAddr,
 
     /// Base URL that invite links and QR codes point to; detected from the LAN address
-    /// when absent (https with `--tls`).
+    /// when absent (https with `--tls`). Its host is also named in a generated certificate:
+    /// set it in a container, where the box's LAN address cannot be detected.
     #[arg(long, env = "OSTRICH_PUBLIC_URL")]
     pub public_url: Option<String>,
 

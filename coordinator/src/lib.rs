@@ -169,7 +169,11 @@ fn tls_listener(config: &Config) -> std::io::Result<Option<(TcpListener, tls::Tl
     if !config.tls {
         return Ok(None);
     }
-    let names = tls::local_names(&net::interface_addresses());
+    let mut names = tls::local_names(&net::interface_addresses());
+    // In a container the box's LAN address is not among the interfaces: the public URL names it.
+    if let Some(host) = config.public_url.as_deref().and_then(net::host_of) {
+        names.push(host);
+    }
     let user = config.tls_cert.as_deref().zip(config.tls_key.as_deref());
     let tls = tls::load_or_generate(user, &config.data_dir, &names).map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(config.tls_bind)

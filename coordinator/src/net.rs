@@ -20,6 +20,18 @@ pub fn url(scheme: &str, bound: Option<SocketAddr>) -> String {
     }
 }
 
+/// The host of a URL (`https://192.168.1.20:8443/x` → `192.168.1.20`), brackets of an
+/// IPv6 literal removed.
+pub fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    (!host.is_empty()).then(|| host.to_string())
+}
+
 /// Every address of this machine's interfaces, loopback included, for the names a
 /// generated certificate covers.
 pub fn interface_addresses() -> Vec<IpAddr> {
@@ -43,6 +55,14 @@ pub fn lan_address() -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_of_a_public_url() {
+        assert_eq!(host_of("https://192.168.1.20:8443/join?token=X").as_deref(), Some("192.168.1.20"));
+        assert_eq!(host_of("https://swarm.lan").as_deref(), Some("swarm.lan"));
+        assert_eq!(host_of("http://[fe80::1]:8080").as_deref(), Some("fe80::1"));
+        assert_eq!(host_of("https://"), None);
+    }
 
     #[test]
     fn a_specific_bind_address_is_used_as_is() {

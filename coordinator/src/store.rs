@@ -1,7 +1,8 @@
 //! The job store: every job, its inputs and its verified outputs, behind one module. Jobs
 //! live in memory; with a data directory every change is also written to the embedded
-//! store ([`crate::durable`]): swarms, master keys, resume credentials and submissions at
-//! once, verified tiles in one transaction per progress tick (every 250 ms).
+//! store ([`crate::durable`]): swarms, master keys and submissions at once; resume
+//! credentials, job counters and verified tiles in one transaction per progress tick (every
+//! 250 ms).
 
 use std::collections::BTreeMap;
 
@@ -68,11 +69,12 @@ impl Store {
         }
     }
 
-    /// Records a worker's resume credential, committed at once.
+    /// Records a worker's resume credential with the next commit (within 250 ms). Not at
+    /// once: a room of devices joining would cost one disk sync each, and a credential lost
+    /// to a crash in between only sends that worker back to its invite.
     pub fn put_resume(&mut self, credential: &str, swarm: SwarmId, device: DeviceId) {
         if self.durable.is_some() {
             self.pending.resume(credential, swarm, device);
-            self.commit();
         }
     }
 

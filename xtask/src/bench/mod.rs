@@ -119,6 +119,7 @@ the work, so each row compares like with like:
 | Each dispatch and each verification gathered a strided column panel of B; verification copied both panels | B is cut into column panels once per job; verification reads slices | no per-task gather or copy on the coordinator |
 | Freivalds summed in one f64 dependency chain | four partial sums | its share of the 2048² run 3.6 → 2.2 % of samples |
 | A worker asked for one task per thread, so each thread waited a round trip (an 8 MiB transfer) between tasks | two tasks per thread (`TASKS_PER_THREAD`) | the next tile is local when a thread finishes |
+| The store (issue 5) wrote one redb row per verified tile on the scheduler thread | tiles appended to one chunk per job per 250 ms commit; resume credentials committed on the tick, not one disk sync per join | store on: 145 000-213 000 → 181 000-249 000 tasks/s, about the same as with the store off |
 | `std` listens with a backlog of 128; 1 000 joins at once overflowed it and waited 1 s for SYN retries | listen backlog 4096 | 1 000 devices registered in 1.05 → 0.15-0.21 s |
 
 What still limits the figures:
@@ -131,7 +132,8 @@ What still limits the figures:
   jemalloc (19.5 KB) did not help: the buffers' pages are written. Reaching 16 KB needs the
   socket taken out of actix-http's dispatcher after the upgrade, which actix-web's
   `HttpServer` does not offer.
-- **Throughput and CPU per task** vary by ±15 % between runs: the simulator and the
+- **Throughput, CPU per task and the 2048² ratio** vary between runs (±15 %; the ratio
+  was 1.35-1.85× over the runs of this session, mostly through the single-process side): the simulator and the
   coordinator share the 2 cores, and the coordinator uses about 1.2 of them at full load.
 - **The 2048² product**: the compute is 2 × 0.25 s of one core; the overhead is data
   movement. Each 512×512 tile ships 8 MiB of operands, copied by the coordinator's encoder,
