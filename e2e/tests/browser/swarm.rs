@@ -33,6 +33,8 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
     let code = master.text("#invite-code").await;
     assert!(link.trim().ends_with(code.trim()), "the link carries the code: {link} / {code}");
     master.find("#invite-qr svg").await;
+    // Served over plain HTTP here: the panel says phones need --tls for WebGPU.
+    master.wait_text("#tls-missing", "the plain-HTTP notice", |t| t.contains("--tls")).await;
     master.screenshot("share-dialog").await;
     master.click("#close-share").await;
 
