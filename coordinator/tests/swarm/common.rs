@@ -75,11 +75,31 @@ pub fn start_binary_at(addr: SocketAddr, env: &[(&str, String)]) -> (std::proces
 
 /// Polls `/healthz` until the server answers, or fails the test at the deadline.
 pub async fn wait_healthy(server: &Server) {
-    let deadline = std::time::Instant::now() + DEADLINE;
-    while ureq::get(&server.http("/healthz")).call().is_err() {
-        assert!(std::time::Instant::now() < deadline, "the coordinator never answered /healthz");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    poll("the coordinator to answer /healthz", DEADLINE, || ureq::get(&server.http("/healthz")).call().ok()).await;
+}
+
+/// Checks `probe` every 20 ms until it answers `Some`, or fails the test after `limit`.
+pub async fn poll<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let found = async {
+        loop {
+            tick.tick().await;
+            if let Some(value) = probe() {
+                return value;
+            }
+        }
+    };
+    match tokio::time::timeout(limit, found).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
     }
+}
+
+/// Sends SIGTERM to a coordinator binary and waits until it exits, at most `limit`.
+pub async fn terminate(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let sent = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(sent.expect("kill").success());
+    poll("the coordinator to exit", limit, || child.try_wait().expect("wait")).await
 }
 
 /// Waits for `future` or fails the test at the deadline.

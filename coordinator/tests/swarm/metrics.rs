@@ -35,16 +35,11 @@ async fn metrics_parse_and_count_devices_results_and_swarms() {
         })
         .await;
     // Gauges are refreshed on the scheduler's progress tick: poll until they show the swarm.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let scrape = loop {
-        let url = server.http("/metrics");
-        let scrape = tokio::task::spawn_blocking(move || scrape(&url)).await.expect("scrape");
-        if value(&scrape, "ostrich_swarm_devices_online", Some(&swarm)) == Some(2.0) {
-            break scrape;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the swarm never showed 2 devices online");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let url = server.http("/metrics");
+    let scrape = poll("the swarm's 2 devices in /metrics", Duration::from_secs(10), || {
+        Some(scrape(&url)).filter(|s| value(s, "ostrich_swarm_devices_online", Some(&swarm)) == Some(2.0))
+    })
+    .await;
     assert_eq!(value(&scrape, "ostrich_devices_online", None), Some(2.0));
     assert_eq!(value(&scrape, "ostrich_tasks_verified_total", None), Some(16.0));
     assert_eq!(value(&scrape, "ostrich_swarm_tasks_verified_total", Some(&swarm)), Some(16.0));

@@ -1,5 +1,3 @@
-use std::process::Command;
-
 use ostrich_protocol::{
     JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, Task, TaskKind,
     TaskOutput, ToCoordinator, ToDevice,
@@ -53,7 +51,8 @@ async fn a_job_accepted_before_a_power_cut_completes_after_it_with_nothing_count
         .await;
 
     let mut child = child;
-    assert!(Command::new("kill").args(["-KILL", &child.id().to_string()]).status().expect("kill").success());
+    // A power cut: SIGKILL, nothing drained.
+    child.kill().expect("kill");
     child.wait().expect("killed");
     let (mut child, server) = start_binary_at(addr, &env);
     wait_healthy(&server).await;
@@ -69,19 +68,13 @@ async fn a_job_accepted_before_a_power_cut_completes_after_it_with_nothing_count
     // A result for a task of the last run is ignored, not counted.
     worker.send(&ToCoordinator::TaskResults { results: vec![honest(&first[3])] }).await;
     worker.send(&ToCoordinator::TaskResults { results: rest.iter().map(honest).collect() }).await;
-    let deadline = std::time::Instant::now() + DEADLINE;
-    let done = loop {
-        let now = progress(&server, &key, job);
-        if now.state != JobState::Running {
-            break now;
-        }
-        assert!(std::time::Instant::now() < deadline, "the job never completed: {now:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let done = poll("the job to end", DEADLINE, || {
+        Some(progress(&server, &key, job)).filter(|p| p.state != JobState::Running)
+    })
+    .await;
     assert_eq!(done.state, JobState::Completed);
     assert_eq!((done.tasks_verified, done.tasks_total, done.verification_failures), (16, 16, 0));
     assert_eq!(download_matmul(&server, &key, job), local_matmul(&spec), "the same verified result");
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
-    child.wait().expect("stopped");
+    terminate(&mut child, DEADLINE).await;
     std::fs::remove_dir_all(&data).ok();
 }

@@ -1,4 +1,4 @@
-use std::{path::Path, process::Command, time::Duration};
+use std::path::Path;
 
 use ostrich_coordinator::tls::{fingerprint, generated_paths};
 use ostrich_protocol::{JoinCredential, Welcome};
@@ -22,13 +22,7 @@ async fn start_tls(data: &Path) -> (std::process::Child, String) {
 }
 
 async fn stop(mut child: std::process::Child) {
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
-    within("the coordinator to exit", async {
-        while child.try_wait().expect("wait").is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    terminate(&mut child, DEADLINE).await;
 }
 
 /// Joins over `wss://` trusting `cert` and answers the welcome.
