@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use ostrich_protocol::{DeviceId, JobId, JobSpec, JobState, SwarmId, TaskOutput, decode, encode};
+use ostrich_protocol::{DeviceId, JobId, JobSpec, JobState, SwarmId, TaskOutput, decode, encode, encode_into};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -95,11 +95,13 @@ impl Batch {
 
     /// A verified tile.
     pub fn tile(&mut self, job: JobId, index: u32, output: &TaskOutput) {
-        if let Ok(bytes) = encode(output) {
-            let chunk = self.tiles.entry(job).or_default();
-            chunk.extend_from_slice(&index.to_le_bytes());
-            chunk.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            chunk.extend_from_slice(&bytes);
+        let chunk = self.tiles.entry(job).or_default();
+        let start = chunk.len();
+        chunk.extend_from_slice(&index.to_le_bytes());
+        chunk.extend_from_slice(&[0; 4]);
+        match encode_into(output, chunk) {
+            Ok(len) => chunk[start + 4..start + 8].copy_from_slice(&(len as u32).to_le_bytes()),
+            Err(_) => chunk.truncate(start),
         }
     }
 

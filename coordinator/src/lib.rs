@@ -108,21 +108,18 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
         server = server.workers(config.http_workers);
     }
     let server = server.run();
-    let handle = server.handle();
-    if !signals {
-        let result = server.await;
-        ticker_arbiter.stop();
-        return result;
+    if signals {
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            let signal = shutdown_signal().await;
+            log::info!("{signal}: telling devices and shutting down");
+            match drain.send(scheduler::Drain).await {
+                Ok(told) => log::info!("{told} sessions told to reconnect later"),
+                Err(error) => log::error!("cannot drain the scheduler: {error}"),
+            }
+            handle.stop(true).await;
+        });
     }
-    actix_web::rt::spawn(async move {
-        let signal = shutdown_signal().await;
-        log::info!("{signal}: telling devices and shutting down");
-        match drain.send(scheduler::Drain).await {
-            Ok(told) => log::info!("{told} sessions told to reconnect later"),
-            Err(error) => log::error!("cannot drain the scheduler: {error}"),
-        }
-        handle.stop(true).await;
-    });
     let result = server.await;
     ticker_arbiter.stop();
     result

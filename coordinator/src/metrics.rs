@@ -18,6 +18,14 @@ pub struct SwarmLabel {
     pub swarm: String,
 }
 
+/// One swarm's counters, held by the swarm so that counting a result is an atomic add, not
+/// a label lookup.
+#[derive(Debug, Clone, Default)]
+pub struct SwarmCounters {
+    verified: Counter,
+    failed: Counter,
+}
+
 /// One swarm's gauges at a refresh.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SwarmGauges {
@@ -132,16 +140,24 @@ impl Metrics {
         Self { registry, ..metrics }
     }
 
-    /// A result passed verification in `swarm`.
-    pub fn verified(&self, swarm: &SwarmLabel) {
-        self.tasks_verified.inc();
-        self.swarm_tasks_verified.get_or_create(swarm).inc();
+    /// The counters of the swarm labelled `swarm`, registered under that label.
+    pub fn counters(&self, swarm: &SwarmLabel) -> SwarmCounters {
+        SwarmCounters {
+            verified: self.swarm_tasks_verified.get_or_create(swarm).clone(),
+            failed: self.swarm_verification_failures.get_or_create(swarm).clone(),
+        }
     }
 
-    /// A result failed verification in `swarm`.
-    pub fn failed(&self, swarm: &SwarmLabel) {
+    /// A result passed verification in the swarm of `counters`.
+    pub fn verified(&self, counters: &SwarmCounters) {
+        self.tasks_verified.inc();
+        counters.verified.inc();
+    }
+
+    /// A result failed verification in the swarm of `counters`.
+    pub fn failed(&self, counters: &SwarmCounters) {
         self.verification_failures.inc();
-        self.swarm_verification_failures.get_or_create(swarm).inc();
+        counters.failed.inc();
     }
 
     /// A result was ignored.
@@ -198,9 +214,9 @@ mod tests {
     fn figures_render_swarm_wide_and_per_swarm() {
         let metrics = Metrics::new();
         let (a, b) = (SwarmLabel { swarm: "a".into() }, SwarmLabel { swarm: "b".into() });
-        metrics.verified(&a);
-        metrics.verified(&a);
-        metrics.failed(&b);
+        metrics.verified(&metrics.counters(&a));
+        metrics.verified(&metrics.counters(&a));
+        metrics.failed(&metrics.counters(&b));
         let gauges = |online| SwarmGauges { online, queued: 5, in_flight: 2, tasks_per_second: 1.5, jobs_running: 1 };
         metrics.refresh(&[(a.clone(), gauges(3)), (b.clone(), gauges(4))]);
         let text = metrics.render();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ostrich_protocol::{DeviceId, JobId, JobSpec, SwarmId, TaskOutput};
+use ostrich_protocol::{DeviceId, JobId, JobSpec, Rect, SwarmId, TaskOutput};
 
 use crate::{
     durable::{Batch, Durable, JobRecord},
@@ -101,11 +101,17 @@ impl Store {
         }
     }
 
-    /// Records a verified tile with the next commit.
-    pub fn put_tile(&mut self, job: JobId, index: u32, output: &TaskOutput) {
-        if self.durable.is_some() {
-            self.pending.tile(job, index, output);
+    /// Stores a verified output of task `index` of a job, and on disk with the next commit.
+    /// Answers the tile's rectangle, or `None` when the job is gone or the task was done.
+    pub fn accept(&mut self, id: JobId, index: u32, output: TaskOutput) -> Option<Rect> {
+        let job = self.jobs.get_mut(&id)?;
+        if job.is_done(index) {
+            return None;
         }
+        if self.durable.is_some() {
+            self.pending.tile(id, index, &output);
+        }
+        job.accept(index, output)
     }
 
     /// Commits what was recorded since the last commit.

@@ -64,9 +64,20 @@ impl DecodeError {
 /// Encodes a message as one frame: version header, then the bincode body.
 pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, EncodeError> {
     let mut frame = Vec::with_capacity(64);
-    frame.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
-    bincode::serde::encode_into_std_write(message, &mut frame, CONFIG)?;
+    encode_into(message, &mut frame)?;
     Ok(frame)
+}
+
+/// Appends one frame to `out`, as [`encode`] would return it; answers its length. For
+/// callers that pack many frames into one buffer without a buffer each.
+pub fn encode_into<T: Serialize>(message: &T, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
+    let start = out.len();
+    out.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    if let Err(error) = bincode::serde::encode_into_std_write(message, out, CONFIG) {
+        out.truncate(start);
+        return Err(error.into());
+    }
+    Ok(out.len() - start)
 }
 
 /// Decodes one frame. Never panics on arbitrary input and never allocates past

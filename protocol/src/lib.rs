@@ -11,7 +11,7 @@ mod f32_bytes;
 mod job;
 mod messages;
 
-pub use codec::{DecodeError, EncodeError, MAX_FRAME_BYTES, PROTOCOL_VERSION, decode, encode};
+pub use codec::{DecodeError, EncodeError, MAX_FRAME_BYTES, PROTOCOL_VERSION, decode, encode, encode_into};
 pub use job::*;
 pub use messages::*;
 

@@ -1,7 +1,7 @@
 //! The coordinator's HTTP API as the simulator's master uses it: submit a job, read its
 //! progress, mint an invite, download a result.
 
-use std::time::Duration;
+use std::{io::Read as _, time::Duration};
 
 use anyhow::{Context, Result};
 use ostrich_protocol::{Invite, JobId, JobProgress, JobSpec};
@@ -26,58 +26,35 @@ impl Api {
         Self { base: base.to_string(), key: key.to_string(), agent }
     }
 
-    fn auth(&self) -> String {
-        format!("Bearer {}", self.key)
+    /// An authenticated request to `path` of the API.
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        self.agent
+            .request(method, &format!("{}/api{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.key))
     }
 
     /// Submits a job.
     pub fn submit(&self, spec: &JobSpec) -> Result<JobId> {
-        let reply: Submitted = self
-            .agent
-            .post(&format!("{}/api/jobs", self.base))
-            .set("Authorization", &self.auth())
-            .send_json(spec)
-            .context("submitting a job")?
-            .into_json()?;
+        let reply: Submitted =
+            self.request("POST", "/jobs").send_json(spec).context("submitting a job")?.into_json()?;
         Ok(reply.job_id)
     }
 
     /// A job's progress.
     pub fn job(&self, job: JobId) -> Result<JobProgress> {
-        let progress = self
-            .agent
-            .get(&format!("{}/api/jobs/{job}", self.base))
-            .set("Authorization", &self.auth())
-            .call()
-            .context("reading a job's progress")?
-            .into_json()?;
-        Ok(progress)
+        Ok(self.request("GET", &format!("/jobs/{job}")).call().context("reading a job's progress")?.into_json()?)
     }
 
     /// Mints an invite code.
     pub fn invite(&self) -> Result<Invite> {
-        let invite = self
-            .agent
-            .post(&format!("{}/api/invites", self.base))
-            .set("Authorization", &self.auth())
-            .call()
-            .context("minting an invite")?
-            .into_json()?;
-        Ok(invite)
+        Ok(self.request("POST", "/invites").call().context("minting an invite")?.into_json()?)
     }
 
     /// A completed job's result file.
     pub fn result(&self, job: JobId) -> Result<Vec<u8>> {
         let mut body = Vec::new();
-        self.agent
-            .get(&format!("{}/api/jobs/{job}/result", self.base))
-            .set("Authorization", &self.auth())
-            .call()
-            .context("downloading a result")?
-            .into_reader()
-            .read_to_end(&mut body)?;
+        let response = self.request("GET", &format!("/jobs/{job}/result")).call().context("downloading a result")?;
+        response.into_reader().read_to_end(&mut body)?;
         Ok(body)
     }
 }
-
-use std::io::Read as _;

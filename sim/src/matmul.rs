@@ -119,16 +119,11 @@ async fn swarm_job(api: &Api, size: u32, tile: u32) -> Result<(JobId, f64)> {
         let (api, spec) = (api.clone(), JobSpec::Matmul(spec));
         tokio::task::spawn_blocking(move || api.submit(&spec)).await??
     };
-    let deadline = started + Duration::from_secs(600);
-    loop {
-        let api = api.clone();
-        let progress = tokio::task::spawn_blocking(move || api.job(job)).await??;
-        match progress.state {
-            JobState::Running if Instant::now() < deadline => {}
-            JobState::Completed => return Ok((job, started.elapsed().as_secs_f64())),
-            other => bail!("the swarm job ended as {other:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let progress = swarm::job_ended(api, job, Duration::from_secs(600), Duration::from_millis(10)).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    match progress.state {
+        JobState::Completed => Ok((job, seconds)),
+        other => bail!("the swarm job ended as {other:?}"),
     }
 }
 
@@ -177,13 +172,10 @@ pub async fn compare(
         })
         .collect::<Result<Vec<_>>>()?;
     let _workers = Workers(children);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while master.online.load(Ordering::Relaxed) < u64::from(workers) + 1 {
-        if Instant::now() > deadline {
-            bail!("the workers did not join within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    swarm::wait_until(Duration::from_secs(60), "the workers to join", || {
+        master.online.load(Ordering::Relaxed) > u64::from(workers)
+    })
+    .await?;
     let mut swarm_s = f64::INFINITY;
     let mut job = 0;
     for _ in 0..repeats.max(1) {

@@ -12,8 +12,8 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use futures_util::StreamExt;
 use ostrich_protocol::{
-    Capabilities, DeviceStatus, HEARTBEAT_INTERVAL_MS, JobId, JobSpec, JobState, JoinCredential, MatmulSpec,
-    MatrixSource, Snapshot, ToCoordinator, ToDevice,
+    Capabilities, DeviceStatus, HEARTBEAT_INTERVAL_MS, JobId, JobProgress, JobSpec, JobState, JoinCredential,
+    MatmulSpec, MatrixSource, Snapshot, ToCoordinator, ToDevice,
 };
 use ostrich_worker::socket;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -247,7 +247,7 @@ fn specs(scenario: &Scenario) -> Vec<DeviceSpec> {
 }
 
 /// Polls `check` every 20 ms until it holds or `limit` passes.
-async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
+pub(crate) async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + limit;
     let mut tick = interval(Duration::from_millis(20));
     loop {
@@ -257,6 +257,23 @@ async fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool
         }
         if Instant::now() > deadline {
             bail!("timed out after {limit:?} waiting for {what}");
+        }
+    }
+}
+
+/// Polls a job's progress every `every` until it is no longer running, at most `limit`.
+pub(crate) async fn job_ended(api: &Api, job: JobId, limit: Duration, every: Duration) -> Result<JobProgress> {
+    let deadline = Instant::now() + limit;
+    let mut tick = interval(every);
+    loop {
+        tick.tick().await;
+        let api = api.clone();
+        let progress = blocking(move || api.job(job)).await?;
+        if progress.state != JobState::Running {
+            return Ok(progress);
+        }
+        if Instant::now() > deadline {
+            bail!("job {job} did not end within {limit:?}: {progress:?}");
         }
     }
 }
@@ -386,19 +403,7 @@ async fn complete(
     master: &Master,
     liars: usize,
 ) -> Result<Completion> {
-    let mut tick = interval(Duration::from_millis(100));
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let progress = loop {
-        tick.tick().await;
-        let api = api.clone();
-        let progress = blocking(move || api.job(job)).await?;
-        if progress.state != JobState::Running {
-            break progress;
-        }
-        if Instant::now() > deadline {
-            bail!("the job did not end within 300 s: {progress:?}");
-        }
-    };
+    let progress = job_ended(api, job, Duration::from_secs(300), Duration::from_millis(100)).await?;
     let seconds = submitted.elapsed().as_secs_f64();
     let max_abs_error = match (&progress.state, spec) {
         (JobState::Completed, JobSpec::Matmul(matmul)) => {

@@ -35,15 +35,14 @@ fn root() -> PathBuf {
 fn build_ui() -> Result<()> {
     let root = root();
     ensure_target()?;
-    let status = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&root)
+    let status = cargo(&root)
         .args(["build", "--locked", "-p", "swarm-ui", "--lib", "--target", TARGET, "--profile", PROFILE])
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
         bail!("building swarm-ui for {TARGET} failed");
     }
-    let target_dir = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target_dir = target_dir(&root);
     let wasm = target_dir.join(TARGET).join(PROFILE).join("swarm_ui.wasm");
     let dist = root.join("swarm-ui").join("dist");
     if dist.exists() {
@@ -76,4 +75,17 @@ pub(crate) fn ensure_target() -> Result<()> {
         }
         Err(_) => Ok(()),
     }
+}
+
+/// The target directory cargo builds into.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+/// A cargo command in the workspace root, with no rustflags from the environment: they
+/// would replace the per-target flags of `.cargo/config.toml`.
+pub(crate) fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+    command
 }

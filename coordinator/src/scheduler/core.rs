@@ -166,7 +166,7 @@ impl Core {
             Admission::NewSwarm => {
                 let key = secret();
                 let swarm = SwarmId::new_v4();
-                self.swarms.insert(swarm, Swarm::new(swarm));
+                self.swarms.insert(swarm, Swarm::new(swarm, &self.metrics));
                 self.master_keys.insert(key.clone(), swarm);
                 self.store.put_swarm(swarm, &key);
                 (swarm, Role::Master, Some(key))
@@ -654,27 +654,18 @@ impl Core {
         let second = self.second(now);
         if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
             swarm.rate.record(second);
-            self.metrics.verified(&swarm.label);
+            self.metrics.verified(&swarm.counters);
             if let Some(device) = swarm.devices.get_mut(&device_id) {
                 device.tasks_done += 1;
                 device.rate.record(second);
             }
         }
-        let Some(job) = self.store.get_mut(entry.job) else {
-            return;
-        };
         let tile = match &output {
             TaskOutput::MandelbrotTile { iterations } => Some(iterations.clone()),
             TaskOutput::MatmulTile { .. } => None,
         };
-        if !job.is_done(entry.index) {
-            self.store.put_tile(entry.job, entry.index, &output);
-        }
-        let Some(job) = self.store.get_mut(entry.job) else {
-            return;
-        };
-        let rect = job.accept(entry.index, output);
-        let complete = job.is_complete();
+        let rect = self.store.accept(entry.job, entry.index, output);
+        let complete = self.store.get(entry.job).is_some_and(Job::is_complete);
         if let (Some(rect), Some(iterations)) = (rect, tile) {
             let message = ToDevice::MandelbrotTile { job_id: entry.job, rect, iterations };
             if let Some(swarm) = self.swarms.get(&swarm_id) {
@@ -696,7 +687,7 @@ impl Core {
         }
         let quarantine_after = self.settings.quarantine_after;
         if let Some(swarm) = self.swarms.get(&swarm_id) {
-            self.metrics.failed(&swarm.label);
+            self.metrics.failed(&swarm.counters);
         }
         let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) else {
             return;

@@ -22,7 +22,7 @@ impl Core {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         core.next_task = now_ms << 16;
         for (swarm, key) in restored.swarms {
-            core.swarms.insert(swarm, Swarm::new(swarm));
+            core.swarms.insert(swarm, Swarm::new(swarm, &core.metrics));
             core.master_keys.insert(key, swarm);
         }
         for (credential, swarm, device) in restored.resume {

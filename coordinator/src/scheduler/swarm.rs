@@ -6,7 +6,7 @@ use std::{
     collections::{BinaryHeap, HashMap, HashSet, VecDeque},
 };
 
-use crate::metrics::SwarmLabel;
+use crate::metrics::{Metrics, SwarmCounters, SwarmLabel};
 use ostrich_protocol::{
     Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, JobId, Role, RunState, SwarmId, TaskId,
 };
@@ -231,11 +231,14 @@ pub struct Swarm {
     pub virtual_time: f64,
     /// The swarm's label on per-swarm metrics.
     pub label: SwarmLabel,
+    /// Its verified and failed results in `/metrics`.
+    pub counters: SwarmCounters,
 }
 
 impl Swarm {
-    /// A new swarm, idle and at full throttle.
-    pub fn new(id: SwarmId) -> Self {
+    /// A new swarm, idle and at full throttle, counting its results in `metrics`.
+    pub fn new(id: SwarmId, metrics: &Metrics) -> Self {
+        let label = SwarmLabel { swarm: id.to_string() };
         Self {
             id,
             throttle: 100,
@@ -246,7 +249,8 @@ impl Swarm {
             ready: BinaryHeap::new(),
             rate: RateWindow::default(),
             virtual_time: 0.0,
-            label: SwarmLabel { swarm: id.to_string() },
+            counters: metrics.counters(&label),
+            label,
         }
     }
 

@@ -7,17 +7,13 @@
 //! bundle's profile. The wasm build is bound for Node with wasm-bindgen and run by `node`;
 //! every build prints JSON lines, which this part turns into rows.
 
-use std::{
-    env, fs,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{fs, path::Path, process::Command};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::{Row, Section};
-use crate::{PROFILE, TARGET, ensure_target};
+use crate::{PROFILE, TARGET, cargo, ensure_target, target_dir};
 
 /// The package that holds the measuring code.
 const PACKAGE: &str = "ostrich-kernel-bench";
@@ -107,11 +103,6 @@ pub fn section(root: &Path) -> Result<Section> {
     })
 }
 
-/// The target directory cargo builds into, as `build-ui` finds it.
-pub(super) fn target_dir(root: &Path) -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
-}
-
 /// Whether this CPU runs the AVX2 build; elsewhere that build would die on an illegal
 /// instruction.
 fn avx2_available() -> bool {
@@ -123,14 +114,6 @@ fn avx2_available() -> bool {
     {
         false
     }
-}
-
-/// A cargo command in the workspace root, with no rustflags from the environment: they
-/// would replace the per-target flags of `.cargo/config.toml`.
-pub(super) fn cargo(root: &Path) -> Command {
-    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.current_dir(root).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
-    command
 }
 
 /// Builds and runs the native binary into `target` with `rustflags`.

@@ -5,7 +5,7 @@
 //! <id> ... bench: <n> ns/iter (+/- <m>)`), which this part parses; the codec bench also
 //! prints the encoded size of each message (`codec-size <name> <bytes>`).
 
-use std::{collections::HashMap, env, path::Path, process::Command};
+use std::{collections::HashMap, path::Path};
 
 use anyhow::{Context, Result, bail};
 
@@ -113,8 +113,7 @@ pub fn section(root: &Path) -> Result<Section> {
 
 /// Runs one bench and adds what it printed to `results`.
 fn run(root: &Path, package: &str, bench: &str, results: &mut Results) -> Result<()> {
-    let output = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
+    let output = crate::cargo(root)
         .args(["bench", "--locked", "-p", package, "--bench", bench, "--"])
         .args(CRITERION_ARGS)
         .stderr(std::process::Stdio::inherit())

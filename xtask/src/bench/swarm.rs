@@ -6,10 +6,8 @@ use std::{path::Path, process::Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::{
-    Row, Section,
-    kernels::{cargo, target_dir},
-};
+use super::{Row, Section};
+use crate::{cargo, target_dir};
 
 /// Builds the release binaries the simulator drives.
 fn build(root: &Path) -> Result<()> {
