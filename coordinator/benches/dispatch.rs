@@ -54,6 +54,7 @@ impl Bench {
             quarantine_after: 3,
             max_task_attempts: 10,
             tls_fingerprint: None,
+            ..Settings::default()
         };
         let mut core = Core::new(settings);
         let welcome = core.register(1, Uuid::from_u128(1), "master", caps(), Admission::NewSwarm).expect("master");

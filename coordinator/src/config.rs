@@ -63,6 +63,52 @@ pub struct Config {
     #[arg(long, env = "OSTRICH_FAILED_JOINS_PER_MINUTE", default_value_t = 10)]
     pub failed_joins_per_minute: u32,
 
+    /// Swarms one client address may create per minute.
+    #[arg(long, env = "OSTRICH_SWARMS_PER_MINUTE", default_value_t = 5)]
+    pub swarms_per_minute: u32,
+
+    /// Seconds after which an abandoned swarm (no unfinished job, no device online, no API
+    /// call) is removed with its jobs, results, keys and credentials; 30 days by default.
+    #[arg(long, env = "OSTRICH_SWARM_TTL_S", default_value_t = 30.0 * 86_400.0)]
+    pub swarm_ttl_s: f64,
+
+    /// Unfinished jobs one swarm may hold.
+    #[arg(long, env = "OSTRICH_MAX_JOBS", default_value_t = 32)]
+    pub max_jobs: u32,
+
+    /// MiB of results one swarm may hold (every job's whole result counts from its
+    /// submission until it is deleted).
+    #[arg(long, env = "OSTRICH_MAX_RESULT_MIB", default_value_t = 1024)]
+    pub max_result_mib: u64,
+
+    /// Devices one swarm may have online at once, its master included.
+    #[arg(long, env = "OSTRICH_MAX_DEVICES", default_value_t = 10_000)]
+    pub max_devices: u32,
+
+    /// Unexpired invites one swarm may hold.
+    #[arg(long, env = "OSTRICH_MAX_INVITES", default_value_t = 16)]
+    pub max_invites: u32,
+
+    /// Seconds a new socket has to be admitted (send its hello and be let in) before it is
+    /// closed.
+    #[arg(long, env = "OSTRICH_HELLO_TIMEOUT_S", default_value_t = 5.0)]
+    pub hello_timeout_s: f64,
+
+    /// Sockets one client address may hold open before they are admitted; more are refused
+    /// with 429 before the WebSocket upgrade.
+    #[arg(long, env = "OSTRICH_UNADMITTED_PER_ADDRESS", default_value_t = 64)]
+    pub unadmitted_per_address: u32,
+
+    /// MiB that may be in the middle of being received (frames and request bodies) across
+    /// every session at once; a big frame past it is refused with close code 1013.
+    #[arg(long, env = "OSTRICH_RECEIVE_BUDGET_MIB", default_value_t = 1024)]
+    pub receive_budget_mib: usize,
+
+    /// MiB a request body may have (a job submitted with its matrices as JSON); a bigger
+    /// one is refused with 413.
+    #[arg(long, env = "OSTRICH_MAX_REQUEST_MIB", default_value_t = 512)]
+    pub max_request_mib: usize,
+
     /// Seconds without a frame after which a device is taken offline.
     #[arg(long, env = "OSTRICH_HEARTBEAT_TIMEOUT_S", default_value_t = 60.0)]
     pub heartbeat_timeout_s: f64,
@@ -103,6 +149,22 @@ impl Config {
     /// Invite lifetime.
     pub fn invite_ttl(&self) -> Duration {
         secs(self.invite_ttl_s)
+    }
+    /// Time after which an abandoned swarm is removed.
+    pub fn swarm_ttl(&self) -> Duration {
+        secs(self.swarm_ttl_s)
+    }
+    /// Time a new socket has to be admitted.
+    pub fn hello_timeout(&self) -> Duration {
+        secs(self.hello_timeout_s)
+    }
+    /// The largest request body in bytes.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_request_mib.saturating_mul(1024 * 1024)
+    }
+    /// The receive budget in bytes.
+    pub fn receive_budget(&self) -> usize {
+        self.receive_budget_mib.saturating_mul(1024 * 1024)
     }
     /// Silence after which a device goes offline.
     pub fn heartbeat_timeout(&self) -> Duration {

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 /// Swarm id → its master key.
 const SWARMS: TableDefinition<u128, &str> = TableDefinition::new("swarms");
+/// Swarm id → when it was last active (Unix ms), for the expiry of abandoned swarms.
+const ACTIVITY: TableDefinition<u128, u64> = TableDefinition::new("activity");
 /// Resume credential → (swarm, device).
 const RESUME: TableDefinition<&str, (u128, u128)> = TableDefinition::new("resume");
 /// Job id → its spec, written once at submission.
@@ -56,6 +58,8 @@ pub struct Batch {
     jobs: Vec<(JobId, Vec<u8>)>,
     tiles: BTreeMap<JobId, Vec<u8>>,
     deleted: Vec<JobId>,
+    activity: Vec<(SwarmId, u64)>,
+    forgotten: Vec<SwarmId>,
 }
 
 impl Batch {
@@ -67,6 +71,19 @@ impl Batch {
             && self.jobs.is_empty()
             && self.tiles.is_empty()
             && self.deleted.is_empty()
+            && self.activity.is_empty()
+            && self.forgotten.is_empty()
+    }
+
+    /// When a swarm was last active (Unix ms).
+    pub fn activity(&mut self, swarm: SwarmId, at_ms: u64) {
+        self.activity.push((swarm, at_ms));
+    }
+
+    /// A removed swarm: its key, activity time and resume credentials (its jobs are
+    /// deleted one by one).
+    pub fn forget(&mut self, swarm: SwarmId) {
+        self.forgotten.push(swarm);
     }
 
     /// A new swarm and its master key.
@@ -131,6 +148,8 @@ pub struct Restored {
     pub swarms: Vec<(SwarmId, String)>,
     /// Resume credentials.
     pub resume: Vec<(String, SwarmId, DeviceId)>,
+    /// When each swarm was last active (Unix ms); a swarm of an older store has none.
+    pub activity: Vec<(SwarmId, u64)>,
     /// Jobs, oldest first.
     pub jobs: Vec<StoredJob>,
 }
@@ -154,6 +173,7 @@ impl Durable {
             tx.open_table(table).map_err(err)?;
         }
         tx.open_table(SWARMS).map_err(err)?;
+        tx.open_table(ACTIVITY).map_err(err)?;
         tx.open_table(RESUME).map_err(err)?;
         tx.open_table(TILES).map_err(err)?;
         tx.commit().map_err(err)?;
@@ -178,9 +198,19 @@ impl Durable {
             for (swarm, key) in &batch.swarms {
                 swarms.insert(swarm.as_u128(), key.as_str()).map_err(err)?;
             }
+            let mut activity = tx.open_table(ACTIVITY).map_err(err)?;
+            for (swarm, at_ms) in &batch.activity {
+                activity.insert(swarm.as_u128(), at_ms).map_err(err)?;
+            }
             let mut resume = tx.open_table(RESUME).map_err(err)?;
             for (credential, swarm, device) in &batch.resume {
                 resume.insert(credential.as_str(), (swarm.as_u128(), device.as_u128())).map_err(err)?;
+            }
+            for swarm in &batch.forgotten {
+                let id = swarm.as_u128();
+                swarms.remove(id).map_err(err)?;
+                activity.remove(id).map_err(err)?;
+                resume.retain(|_, (owner, _)| owner != id).map_err(err)?;
             }
             let mut specs = tx.open_table(SPECS).map_err(err)?;
             for (job, bytes) in &batch.specs {
@@ -212,6 +242,10 @@ impl Durable {
         for item in tx.open_table(SWARMS).map_err(err)?.iter().map_err(err)? {
             let (swarm, key) = item.map_err(err)?;
             restored.swarms.push((SwarmId::from_u128(swarm.value()), key.value().to_string()));
+        }
+        for item in tx.open_table(ACTIVITY).map_err(err)?.iter().map_err(err)? {
+            let (swarm, at_ms) = item.map_err(err)?;
+            restored.activity.push((SwarmId::from_u128(swarm.value()), at_ms.value()));
         }
         for item in tx.open_table(RESUME).map_err(err)?.iter().map_err(err)? {
             let (credential, ids) = item.map_err(err)?;
@@ -271,13 +305,22 @@ mod tests {
             }
             store.commit(batch).expect("commit");
             let mut batch = Batch::default();
+            let gone = SwarmId::from_u128(8);
+            batch.swarm(gone, "old key");
+            batch.resume("old cred", gone, device);
+            batch.activity(gone, 5);
+            batch.activity(swarm, 1_000);
+            store.commit(batch).expect("commit");
+            let mut batch = Batch::default();
+            batch.forget(gone);
             batch.delete(2);
             batch.tile(1, 5, &TaskOutput::MandelbrotTile { iterations: vec![4, 2] });
             store.commit(batch).expect("delete");
         }
         let restored = Durable::open(&path).expect("reopen").load().expect("load");
         assert_eq!(restored.swarms, vec![(swarm, "key".to_string())]);
-        assert_eq!(restored.resume, vec![("cred".to_string(), swarm, device)]);
+        assert_eq!(restored.resume, vec![("cred".to_string(), swarm, device)], "a forgotten swarm's go too");
+        assert_eq!(restored.activity, vec![(swarm, 1_000)]);
         assert_eq!(restored.jobs.len(), 1);
         let job = &restored.jobs[0];
         assert_eq!((job.id, &job.spec, &job.record), (1, &spec, &record));

@@ -5,23 +5,22 @@ use std::{net::IpAddr, sync::Arc};
 
 use actix::Addr;
 use actix_web::{
-    HttpRequest, HttpResponse, Responder, ResponseError,
+    FromRequest, HttpRequest, HttpResponse, Responder, ResponseError,
     http::{StatusCode, header},
     web,
 };
+use futures_util::StreamExt;
 use ostrich_protocol::{CommandErrorCode, JobId, JobSpec, SwarmId};
 use serde_json::json;
 
 use crate::{
     Config, assets,
+    limits::{ReceiveBudget, Reservation, UnadmittedGate},
     metrics::Metrics,
     scheduler::{Authenticate, CommandError, JobReply, JobRequest, Scheduler},
-    session::DeviceSession,
+    session::{DeviceSession, Setup},
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
 };
-
-/// The largest JSON body accepted: a job that carries two 4096×4096 matrices as text.
-const MAX_JSON_BYTES: usize = 512 * 1024 * 1024;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -34,6 +33,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The configuration.
     pub config: Arc<Config>,
+    /// The global budget for bytes being received.
+    pub budget: ReceiveBudget,
+    /// The cap on unadmitted sockets per client address.
+    pub unadmitted: UnadmittedGate,
 }
 
 /// An API error: a status and a message, answered as `{"error": "..."}`.
@@ -65,7 +68,8 @@ impl From<CommandError> for ApiError {
             CommandErrorCode::NotMaster => StatusCode::FORBIDDEN,
             CommandErrorCode::InvalidValue => StatusCode::UNPROCESSABLE_ENTITY,
             CommandErrorCode::NotFound => StatusCode::NOT_FOUND,
-            CommandErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            CommandErrorCode::RateLimited | CommandErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            CommandErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         };
         Self::new(status, message)
     }
@@ -80,7 +84,7 @@ impl From<actix::MailboxError> for ApiError {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
         let status = match error {
-            TokenError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            TokenError::RateLimited(_) | TokenError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
             TokenError::NotFound => StatusCode::NOT_FOUND,
             TokenError::Entropy => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -90,8 +94,7 @@ impl From<TokenError> for ApiError {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(MAX_JSON_BYTES))
-        .route("/", web::get().to(assets::index))
+    cfg.route("/", web::get().to(assets::index))
         .route("/join", web::get().to(assets::index))
         .route("/healthz", web::get().to(|| async { "ok" }))
         .route("/metrics", web::get().to(metrics))
@@ -112,6 +115,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The coordinator's figures in the OpenMetrics text format, which Prometheus scrapes.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.set_receive(state.budget.used(), state.budget.limit());
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())
@@ -121,20 +125,34 @@ fn client_ip(req: &HttpRequest) -> IpAddr {
     req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
+/// Upgrades to a device session. Each address may hold a bounded number of sockets that
+/// have not been admitted yet; past it the upgrade is refused with 429.
 async fn websocket(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    let (response, socket, stream) = actix_ws::handle(&req, body)?;
-    DeviceSession::start(
-        socket,
-        stream,
-        client_ip(&req),
-        state.scheduler.clone(),
-        state.tokens.clone(),
-        state.config.heartbeat_timeout(),
-    );
+    let client = client_ip(&req);
+    let Some(pass) = state.unadmitted.enter(client) else {
+        let limit = state.unadmitted.per_address();
+        let message = format!("this address already has {limit} connections waiting to be admitted; try again later");
+        return Ok(ApiError::new(StatusCode::TOO_MANY_REQUESTS, message).error_response());
+    };
+    // actix-ws makes the handshake response and the writer; frames are read by the
+    // session's own reader, which bounds them before they are buffered. The payload given
+    // to actix-ws is an empty one: the request's is the reader's.
+    let empty = web::Payload::from_request(&req, &mut actix_web::dev::Payload::None).await?;
+    let (response, socket, _) = actix_ws::handle(&req, empty)?;
+    let setup = Setup {
+        client,
+        scheduler: state.scheduler.clone(),
+        tokens: state.tokens.clone(),
+        heartbeat_timeout: state.config.heartbeat_timeout(),
+        hello_timeout: state.config.hello_timeout(),
+        budget: state.budget.clone(),
+        pass,
+    };
+    DeviceSession::start(socket, body.into_inner(), setup);
     Ok(response)
 }
 
@@ -142,7 +160,7 @@ async fn websocket(
 /// client's address, so the API cannot be used to guess keys.
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<SwarmId, ApiError> {
     let client = client_ip(req);
-    if state.tokens.send(Admit { client, token: None }).await?.is_err() {
+    if state.tokens.send(Admit { client, token: None, new_swarm: false }).await?.is_err() {
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts; try again later"));
     }
     let key = req
@@ -165,13 +183,53 @@ async fn jobs(state: &AppState, request: JobRequest) -> Result<JobReply, ApiErro
     Ok(state.scheduler.send(request).await??)
 }
 
+/// Reads a request body as it streams in, after the caller has authenticated it: at most
+/// `limit` bytes, each chunk reserved from the receive budget before it is kept. A body over
+/// the limit is refused with 413 naming the limit, as soon as its length says so.
+async fn read_body(
+    req: &HttpRequest,
+    mut body: web::Payload,
+    limit: usize,
+    budget: &ReceiveBudget,
+) -> Result<(web::BytesMut, Reservation), ApiError> {
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body exceeds the {limit} byte limit"));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let busy =
+        || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the coordinator is receiving too much; try again later");
+    let mut held = budget.reserve(declared.unwrap_or(0)).ok_or_else(busy)?;
+    let mut bytes = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        let beyond = (bytes.len() + chunk.len()).saturating_sub(held.bytes());
+        if beyond > 0 {
+            held.absorb(budget.reserve(beyond).ok_or_else(busy)?);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((bytes, held))
+}
+
 async fn submit_job(
     req: HttpRequest,
     state: web::Data<AppState>,
-    spec: web::Json<JobSpec>,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
-    match jobs(&state, JobRequest::Submit(swarm, spec.into_inner())).await? {
+    let (body, _held) = read_body(&req, body, state.config.max_request_bytes(), &state.budget).await?;
+    let spec: JobSpec = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("the body is not a valid job: {e}")))?;
+    drop(body);
+    match jobs(&state, JobRequest::Submit(swarm, spec)).await? {
         JobReply::Submitted(job_id) => Ok(HttpResponse::Created().json(json!({ "job_id": job_id }))),
         _ => Err(unexpected()),
     }

@@ -154,6 +154,14 @@ impl Job {
         self.tiles.len() as u32
     }
 
+    /// The bytes its whole result takes in memory (and counts against its swarm's quota).
+    pub fn result_bytes(&self) -> u64 {
+        match &self.work {
+            Work::Matmul { c, .. } => c.len() as u64 * 4,
+            Work::Mandelbrot { iterations, .. } => iterations.len() as u64 * 4,
+        }
+    }
+
     /// Whether every task has a verified result.
     pub fn is_complete(&self) -> bool {
         self.verified == self.task_count()

@@ -10,6 +10,7 @@ pub mod durable;
 pub mod http;
 pub mod image;
 pub mod jobs;
+pub mod limits;
 pub mod metrics;
 pub mod net;
 pub mod scheduler;
@@ -74,6 +75,12 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
         quarantine_after: config.quarantine_after.max(1),
         max_task_attempts: config.max_task_attempts.max(1),
         tls_fingerprint: fingerprint,
+        quotas: scheduler::Quotas {
+            jobs: config.max_jobs,
+            result_bytes: config.max_result_mib.saturating_mul(1024 * 1024),
+            devices: config.max_devices,
+        },
+        swarm_ttl: config.swarm_ttl(),
     };
     let core = if config.ephemeral {
         scheduler::Core::new(settings)
@@ -88,13 +95,26 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
     let scheduler = scheduler::Scheduler::with_core(core, config.weight_interval());
     let metrics = scheduler.metrics();
     let scheduler = scheduler.start();
-    let table = tokens::TokenTable::new(config.invite_ttl(), config.invites_per_minute, config.failed_joins_per_minute);
-    let tokens = tokens::TokenAuthority::new(table, public_url.clone()).start();
+    let table = tokens::TokenTable::new(tokens::TokenLimits {
+        ttl: config.invite_ttl(),
+        mints_per_minute: config.invites_per_minute,
+        failures_per_minute: config.failed_joins_per_minute,
+        swarms_per_minute: config.swarms_per_minute,
+        outstanding_invites: config.max_invites,
+    });
+    let tokens = tokens::TokenAuthority::new(table, public_url.clone(), scheduler.clone().recipient()).start();
     let ticker = ticker::Ticker::new(scheduler.clone(), config.snapshot_interval());
     let ticker_arbiter = Arbiter::new();
     ticker::Ticker::start_in_arbiter(&ticker_arbiter.handle(), move |_| ticker);
     log::info!("coordinator listening on {public_url}");
-    let state = http::AppState { scheduler, tokens, metrics, config: config.clone() };
+    let state = http::AppState {
+        scheduler,
+        tokens,
+        metrics,
+        config: config.clone(),
+        budget: limits::ReceiveBudget::new(config.receive_budget()),
+        unadmitted: limits::UnadmittedGate::new(config.unadmitted_per_address),
+    };
     let drain = state.scheduler.clone();
     let mut server =
         HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))

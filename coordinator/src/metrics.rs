@@ -52,6 +52,8 @@ pub struct Metrics {
     tasks_verified: Counter,
     verification_failures: Counter,
     results_ignored: Counter,
+    receive_bytes: Gauge,
+    receive_budget_bytes: Gauge,
     swarm_devices_online: Family<SwarmLabel, Gauge>,
     swarm_tasks_queued: Family<SwarmLabel, Gauge>,
     swarm_tasks_in_flight: Family<SwarmLabel, Gauge>,
@@ -79,6 +81,8 @@ impl Metrics {
             tasks_verified: Counter::default(),
             verification_failures: Counter::default(),
             results_ignored: Counter::default(),
+            receive_bytes: Gauge::default(),
+            receive_budget_bytes: Gauge::default(),
             swarm_devices_online: Family::default(),
             swarm_tasks_queued: Family::default(),
             swarm_tasks_in_flight: Family::default(),
@@ -107,6 +111,12 @@ impl Metrics {
             "Results ignored: unknown task, not the lease holder, or already verified",
             metrics.results_ignored.clone(),
         );
+        registry.register(
+            "receive_bytes",
+            "Bytes being received now (frames and request bodies), held from the receive budget",
+            metrics.receive_bytes.clone(),
+        );
+        registry.register("receive_budget_bytes", "The receive budget", metrics.receive_budget_bytes.clone());
         registry.register(
             "swarm_devices_online",
             "Devices with a live session, per swarm",
@@ -146,6 +156,12 @@ impl Metrics {
             verified: self.swarm_tasks_verified.get_or_create(swarm).clone(),
             failed: self.swarm_verification_failures.get_or_create(swarm).clone(),
         }
+    }
+
+    /// Drops the series of a removed swarm.
+    pub fn forget(&self, swarm: &SwarmLabel) {
+        self.swarm_tasks_verified.remove(swarm);
+        self.swarm_verification_failures.remove(swarm);
     }
 
     /// A result passed verification in the swarm of `counters`.
@@ -188,6 +204,12 @@ impl Metrics {
         self.tasks_in_flight.set(clamp(total.in_flight));
         self.tasks_per_second.set(total.tasks_per_second);
         self.jobs_running.set(clamp(total.jobs_running));
+    }
+
+    /// Sets the receive budget's figures (read at each scrape).
+    pub fn set_receive(&self, used: usize, budget: usize) {
+        self.receive_bytes.set(clamp(used as u64));
+        self.receive_budget_bytes.set(clamp(budget as u64));
     }
 
     /// The registry in the text format.

@@ -69,6 +69,28 @@ impl Store {
         }
     }
 
+    /// Records when a swarm was last active (Unix ms), with the next commit.
+    pub fn put_activity(&mut self, swarm: SwarmId, at_ms: u64) {
+        if self.durable.is_some() {
+            self.pending.activity(swarm, at_ms);
+        }
+    }
+
+    /// Removes an abandoned swarm and its jobs, committed at once: its key, resume
+    /// credentials, activity time, jobs and their results.
+    pub fn forget_swarm(&mut self, swarm: SwarmId, jobs: &[JobId]) {
+        for job in jobs {
+            self.jobs.remove(job);
+        }
+        if self.durable.is_some() {
+            for &job in jobs {
+                self.pending.delete(job);
+            }
+            self.pending.forget(swarm);
+            self.commit();
+        }
+    }
+
     /// Records a worker's resume credential with the next commit (within 250 ms). Not at
     /// once: a room of devices joining would cost one disk sync each, and a credential lost
     /// to a crash in between only sends that worker back to its invite.

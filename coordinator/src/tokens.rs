@@ -28,6 +28,9 @@ pub enum TokenError {
     /// The swarm minted its quota for this minute.
     #[error("at most {0} invites per minute")]
     RateLimited(u32),
+    /// The swarm holds as many unexpired invites as it may.
+    #[error("the swarm already has {0} unexpired invites, its limit; revoke one or wait for one to expire")]
+    Quota(u32),
     /// The code is not one of the swarm's.
     #[error("no such invite in this swarm")]
     NotFound,
@@ -41,28 +44,62 @@ struct Entry {
     expires: Instant,
 }
 
-/// Invite codes, minting quotas and failed-join counts.
+/// The lifetime of invites and the limits the token table keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLimits {
+    /// How long an invite stays valid.
+    pub ttl: Duration,
+    /// Invites one swarm may mint per minute.
+    pub mints_per_minute: u32,
+    /// Failed joins one client address may make per minute.
+    pub failures_per_minute: u32,
+    /// Swarms one client address may create per minute.
+    pub swarms_per_minute: u32,
+    /// Unexpired invites one swarm may hold.
+    pub outstanding_invites: u32,
+}
+
+/// Invite codes, minting quotas, failed-join counts and swarm creations per address.
 pub struct TokenTable {
-    ttl: Duration,
-    mint_limit: u32,
-    failure_limit: u32,
+    limits: TokenLimits,
     tokens: HashMap<String, Entry>,
     mints: HashMap<SwarmId, VecDeque<Instant>>,
     failures: HashMap<IpAddr, VecDeque<Instant>>,
+    creations: HashMap<IpAddr, VecDeque<Instant>>,
 }
 
 impl TokenTable {
     /// An empty table with the given lifetime and limits.
-    pub fn new(ttl: Duration, mint_limit: u32, failure_limit: u32) -> Self {
-        Self { ttl, mint_limit, failure_limit, tokens: HashMap::new(), mints: HashMap::new(), failures: HashMap::new() }
+    pub fn new(limits: TokenLimits) -> Self {
+        Self {
+            limits,
+            tokens: HashMap::new(),
+            mints: HashMap::new(),
+            failures: HashMap::new(),
+            creations: HashMap::new(),
+        }
+    }
+
+    /// Unexpired invites of `swarm`.
+    pub fn outstanding(&self, swarm: SwarmId, now: Instant) -> u32 {
+        self.tokens.values().filter(|entry| entry.swarm == swarm && entry.expires > now).count() as u32
+    }
+
+    /// The most unexpired invites a swarm may hold.
+    pub fn invite_limit(&self) -> u32 {
+        self.limits.outstanding_invites
     }
 
     /// Mints a code for `swarm`. The caller has checked that the requester is its master.
     pub fn mint(&mut self, swarm: SwarmId, now: Instant) -> Result<(String, Duration), TokenError> {
+        if self.outstanding(swarm, now) >= self.limits.outstanding_invites {
+            return Err(TokenError::Quota(self.limits.outstanding_invites));
+        }
+        let mint_limit = self.limits.mints_per_minute;
         let recent = self.mints.entry(swarm).or_default();
         prune(recent, now);
-        if recent.len() >= self.mint_limit as usize {
-            return Err(TokenError::RateLimited(self.mint_limit));
+        if recent.len() >= mint_limit as usize {
+            return Err(TokenError::RateLimited(mint_limit));
         }
         let token = loop {
             let candidate = random_token()?;
@@ -71,8 +108,9 @@ impl TokenTable {
             }
         };
         recent.push_back(now);
-        self.tokens.insert(token.clone(), Entry { swarm, expires: now + self.ttl });
-        Ok((token, self.ttl))
+        let ttl = self.limits.ttl;
+        self.tokens.insert(token.clone(), Entry { swarm, expires: now + ttl });
+        Ok((token, ttl))
     }
 
     /// Revokes one of `swarm`'s codes.
@@ -92,10 +130,26 @@ impl TokenTable {
         match self.failures.get_mut(&client) {
             Some(recent) => {
                 prune(recent, now);
-                if recent.len() >= self.failure_limit as usize { Err(RejectCode::RateLimited) } else { Ok(()) }
+                if recent.len() >= self.limits.failures_per_minute as usize {
+                    Err(RejectCode::RateLimited)
+                } else {
+                    Ok(())
+                }
             }
             None => Ok(()),
         }
+    }
+
+    /// Counts a swarm creation against a client address, or refuses it when the address
+    /// created its quota of swarms in the last minute.
+    pub fn create_swarm(&mut self, client: IpAddr, now: Instant) -> Result<(), RejectCode> {
+        let recent = self.creations.entry(client).or_default();
+        prune(recent, now);
+        if recent.len() >= self.limits.swarms_per_minute as usize {
+            return Err(RejectCode::RateLimited);
+        }
+        recent.push_back(now);
+        Ok(())
     }
 
     /// Counts a failed join (bad code, key or credential) against a client address.
@@ -118,6 +172,15 @@ impl TokenTable {
         outcome
     }
 
+    /// Unexpired invites per swarm at `at`.
+    fn counts(&self, at: Instant) -> HashMap<SwarmId, u32> {
+        let mut counts = HashMap::new();
+        for entry in self.tokens.values().filter(|entry| entry.expires > at) {
+            *counts.entry(entry.swarm).or_default() += 1;
+        }
+        counts
+    }
+
     /// Forgets long-expired codes and idle counters.
     pub fn purge(&mut self, now: Instant) {
         self.tokens.retain(|_, entry| entry.expires + EXPIRED_MEMORY > now);
@@ -125,10 +188,12 @@ impl TokenTable {
             prune(recent, now);
             !recent.is_empty()
         });
-        self.failures.retain(|_, recent| {
-            prune(recent, now);
-            !recent.is_empty()
-        });
+        for counts in [&mut self.failures, &mut self.creations] {
+            counts.retain(|_, recent| {
+                prune(recent, now);
+                !recent.is_empty()
+            });
+        }
     }
 }
 
@@ -157,16 +222,36 @@ fn random_token() -> Result<String, TokenError> {
     Ok((0..TOKEN_LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect())
 }
 
+/// How many unexpired invites a swarm holds, against its limit; the token authority tells
+/// the scheduler, which shows it to the master.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct InviteUsage {
+    /// The swarm.
+    pub swarm: SwarmId,
+    /// Its unexpired invites.
+    pub outstanding: u32,
+    /// The most it may hold.
+    pub limit: u32,
+}
+
 /// The actor around [`TokenTable`]; `public_url` is the base of invite links.
 pub struct TokenAuthority {
     table: TokenTable,
     public_url: String,
+    usage: Recipient<InviteUsage>,
 }
 
 impl TokenAuthority {
-    /// A token authority whose links point at `public_url`.
-    pub fn new(table: TokenTable, public_url: String) -> Self {
-        Self { table, public_url }
+    /// A token authority whose links point at `public_url`; it reports each swarm's invite
+    /// count to `usage`.
+    pub fn new(table: TokenTable, public_url: String, usage: Recipient<InviteUsage>) -> Self {
+        Self { table, public_url, usage }
+    }
+
+    fn report(&self, swarm: SwarmId) {
+        let outstanding = self.table.outstanding(swarm, Instant::now());
+        self.usage.do_send(InviteUsage { swarm, outstanding, limit: self.table.invite_limit() });
     }
 
     fn invite(&self, token: String, ttl: Duration) -> Invite {
@@ -181,7 +266,15 @@ impl Actor for TokenAuthority {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(WINDOW, |this, _| this.table.purge(Instant::now()));
+        ctx.run_interval(WINDOW, |this, _| {
+            // Invites expire on their own: report the swarms whose count fell.
+            let now = Instant::now();
+            let before: HashMap<SwarmId, u32> = this.table.counts(now - WINDOW);
+            this.table.purge(now);
+            for swarm in before.into_keys() {
+                this.report(swarm);
+            }
+        });
     }
 }
 
@@ -197,6 +290,7 @@ impl Handler<Mint> for TokenAuthority {
     type Result = Result<Invite, TokenError>;
     fn handle(&mut self, msg: Mint, _: &mut Self::Context) -> Self::Result {
         let (token, ttl) = self.table.mint(msg.swarm, Instant::now())?;
+        self.report(msg.swarm);
         Ok(self.invite(token, ttl))
     }
 }
@@ -214,12 +308,15 @@ pub struct Revoke {
 impl Handler<Revoke> for TokenAuthority {
     type Result = Result<(), TokenError>;
     fn handle(&mut self, msg: Revoke, _: &mut Self::Context) -> Self::Result {
-        self.table.revoke(msg.swarm, &msg.token)
+        self.table.revoke(msg.swarm, &msg.token)?;
+        self.report(msg.swarm);
+        Ok(())
     }
 }
 
-/// Admit a hello from a client address: checks the failed-join limit and, for an invite,
-/// redeems the code. Answers the invite's swarm, or `None` when no code was given.
+/// Admit a hello from a client address: checks the failed-join limit, counts a swarm
+/// creation against the address's quota and, for an invite, redeems the code. Answers the
+/// invite's swarm, or `None` when no code was given.
 #[derive(Message)]
 #[rtype(result = "Result<Option<SwarmId>, RejectCode>")]
 pub struct Admit {
@@ -227,6 +324,8 @@ pub struct Admit {
     pub client: IpAddr,
     /// The invite code, when the hello carries one.
     pub token: Option<String>,
+    /// Whether the hello asks for a new swarm.
+    pub new_swarm: bool,
 }
 
 impl Handler<Admit> for TokenAuthority {
@@ -235,7 +334,13 @@ impl Handler<Admit> for TokenAuthority {
         let now = Instant::now();
         match msg.token {
             Some(token) => self.table.redeem(msg.client, &token, now).map(Some),
-            None => self.table.check_client(msg.client, now).map(|()| None),
+            None => {
+                self.table.check_client(msg.client, now)?;
+                if msg.new_swarm {
+                    self.table.create_swarm(msg.client, now)?;
+                }
+                Ok(None)
+            }
         }
     }
 }
@@ -264,7 +369,13 @@ mod tests {
     const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     fn table() -> TokenTable {
-        TokenTable::new(Duration::from_secs(900), 5, 3)
+        TokenTable::new(TokenLimits {
+            ttl: Duration::from_secs(900),
+            mints_per_minute: 5,
+            failures_per_minute: 3,
+            swarms_per_minute: 2,
+            outstanding_invites: 8,
+        })
     }
 
     #[test]
@@ -312,6 +423,38 @@ mod tests {
         assert_eq!(table.redeem(CLIENT, &token, now), Err(RejectCode::RateLimited));
         assert!(table.redeem(other, &token, now).is_ok(), "the limit is per address");
         assert!(table.redeem(CLIENT, &token, now + WINDOW).is_ok(), "the limit lifts after a minute");
+    }
+
+    #[test]
+    fn swarm_creation_is_limited_per_address_per_minute() {
+        let mut table = table();
+        let now = Instant::now();
+        let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(table.create_swarm(CLIENT, now), Ok(()));
+        assert_eq!(table.create_swarm(CLIENT, now), Ok(()));
+        assert_eq!(table.create_swarm(CLIENT, now), Err(RejectCode::RateLimited));
+        assert_eq!(table.create_swarm(other, now), Ok(()), "the limit is per address");
+        assert_eq!(table.create_swarm(CLIENT, now + WINDOW), Ok(()), "the limit lifts after a minute");
+    }
+
+    #[test]
+    fn a_swarm_holds_a_bounded_number_of_unexpired_invites() {
+        let mut table = table();
+        let now = Instant::now();
+        let swarm = SwarmId::from_u128(1);
+        let mut tokens = Vec::new();
+        for minute in 0..2u32 {
+            for _ in 0..4 {
+                let at = now + WINDOW * minute;
+                tokens.push(table.mint(swarm, at).expect("within quota").0);
+            }
+        }
+        let later = now + WINDOW * 2;
+        assert_eq!(table.outstanding(swarm, later), 8);
+        assert_eq!(table.mint(swarm, later), Err(TokenError::Quota(8)));
+        table.revoke(swarm, &tokens[0]).expect("revoke");
+        assert!(table.mint(swarm, later).is_ok(), "a revoked invite frees its place");
+        assert!(table.mint(swarm, now + Duration::from_secs(900)).is_ok(), "expired invites free theirs");
     }
 
     #[test]

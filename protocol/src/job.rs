@@ -118,6 +118,18 @@ pub enum TaskKind {
     },
 }
 
+impl TaskKind {
+    /// The most bytes the task's output takes in an encoded frame: f32 tiles are raw bytes,
+    /// iteration counts are varints of up to 5 bytes. The coordinator sizes what a worker
+    /// may send by the outputs of the tasks it holds.
+    pub fn max_output_bytes(&self) -> usize {
+        match self {
+            Self::MatmulTile { rows, cols, .. } => *rows as usize * *cols as usize * 4,
+            Self::MandelbrotTile { w, h, .. } => *w as usize * *h as usize * 5,
+        }
+    }
+}
+
 /// What a device computed for a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TaskOutput {

@@ -294,6 +294,8 @@ pub enum RejectCode {
     DeviceIdInUse,
     /// The first frame was not a hello.
     HelloExpected,
+    /// The swarm has as many devices online as it may.
+    SwarmFull,
 }
 
 /// Why a master command was refused.
@@ -307,6 +309,10 @@ pub enum CommandErrorCode {
     NotFound,
     /// Too many invites minted in the last minute.
     RateLimited,
+    /// The swarm is at one of its quotas (unfinished jobs, unexpired invites).
+    QuotaExceeded,
+    /// What was asked for is bigger than the swarm's quota allows (stored results).
+    TooLarge,
 }
 
 /// An invite code and the link that carries it.
@@ -333,6 +339,8 @@ pub enum Snapshot {
         devices: Vec<DeviceRow>,
         /// Every job not yet deleted.
         jobs: Vec<JobProgress>,
+        /// The swarm's use of each of its quotas.
+        usage: SwarmUsage,
     },
     /// A worker's view: totals and its own state only.
     Worker {
@@ -341,6 +349,28 @@ pub enum Snapshot {
         /// The receiving device.
         me: DeviceStats,
     },
+}
+
+/// One quota of a swarm: how much of it is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// In use now.
+    pub used: u64,
+    /// The most the swarm may use.
+    pub limit: u64,
+}
+
+/// A swarm's use of its quotas, shown on the master's dashboard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmUsage {
+    /// Unfinished jobs.
+    pub jobs: Quota,
+    /// Bytes of results held (each job's whole result, from its submission until deleted).
+    pub result_bytes: Quota,
+    /// Devices online, the master included.
+    pub devices: Quota,
+    /// Unexpired invites.
+    pub invites: Quota,
 }
 
 /// Swarm-wide figures.

@@ -177,6 +177,12 @@ round_trip! {
             stats: stats(),
         }],
         jobs: vec![progress()],
+        usage: SwarmUsage {
+            jobs: Quota { used: 1, limit: 32 },
+            result_bytes: Quota { used: 1 << 24, limit: 1 << 30 },
+            devices: Quota { used: 3, limit: 10_000 },
+            invites: Quota { used: 0, limit: 16 },
+        },
     });
     snapshot_worker: ToDevice = ToDevice::Snapshot(Snapshot::Worker {
         totals: totals(),

@@ -43,6 +43,11 @@ impl Coordinator {
             .env("OSTRICH_BIND", format!("127.0.0.1:{port}"))
             .env("OSTRICH_DATA_DIR", &data_dir)
             .env("RUST_LOG", std::env::var("SIM_COORDINATOR_LOG").unwrap_or_else(|_| "warn".into()))
+            // Every simulated device comes from 127.0.0.1: lift the limits meant for one
+            // machine on a LAN (the caller's `env` may set them again).
+            .env("OSTRICH_UNADMITTED_PER_ADDRESS", "1000000")
+            .env("OSTRICH_SWARMS_PER_MINUTE", "1000000")
+            .env("OSTRICH_MAX_DEVICES", "1000000")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .spawn()

@@ -20,6 +20,35 @@ pub fn ops_score(mflops: u32) -> String {
     }
 }
 
+/// A count with thin thousands separators: 10 000.
+pub fn count(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Bytes in the largest binary unit that keeps the figure at or above 1: 1.5 GiB.
+pub fn bytes(value: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut scaled = value as f64;
+    let mut unit = 0;
+    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
+        scaled /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || scaled >= 100.0 {
+        format!("{scaled:.0} {}", UNITS[unit])
+    } else {
+        format!("{scaled:.1} {}", UNITS[unit])
+    }
+}
+
 /// A rate of tasks per second, without its unit.
 pub fn rate(per_sec: f32) -> String {
     if per_sec >= 100.0 { format!("{per_sec:.0}") } else { format!("{per_sec:.1}") }

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use ostrich_protocol::{
     DeviceId, DeviceRow, DeviceStats, GpuInfo, Invite, JobId, JobProgress, JobSpec, LogLevel, Role, RunState,
-    SwarmTotals, Welcome,
+    SwarmTotals, SwarmUsage, Welcome,
 };
 use yew::Reducible;
 
@@ -123,6 +123,8 @@ pub struct State {
     pub master_key_refused: bool,
     /// Swarm-wide figures from the last snapshot.
     pub totals: Option<SwarmTotals>,
+    /// The swarm's use of its quotas, from the master's last snapshot.
+    pub usage: Option<SwarmUsage>,
     /// The master's device table.
     pub devices: Vec<DeviceRow>,
     /// The master's jobs, in submission order.
@@ -171,6 +173,7 @@ impl State {
             master_key,
             master_key_refused: false,
             totals: None,
+            usage: None,
             devices: Vec::new(),
             jobs: Vec::new(),
             deleted_jobs: BTreeSet::new(),
@@ -249,6 +252,7 @@ impl State {
                 self.master_key = None;
                 self.master_key_refused = false;
                 self.totals = None;
+                self.usage = None;
                 self.history.clear();
                 self.devices.clear();
                 self.jobs.clear();

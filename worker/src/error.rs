@@ -79,7 +79,7 @@ impl WorkerError {
 
 /// Whether a refusal may go away on its own, so a reconnecting worker tries again.
 pub fn reject_is_retryable(code: RejectCode) -> bool {
-    matches!(code, RejectCode::RateLimited | RejectCode::DeviceIdInUse)
+    matches!(code, RejectCode::RateLimited | RejectCode::DeviceIdInUse | RejectCode::SwarmFull)
 }
 
 /// What a refusal means for the person running the worker.
@@ -92,5 +92,6 @@ pub fn reject_hint(code: RejectCode) -> &'static str {
         RejectCode::InvalidCredential => "the stored credential is no longer valid: join again with a fresh invite",
         RejectCode::DeviceIdInUse => "another online device uses this device id",
         RejectCode::HelloExpected => "the coordinator expected a hello first",
+        RejectCode::SwarmFull => "the swarm has as many devices online as it may: trying again later",
     }
 }

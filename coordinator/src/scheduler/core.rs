@@ -14,8 +14,11 @@ use ostrich_protocol::{
 };
 use rand::{RngCore, TryRngCore, rngs::OsRng};
 
-use super::swarm::{Device, Fresh, SessionId, Swarm, clamp_capabilities, slot_limit, trim, weight};
-use crate::{jobs::Job, metrics::Metrics, store::Store};
+use super::{
+    quotas::{Quotas, unix_ms},
+    swarm::{Device, Fresh, SessionId, Swarm, clamp_capabilities, slot_limit, trim, weight},
+};
+use crate::{jobs::Job, limits::frame_limit, metrics::Metrics, store::Store};
 
 /// Something the actor must deliver.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +29,8 @@ pub enum Effect {
     Close(SessionId, String),
     /// Close a session because the coordinator is shutting down; the device reconnects.
     Shutdown(SessionId),
+    /// The largest frame a session may send from now on (see [`crate::limits`]).
+    FrameLimit(SessionId, usize),
 }
 
 /// How a hello proved where it belongs, after the token authority redeemed any invite.
@@ -55,6 +60,23 @@ pub struct Settings {
     pub max_task_attempts: u32,
     /// The TLS certificate's fingerprint, told to every device in its welcome.
     pub tls_fingerprint: Option<String>,
+    /// What one swarm may hold.
+    pub quotas: Quotas,
+    /// Time after which an abandoned swarm is removed.
+    pub swarm_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(120),
+            quarantine_after: 3,
+            max_task_attempts: 8,
+            tls_fingerprint: None,
+            quotas: Quotas::default(),
+            swarm_ttl: Duration::from_secs(30 * 86_400),
+        }
+    }
 }
 
 /// A task the scheduler tracks until it is verified or its job ends.
@@ -69,6 +91,9 @@ pub(super) struct TaskEntry {
     pub failures: u32,
     /// Devices whose result for this task failed verification; it is not sent to them again.
     pub excluded: Vec<DeviceId>,
+    /// The most bytes a result of this task takes on the wire; its holder may send that
+    /// much more (see [`crate::limits::frame_limit`]).
+    pub result_bytes: u64,
 }
 
 impl TaskEntry {
@@ -166,7 +191,7 @@ impl Core {
             Admission::NewSwarm => {
                 let key = secret();
                 let swarm = SwarmId::new_v4();
-                self.swarms.insert(swarm, Swarm::new(swarm, &self.metrics));
+                self.swarms.insert(swarm, Swarm::new(swarm, &self.metrics, unix_ms()));
                 self.master_keys.insert(key.clone(), swarm);
                 self.store.put_swarm(swarm, &key);
                 (swarm, Role::Master, Some(key))
@@ -193,6 +218,10 @@ impl Core {
                 _ => return Err(bad_credential()),
             },
         };
+        if role == Role::Worker {
+            self.check_device_quota(swarm_id, device_id)?;
+        }
+        self.touch(swarm_id, unix_ms());
         let replaced = self.swarms.get(&swarm_id).and_then(|s| s.devices.get(&device_id)).and_then(|d| d.session);
         if let Some(old) = replaced {
             self.out.push(Effect::Close(old, "replaced by a newer session of this device".into()));
@@ -222,6 +251,7 @@ impl Core {
             failures: 0,
             resume_credential: None,
             offered: None,
+            owed: 0,
         });
         device.name = match trim(name) {
             n if n.is_empty() => format!("device-{}", &device_id.simple().to_string()[..6]),
@@ -249,6 +279,7 @@ impl Core {
             tls_fingerprint: self.settings.tls_fingerprint.clone(),
         };
         let name = device.name.clone();
+        self.out.push(Effect::FrameLimit(session, frame_limit(role, 0)));
         self.sessions.insert(session, (swarm_id, device_id));
         self.log(swarm_id, LogLevel::Info, format!("{name} joined as {role:?}"));
         Ok(welcome)
@@ -298,9 +329,11 @@ impl Core {
         }
         device.session = None;
         device.slots = 0;
+        device.owed = 0;
         let name = device.name.clone();
         let leases: Vec<TaskId> = device.leases.drain().collect();
         let count = leases.len();
+        self.touch(swarm_id, unix_ms());
         for task in leases {
             self.requeue(task, false);
         }
@@ -352,6 +385,7 @@ impl Core {
         now: Instant,
     ) -> Result<ToDevice, CommandError> {
         let swarm_id = self.master_swarm(session)?;
+        self.touch(swarm_id, unix_ms());
         match command {
             MasterCommand::SetThrottle { percent } => self.set_throttle(swarm_id, percent),
             MasterCommand::SetRunState { state } => self.set_run_state(swarm_id, state, now),
@@ -450,6 +484,7 @@ impl Core {
         let job_id = self.next_job;
         let job =
             Job::new(job_id, swarm_id, spec.clone()).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
+        self.check_job_quota(swarm_id, &job)?;
         self.next_job += 1;
         let count = job.task_count();
         let label = job.progress(0).label;
@@ -526,17 +561,24 @@ impl Core {
         let leased: Vec<(TaskId, Option<Lease>)> =
             self.tasks.iter().filter(|(_, t)| t.job == job_id).map(|(id, t)| (*id, t.lease)).collect();
         let mut cancels: HashMap<SessionId, Vec<TaskId>> = HashMap::new();
+        let mut holders = Vec::new();
         for (task_id, lease) in leased {
-            self.tasks.remove(&task_id);
+            let entry = self.tasks.remove(&task_id);
             if let Some(lease) = lease {
                 if let Some(swarm) = self.swarms.get_mut(&swarm_id)
                     && let Some(device) = swarm.devices.get_mut(&lease.device)
                 {
                     device.leases.remove(&task_id);
+                    device.owed = device.owed.saturating_sub(entry.map_or(0, |e| e.result_bytes));
                     swarm.offer(lease.device);
+                    holders.push(lease.device);
                 }
                 cancels.entry(lease.session).or_default().push(task_id);
             }
+        }
+        if let Some(swarm) = self.swarms.get(&swarm_id) {
+            holders.dedup();
+            self.out.extend(holders.into_iter().filter_map(|device| swarm.frame_limit(device)));
         }
         if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
             swarm.fresh.retain(|fresh| fresh.job != job_id);
@@ -636,14 +678,18 @@ impl Core {
 
     /// Clears a lease on both sides.
     pub(super) fn release(&mut self, swarm_id: SwarmId, device_id: DeviceId, task_id: TaskId) {
+        let mut result_bytes = 0;
         if let Some(entry) = self.tasks.get_mut(&task_id) {
             entry.lease = None;
+            result_bytes = entry.result_bytes;
         }
         if let Some(swarm) = self.swarms.get_mut(&swarm_id)
             && let Some(device) = swarm.devices.get_mut(&device_id)
         {
             device.leases.remove(&task_id);
+            device.owed = device.owed.saturating_sub(result_bytes);
             swarm.offer(device_id);
+            self.out.extend(swarm.frame_limit(device_id));
         }
     }
 

@@ -7,7 +7,10 @@ use ostrich_protocol::{DeviceId, JobId, JobState, LogLevel, RunState, SwarmId, T
 
 use super::core::{Core, Effect, Lease, TaskEntry};
 use super::swarm::Swarm;
-use crate::store::Store;
+use crate::{
+    limits::{frame_limit, result_bytes},
+    store::Store,
+};
 
 /// How far into the requeued tasks dispatch looks for one a device is not excluded from.
 const EXCLUSION_LOOKAHEAD: usize = 64;
@@ -29,7 +32,7 @@ impl Core {
         if swarm.run_state != RunState::Running {
             return;
         }
-        let mut batches: Vec<(u64, Vec<Task>)> = Vec::new();
+        let mut batches: Vec<(u64, DeviceId, Vec<Task>)> = Vec::new();
         // Devices with room that every waiting task excludes; offered again at the end.
         let mut passed_over: Vec<DeviceId> = Vec::new();
         loop {
@@ -66,22 +69,27 @@ impl Core {
             };
             entry.lease = Some(Lease { device: device.id, session });
             entry.dispatches += 1;
+            entry.result_bytes = result_bytes(kind.max_output_bytes());
             self.deadlines.push_back((now + lease, task_id, entry.dispatches));
             device.leases.insert(task_id);
+            device.owed += entry.result_bytes;
             swarm.virtual_time = candidate.pass;
             device.pass = candidate.pass + 1.0 / f64::from(device.weight.max(1));
             swarm.offer(candidate.device);
             let task = Task { id: task_id, job_id: entry.job, lease_ms, kind };
-            match batches.iter_mut().find(|(s, _)| *s == session) {
-                Some((_, tasks)) => tasks.push(task),
-                None => batches.push((session, vec![task])),
+            match batches.iter_mut().find(|(s, _, _)| *s == session) {
+                Some((_, _, tasks)) => tasks.push(task),
+                None => batches.push((session, candidate.device, vec![task])),
             }
             self.dirty_jobs.insert(entry.job);
         }
         for device in passed_over {
             swarm.offer(device);
         }
-        self.out.extend(batches.into_iter().map(|(session, tasks)| Effect::Send(session, ToDevice::Assign { tasks })));
+        // The frame limit grows before the tasks leave, so no result can outrun it.
+        self.out.extend(batches.iter().filter_map(|(_, device, _)| swarm.frame_limit(*device)));
+        self.out
+            .extend(batches.into_iter().map(|(session, _, tasks)| Effect::Send(session, ToDevice::Assign { tasks })));
         self.compact_deadlines();
     }
 
@@ -139,7 +147,9 @@ impl Core {
         let mut drained = Vec::new();
         for device in swarm.devices.values_mut().filter(|d| which(d.id)) {
             let tasks: Vec<TaskId> = device.leases.drain().collect();
+            device.owed = 0;
             if let (Some(session), false) = (device.session, tasks.is_empty()) {
+                self.out.push(Effect::FrameLimit(session, frame_limit(device.role, 0)));
                 self.out.push(Effect::Send(session, ToDevice::Cancel { task_ids: tasks.clone() }));
                 drained.push(device.id);
             }
@@ -186,6 +196,7 @@ impl Core {
         for &job in &dirty {
             self.store.put_job(job);
         }
+        self.store_activity();
         self.store.commit();
         let mut leased: HashMap<SwarmId, HashMap<JobId, u32>> = HashMap::new();
         for job_id in dirty {
@@ -242,8 +253,16 @@ fn next_task(
     };
     let id = *next_id;
     *next_id += 1;
-    let entry =
-        TaskEntry { job, index, swarm: swarm.id, lease: None, dispatches: 0, failures: 0, excluded: Vec::new() };
+    let entry = TaskEntry {
+        job,
+        index,
+        swarm: swarm.id,
+        lease: None,
+        dispatches: 0,
+        failures: 0,
+        excluded: Vec::new(),
+        result_bytes: 0,
+    };
     tasks.insert(id, entry);
     Some(id)
 }

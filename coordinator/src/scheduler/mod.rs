@@ -5,6 +5,7 @@
 
 mod core;
 mod dispatch;
+mod quotas;
 mod restore;
 mod snapshot;
 mod swarm;
@@ -23,18 +24,34 @@ use ostrich_protocol::{
 use rand::RngCore;
 
 pub use self::core::{Admission, CommandError, Core, Effect, Settings, secret};
+pub use self::quotas::{Quotas, unix_ms};
 pub use self::swarm::{RateWindow, SessionId, limits, weight};
-use crate::{jobs::ResultFile, session::Outbound};
+use crate::{
+    jobs::ResultFile,
+    limits::{FrameLimit, Reservation},
+    session::Outbound,
+    tokens::InviteUsage,
+};
 
 /// How often expired leases are looked for.
 const LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+/// How often abandoned swarms are looked for, at most (a short swarm TTL checks sooner).
+const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 /// How often job progress is pushed to masters, at most.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What the scheduler holds of an admitted session.
+struct Link {
+    /// Where its messages go.
+    recipient: Recipient<Outbound>,
+    /// Its frame limit, read by its reader.
+    frame_limit: FrameLimit,
+}
 
 /// The actor around [`Core`].
 pub struct Scheduler {
     core: Core,
-    sessions: HashMap<SessionId, Recipient<Outbound>>,
+    sessions: HashMap<SessionId, Link>,
     weight_interval: Duration,
 }
 
@@ -59,21 +76,26 @@ impl Scheduler {
         for effect in self.core.take_effects() {
             match effect {
                 Effect::Send(session, message) => {
-                    if let Some(recipient) = self.sessions.get(&session) {
+                    if let Some(link) = self.sessions.get(&session) {
                         match ostrich_protocol::encode(&message) {
-                            Ok(frame) => recipient.do_send(Outbound::Frame(Bytes::from(frame))),
+                            Ok(frame) => link.recipient.do_send(Outbound::Frame(Bytes::from(frame))),
                             Err(error) => log::error!("cannot encode a message for session {session}: {error}"),
                         }
                     }
                 }
                 Effect::Close(session, reason) => {
-                    if let Some(recipient) = self.sessions.remove(&session) {
-                        recipient.do_send(Outbound::Close(reason));
+                    if let Some(link) = self.sessions.remove(&session) {
+                        link.recipient.do_send(Outbound::Close(reason));
                     }
                 }
                 Effect::Shutdown(session) => {
-                    if let Some(recipient) = self.sessions.remove(&session) {
-                        recipient.do_send(Outbound::Shutdown);
+                    if let Some(link) = self.sessions.remove(&session) {
+                        link.recipient.do_send(Outbound::Shutdown);
+                    }
+                }
+                Effect::FrameLimit(session, bytes) => {
+                    if let Some(link) = self.sessions.get(&session) {
+                        link.frame_limit.set(bytes);
                     }
                 }
             }
@@ -95,6 +117,10 @@ impl Actor for Scheduler {
             this.deliver();
         });
         ctx.run_interval(self.weight_interval, |this, _| this.core.refresh_weights());
+        let ttl = self.core.settings.swarm_ttl;
+        ctx.run_interval((ttl / 4).clamp(Duration::from_millis(50), EXPIRY_CHECK_INTERVAL), move |this, _| {
+            this.core.expire_swarms(unix_ms(), ttl);
+        });
     }
 }
 
@@ -106,6 +132,8 @@ pub struct Register {
     pub session: SessionId,
     /// Where to deliver its messages.
     pub recipient: Recipient<Outbound>,
+    /// The session's frame limit, which the scheduler sets from its role and leases.
+    pub frame_limit: FrameLimit,
     /// The client-chosen device id.
     pub device_id: DeviceId,
     /// Display name.
@@ -120,10 +148,10 @@ impl Handler<Register> for Scheduler {
     type Result = Result<Welcome, (RejectCode, String)>;
     fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
         let welcome = self.core.register(msg.session, msg.device_id, &msg.name, msg.capabilities, msg.admission);
-        self.deliver();
         if welcome.is_ok() {
-            self.sessions.insert(msg.session, msg.recipient);
+            self.sessions.insert(msg.session, Link { recipient: msg.recipient, frame_limit: msg.frame_limit });
         }
+        self.deliver();
         welcome
     }
 }
@@ -164,6 +192,8 @@ pub enum DeviceEvent {
         task_id: TaskId,
         /// The claimed output.
         output: TaskOutput,
+        /// Its bytes in the receive budget, given back once it is handled.
+        held: Reservation,
     },
     /// It returned several results in one frame.
     Results {
@@ -171,6 +201,8 @@ pub enum DeviceEvent {
         session: SessionId,
         /// Tasks and their claimed outputs.
         results: Vec<(TaskId, TaskOutput)>,
+        /// Their bytes in the receive budget, given back once they are handled.
+        held: Reservation,
     },
     /// It could not compute a task.
     Failed {
@@ -196,11 +228,11 @@ impl Handler<DeviceEvent> for Scheduler {
         let now = Instant::now();
         match msg {
             DeviceEvent::WorkRequest { session, slots } => self.core.work_request(session, slots, now),
-            DeviceEvent::Result { session, task_id, output } => {
+            DeviceEvent::Result { session, task_id, output, held: _ } => {
                 let seed = rand::rng().next_u64();
                 self.core.task_result(session, task_id, output, now, seed);
             }
-            DeviceEvent::Results { session, results } => {
+            DeviceEvent::Results { session, results, held: _ } => {
                 let mut rng = rand::rng();
                 self.core.task_results(session, results, now, || rng.next_u64());
             }
@@ -256,7 +288,17 @@ pub struct Authenticate {
 impl Handler<Authenticate> for Scheduler {
     type Result = Option<SwarmId>;
     fn handle(&mut self, msg: Authenticate, _: &mut Self::Context) -> Self::Result {
-        self.core.authenticate(&msg.key)
+        let swarm = self.core.authenticate(&msg.key)?;
+        self.core.touch(swarm, unix_ms());
+        Some(swarm)
+    }
+}
+
+impl Handler<InviteUsage> for Scheduler {
+    type Result = ();
+    fn handle(&mut self, msg: InviteUsage, _: &mut Self::Context) {
+        let quota = ostrich_protocol::Quota { used: u64::from(msg.outstanding), limit: u64::from(msg.limit) };
+        self.core.set_invite_usage(msg.swarm, quota);
     }
 }
 
@@ -364,7 +406,7 @@ impl Handler<TakeSnapshots> for Scheduler {
             .masters
             .into_iter()
             .chain(snapshots.workers)
-            .filter_map(|(session, snapshot)| Some((self.sessions.get(&session)?.clone(), snapshot)))
+            .filter_map(|(session, snapshot)| Some((self.sessions.get(&session)?.recipient.clone(), snapshot)))
             .collect()
     }
 }

@@ -19,11 +19,18 @@ impl Core {
         let mut core = Self::new(settings);
         core.store = store;
         // Task ids of the last run may still arrive from devices; start far past them.
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        core.next_task = now_ms << 16;
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        core.next_task = (now_ms as u64) << 16;
+        // A swarm of an older store, with no activity time, starts its clock now.
+        let now_ms = now_ms as u64;
         for (swarm, key) in restored.swarms {
-            core.swarms.insert(swarm, Swarm::new(swarm, &core.metrics));
+            core.swarms.insert(swarm, Swarm::new(swarm, &core.metrics, now_ms));
             core.master_keys.insert(key, swarm);
+        }
+        for (swarm_id, at_ms) in restored.activity {
+            if let Some(swarm) = core.swarms.get_mut(&swarm_id) {
+                (swarm.last_active_ms, swarm.stored_active_ms) = (at_ms, at_ms);
+            }
         }
         for (credential, swarm, device) in restored.resume {
             core.resume.insert(credential, (swarm, device));

@@ -47,6 +47,7 @@ impl Core {
     pub fn snapshots(&mut self, swarm_id: SwarmId, now: Instant) -> Option<SwarmSnapshots> {
         let second = self.second(now);
         let jobs = self.jobs_progress(swarm_id);
+        let usage = self.usage(swarm_id);
         let swarm = self.swarms.get_mut(&swarm_id)?;
         let queued = swarm.queued().min(u64::from(u32::MAX)) as u32;
         let online: Vec<_> = swarm.devices.values().filter(|d| d.session.is_some()).collect();
@@ -84,7 +85,7 @@ impl Core {
             });
         }
         rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.device_id.cmp(&b.device_id)));
-        let master = Snapshot::Master { totals, devices: rows, jobs };
+        let master = Snapshot::Master { totals, devices: rows, jobs, usage };
         let masters = master_sessions.into_iter().map(|s| (s, master.clone())).collect();
         Some(SwarmSnapshots { masters, workers })
     }

@@ -6,7 +6,11 @@ use std::{
     collections::{BinaryHeap, HashMap, HashSet, VecDeque},
 };
 
-use crate::metrics::{Metrics, SwarmCounters, SwarmLabel};
+use super::core::Effect;
+use crate::{
+    limits::frame_limit,
+    metrics::{Metrics, SwarmCounters, SwarmLabel},
+};
 use ostrich_protocol::{
     Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, JobId, Role, RunState, SwarmId, TaskId,
 };
@@ -132,6 +136,8 @@ pub struct Device {
     pub resume_credential: Option<String>,
     /// The pass of this device's live entry in its swarm's ready heap, if it has one.
     pub offered: Option<f64>,
+    /// The most bytes the results of the tasks it holds take on the wire.
+    pub owed: u64,
 }
 
 impl Device {
@@ -233,11 +239,18 @@ pub struct Swarm {
     pub label: SwarmLabel,
     /// Its verified and failed results in `/metrics`.
     pub counters: SwarmCounters,
+    /// Its unexpired invites, as the token authority last counted them.
+    pub invites: ostrich_protocol::Quota,
+    /// When something last happened in it (Unix ms): its abandonment clock.
+    pub last_active_ms: u64,
+    /// The activity time last written to the store.
+    pub stored_active_ms: u64,
 }
 
 impl Swarm {
-    /// A new swarm, idle and at full throttle, counting its results in `metrics`.
-    pub fn new(id: SwarmId, metrics: &Metrics) -> Self {
+    /// A new swarm, idle and at full throttle, counting its results in `metrics`, last
+    /// active at `now_ms` (Unix ms).
+    pub fn new(id: SwarmId, metrics: &Metrics, now_ms: u64) -> Self {
         let label = SwarmLabel { swarm: id.to_string() };
         Self {
             id,
@@ -251,6 +264,9 @@ impl Swarm {
             virtual_time: 0.0,
             counters: metrics.counters(&label),
             label,
+            invites: ostrich_protocol::Quota::default(),
+            last_active_ms: now_ms,
+            stored_active_ms: 0,
         }
     }
 
@@ -275,6 +291,12 @@ impl Swarm {
     /// Whether no task waits.
     pub fn nothing_queued(&self) -> bool {
         self.queue.is_empty() && self.fresh.is_empty()
+    }
+
+    /// The frame limit of a device's session, from the results it owes, as an effect.
+    pub fn frame_limit(&self, device_id: DeviceId) -> Option<Effect> {
+        let device = self.devices.get(&device_id)?;
+        Some(Effect::FrameLimit(device.session?, frame_limit(device.role, device.owed)))
     }
 
     /// Sessions of online devices, optionally masters only.

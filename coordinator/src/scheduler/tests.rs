@@ -16,6 +16,7 @@ fn core() -> Core {
         quarantine_after: 2,
         max_task_attempts: 100,
         tls_fingerprint: None,
+        ..Settings::default()
     })
 }
 
@@ -328,4 +329,84 @@ fn results_in_one_frame_are_each_verified_and_refilled_in_one_assign() {
     assert_eq!(core.ignored_results, 1, "the repeated result is ignored");
     let progress = core.job_progress(swarm_id, 1).expect("job");
     assert_eq!((progress.tasks_verified, progress.verification_failures), (2, 1));
+}
+
+/// The frame limits the core set for a session, in order.
+fn frame_limits(effects: &[Effect], session: u64) -> Vec<usize> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::FrameLimit(s, bytes) if *s == session => Some(*bytes),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_workers_frame_limit_follows_the_results_of_the_tasks_it_holds() {
+    use crate::limits::{WORKER_FRAME_BYTES, result_bytes};
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    worker(&mut core, swarm_id, 2, 1);
+    assert_eq!(frame_limits(&core.take_effects(), 2), vec![WORKER_FRAME_BYTES], "set on admission");
+    core.submit_job(swarm_id, seeded_job(4), Instant::now()).expect("job");
+    core.work_request(2, 3, Instant::now());
+    let effects = core.take_effects();
+    let tasks = assigned(&effects);
+    assert_eq!(tasks.len(), 3);
+    let per_task = result_bytes(4 * 4 * 4) as usize;
+    assert_eq!(frame_limits(&effects, 2), vec![WORKER_FRAME_BYTES + 3 * per_task], "raised before the assign");
+    let first = &tasks[0].1;
+    core.task_result(2, first.id, honest(first), Instant::now(), 1);
+    let limits = frame_limits(&core.take_effects(), 2);
+    assert_eq!(limits.first(), Some(&(WORKER_FRAME_BYTES + 2 * per_task)), "lowered as a result settles");
+    core.disconnect(2);
+    assert!(core.swarms[&swarm_id].devices.values().all(|d| d.owed == 0));
+}
+
+#[test]
+fn an_abandoned_swarm_goes_with_its_keys_and_jobs_and_a_busy_one_stays() {
+    let mut core = core();
+    let abandoned = swarm(&mut core);
+    let busy = {
+        let welcome = core.register(5, Uuid::from_u128(5), "m", caps(1), Admission::NewSwarm).expect("master");
+        welcome.swarm_id
+    };
+    core.submit_job(busy, seeded_job(2), Instant::now()).expect("job");
+    let now = super::unix_ms();
+    let ttl = Duration::from_secs(60);
+    assert!(core.expire_swarms(now + 120_000, ttl).is_empty(), "masters online keep both");
+    core.disconnect(1);
+    core.disconnect(5);
+    assert!(core.expire_swarms(now + 30_000, ttl).is_empty(), "not abandoned long enough");
+    assert_eq!(core.expire_swarms(now + 120_000, ttl), vec![abandoned], "the busy swarm has an unfinished job");
+    assert!(!core.swarms.contains_key(&abandoned));
+    assert!(core.master_keys.values().all(|s| *s == busy));
+    assert_eq!(core.store.jobs_of(busy).count(), 1);
+}
+
+#[test]
+fn quotas_refuse_jobs_and_devices_past_their_limits() {
+    let mut core = Core::new(Settings {
+        quotas: super::Quotas { jobs: 2, result_bytes: 3 * 8 * 8 * 4, devices: 2 },
+        ..Settings::default()
+    });
+    let swarm_id = swarm(&mut core);
+    let small = seeded_job(2); // 8×8 result: 256 bytes
+    core.submit_job(swarm_id, small.clone(), Instant::now()).expect("first");
+    core.submit_job(swarm_id, small.clone(), Instant::now()).expect("second");
+    let refused = core.submit_job(swarm_id, small.clone(), Instant::now()).expect_err("third");
+    assert_eq!(refused.0, CommandErrorCode::QuotaExceeded);
+    core.cancel_job(swarm_id, 1).expect("cancel");
+    let refused = core.submit_job(swarm_id, seeded_job(4), Instant::now()).expect_err("too big");
+    assert_eq!(refused.0, CommandErrorCode::TooLarge, "{}", refused.1);
+    core.submit_job(swarm_id, small, Instant::now()).expect("fits beside the two");
+    assert_eq!(core.usage(swarm_id).result_bytes.used, 3 * 256);
+
+    worker(&mut core, swarm_id, 2, 1);
+    let full = core.register(3, Uuid::from_u128(3), "w", caps(1), Admission::Invited(swarm_id));
+    assert_eq!(full.map(|_| ()).map_err(|e| e.0), Err(RejectCode::SwarmFull));
+    let again = core.register(4, Uuid::from_u128(2), "w", caps(1), Admission::Invited(swarm_id));
+    assert_eq!(again.map(|_| ()).map_err(|e| e.0), Err(RejectCode::DeviceIdInUse), "not refused for the quota");
+    assert_eq!(core.usage(swarm_id).devices.used, 2);
 }

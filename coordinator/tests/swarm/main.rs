@@ -15,12 +15,19 @@ mod invites;
 mod isolation;
 /// 9. Whole jobs through three native workers equal a single-process computation.
 mod jobs;
+/// Memory is bounded before trust: frame limits by phase and role, the hello deadline,
+/// unadmitted sockets per address, the receive budget and HTTP body limits.
+mod limits;
 /// 7. Heartbeat timeout and lease expiry.
 mod liveness;
 /// 6. A worker killed mid-task loses nothing.
 mod loss;
 /// `/metrics` parses as Prometheus text and counts what happened.
 mod metrics;
+/// Quotas per swarm, the swarm creation limit and the expiry of abandoned swarms.
+mod quotas;
+/// A byte-level WebSocket client for frames no library sends.
+mod raw;
 /// A job survives a power cut of the coordinator binary.
 mod restart;
 /// 1. Master creation, and proof of the master key.

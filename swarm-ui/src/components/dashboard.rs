@@ -5,7 +5,7 @@ use ostrich_protocol::Role;
 use yew::prelude::*;
 
 use super::{
-    ApiKey, DeviceTable, Header, JobForm, JobList, Notice, RunControls, SharePanel, Terminal, Throttle,
+    ApiKey, DeviceTable, Header, JobForm, JobList, Notice, Quotas, RunControls, SharePanel, Terminal, Throttle,
     ThroughputChart, Totals,
 };
 use crate::dom;
@@ -96,6 +96,10 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
                 <section class="card api">
                     <h2>{ "API key" }</h2>
                     <ApiKey master_key={state.master_key.clone()} />
+                </section>
+                <section class="card quotas">
+                    <h2>{ "Quotas" }</h2>
+                    <Quotas usage={state.usage} />
                 </section>
             </main>
         </div>

@@ -89,7 +89,8 @@ impl State {
 
     fn snapshot(&mut self, snapshot: Snapshot) {
         let totals = match snapshot {
-            Snapshot::Master { totals, devices, jobs } => {
+            Snapshot::Master { totals, devices, jobs, usage } => {
+                self.usage = Some(usage);
                 let listed: BTreeSet<JobId> = jobs.iter().map(|j| j.job_id).collect();
                 self.previews.retain(|id, preview| {
                     let now_listed = listed.contains(id);
@@ -127,8 +128,14 @@ impl State {
 
     fn command_error(&mut self, code: CommandErrorCode, message: String, now_ms: f64) {
         // The page sends no other command with an out-of-range value (the cancel button shows
-        // only for running jobs), so an `InvalidValue` answers the oldest job submission.
-        if code == CommandErrorCode::InvalidValue {
+        // only for running jobs), so an `InvalidValue` answers the oldest job submission; so
+        // does a quota refusal, unless an invite was asked for.
+        let about_a_job = match code {
+            CommandErrorCode::InvalidValue | CommandErrorCode::TooLarge => true,
+            CommandErrorCode::QuotaExceeded => !self.invite_pending,
+            _ => false,
+        };
+        if about_a_job {
             self.pending_specs.pop_front();
         }
         let text = match code {
@@ -138,6 +145,9 @@ impl State {
             CommandErrorCode::NotMaster => format!("Only the swarm's master may do that ({message})"),
             CommandErrorCode::InvalidValue => format!("Refused: {message}"),
             CommandErrorCode::NotFound => format!("Not found: {message}"),
+            CommandErrorCode::QuotaExceeded | CommandErrorCode::TooLarge => {
+                format!("Over the swarm's quota: {message}")
+            }
         };
         if self.invite_pending {
             self.invite_pending = false;

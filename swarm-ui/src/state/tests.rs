@@ -58,7 +58,7 @@ fn totals(tasks_per_sec: f32) -> SwarmTotals {
 }
 
 fn master_snapshot(jobs: Vec<JobProgress>) -> ToDevice {
-    ToDevice::Snapshot(Snapshot::Master { totals: totals(1.0), devices: vec![], jobs })
+    ToDevice::Snapshot(Snapshot::Master { totals: totals(1.0), devices: vec![], jobs, usage: SwarmUsage::default() })
 }
 
 fn mandelbrot(width: u32, height: u32) -> JobSpec {
@@ -176,7 +176,12 @@ fn throughput_history_keeps_the_last_points_of_every_snapshot() {
     for i in 0..(HISTORY_POINTS + 30) {
         receive(
             &mut state,
-            ToDevice::Snapshot(Snapshot::Master { totals: totals(i as f32), devices: vec![], jobs: vec![] }),
+            ToDevice::Snapshot(Snapshot::Master {
+                totals: totals(i as f32),
+                devices: vec![],
+                jobs: vec![],
+                usage: SwarmUsage::default(),
+            }),
         );
     }
     assert_eq!(state.history.len(), HISTORY_POINTS);
@@ -283,7 +288,12 @@ fn the_device_table_comes_from_the_master_snapshot() {
     };
     receive(
         &mut state,
-        ToDevice::Snapshot(Snapshot::Master { totals: totals(0.5), devices: vec![row.clone()], jobs: vec![] }),
+        ToDevice::Snapshot(Snapshot::Master {
+            totals: totals(0.5),
+            devices: vec![row.clone()],
+            jobs: vec![],
+            usage: SwarmUsage::default(),
+        }),
     );
     assert_eq!(state.devices, vec![row]);
 }

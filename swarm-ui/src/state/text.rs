@@ -14,6 +14,7 @@ pub fn reject_message(code: RejectCode) -> &'static str {
             "This device is already connected to that swarm in another tab or window — close it and try again"
         }
         RejectCode::HelloExpected => "The coordinator did not understand this page — reload it and try again",
+        RejectCode::SwarmFull => "That swarm has as many devices as it may — ask the master, or try again later",
     }
 }
 

@@ -1,7 +1,11 @@
 //! The device session actor, one per WebSocket: the only code that touches a socket. It
-//! decodes frames, enforces the heartbeat timeout and turns protocol messages into messages
-//! for the scheduler and the token authority. A bad frame closes this session alone, with
-//! a reason in the close frame.
+//! reads frames within the session's limits ([`reader`]), enforces the hello deadline and
+//! the heartbeat timeout, and turns protocol messages into messages for the scheduler and
+//! the token authority. A bad frame closes this session alone, with a reason in the close
+//! frame.
+
+mod reader;
+mod writer;
 
 use std::{
     net::IpAddr,
@@ -13,21 +17,20 @@ use std::{
 };
 
 use actix::prelude::*;
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Item, ProtocolError};
+use actix_ws::{CloseCode, CloseReason};
 use bytes::Bytes;
 use ostrich_protocol::{
-    CommandErrorCode, JoinCredential, MAX_FRAME_BYTES, MasterCommand, RejectCode, Role, ToCoordinator, ToDevice,
-    decode, encode,
+    CommandErrorCode, JoinCredential, MasterCommand, RejectCode, Role, ToCoordinator, ToDevice, decode, encode,
 };
 use tokio::sync::mpsc;
 
+pub use self::reader::{FrameReader, Inbound, ReadError};
+use self::writer::{Write, write_frames};
 use crate::{
+    limits::{FrameLimit, ReceiveBudget, Reservation, UnadmittedPass},
     scheduler::{Admission, Command, DeviceEvent, Disconnected, MasterOf, Register, Scheduler, SessionId},
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
 };
-
-/// Largest WebSocket frame sent; bigger messages are fragmented (see [`send_binary`]).
-const FRAGMENT_BYTES: usize = 64 * 1024;
 
 /// Bytes queued for a client that does not read before its session is closed.
 const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
@@ -47,16 +50,33 @@ pub enum Outbound {
     Shutdown,
 }
 
-/// What the writer task puts on the socket.
-enum Write {
-    Frame(Bytes),
-    Pong(Bytes),
-    Close(CloseReason),
+enum Phase {
+    /// Waiting for the hello; the pass holds this socket's place among its address's
+    /// unadmitted sockets until it is dropped.
+    AwaitingHello {
+        _pass: UnadmittedPass,
+    },
+    Joined {
+        role: Role,
+    },
 }
 
-enum Phase {
-    AwaitingHello,
-    Joined { role: Role },
+/// What a new session needs besides its socket.
+pub struct Setup {
+    /// The client's address.
+    pub client: IpAddr,
+    /// The scheduler actor.
+    pub scheduler: Addr<Scheduler>,
+    /// The token authority actor.
+    pub tokens: Addr<TokenAuthority>,
+    /// Silence after which an admitted session is closed.
+    pub heartbeat_timeout: Duration,
+    /// Time a new socket has to be admitted.
+    pub hello_timeout: Duration,
+    /// The global receive budget.
+    pub budget: ReceiveBudget,
+    /// This socket's place among its address's unadmitted sockets.
+    pub pass: UnadmittedPass,
 }
 
 /// One device's WebSocket session.
@@ -68,22 +88,19 @@ pub struct DeviceSession {
     scheduler: Addr<Scheduler>,
     tokens: Addr<TokenAuthority>,
     phase: Phase,
+    /// The size of frame this session may send now; the scheduler raises it on admission
+    /// and as the session leases tasks.
+    limit: FrameLimit,
     last_seen: Instant,
     heartbeat_timeout: Duration,
+    hello_timeout: Duration,
 }
 
 impl DeviceSession {
     /// Starts a session actor fed by `stream` and writing to `socket`.
-    pub fn start(
-        socket: actix_ws::Session,
-        stream: actix_ws::MessageStream,
-        client: IpAddr,
-        scheduler: Addr<Scheduler>,
-        tokens: Addr<TokenAuthority>,
-        heartbeat_timeout: Duration,
-    ) {
-        let stream =
-            stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+    pub fn start(socket: actix_ws::Session, payload: actix_web::dev::Payload, setup: Setup) {
+        let limit = FrameLimit::unadmitted();
+        let stream = FrameReader::new(payload, limit.clone(), setup.budget);
         let (writer, frames) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         actix_web::rt::spawn(write_frames(socket, frames, queued.clone()));
@@ -91,14 +108,16 @@ impl DeviceSession {
             ctx.add_stream(stream);
             DeviceSession {
                 id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
-                client,
+                client: setup.client,
                 writer,
                 queued,
-                scheduler,
-                tokens,
-                phase: Phase::AwaitingHello,
+                scheduler: setup.scheduler,
+                tokens: setup.tokens,
+                phase: Phase::AwaitingHello { _pass: setup.pass },
+                limit,
                 last_seen: Instant::now(),
-                heartbeat_timeout,
+                heartbeat_timeout: setup.heartbeat_timeout,
+                hello_timeout: setup.hello_timeout,
             }
         });
     }
@@ -128,11 +147,13 @@ impl DeviceSession {
         self.close(ctx, CloseCode::Policy, message);
     }
 
-    fn on_frame(&mut self, frame: &[u8], ctx: &mut Context<Self>) {
+    /// Handles one binary message; `held` is its share of the receive budget, kept until
+    /// the scheduler has handled what it carries.
+    fn on_frame(&mut self, frame: &[u8], held: Reservation, ctx: &mut Context<Self>) {
         let message = match decode::<ToCoordinator>(frame) {
             Ok(message) => message,
             Err(error) => {
-                if error.version_mismatch().is_some() && matches!(self.phase, Phase::AwaitingHello) {
+                if error.version_mismatch().is_some() && matches!(self.phase, Phase::AwaitingHello { .. }) {
                     return self.reject(ctx, RejectCode::VersionMismatch, error.to_string());
                 }
                 return self.close(ctx, CloseCode::Invalid, format!("malformed frame: {error}"));
@@ -140,10 +161,10 @@ impl DeviceSession {
         };
         self.last_seen = Instant::now();
         match (&self.phase, message) {
-            (Phase::AwaitingHello, ToCoordinator::Hello { device_id, name, capabilities, credential }) => {
+            (Phase::AwaitingHello { .. }, ToCoordinator::Hello { device_id, name, capabilities, credential }) => {
                 self.join(ctx, device_id, name, capabilities, credential);
             }
-            (Phase::AwaitingHello, _) => {
+            (Phase::AwaitingHello { .. }, _) => {
                 self.reject(ctx, RejectCode::HelloExpected, "the first frame must be a hello".into());
             }
             (Phase::Joined { .. }, ToCoordinator::Hello { .. }) => {
@@ -154,10 +175,10 @@ impl DeviceSession {
                 self.scheduler.do_send(DeviceEvent::WorkRequest { session: self.id, slots });
             }
             (Phase::Joined { .. }, ToCoordinator::TaskResult { task_id, output }) => {
-                self.scheduler.do_send(DeviceEvent::Result { session: self.id, task_id, output });
+                self.scheduler.do_send(DeviceEvent::Result { session: self.id, task_id, output, held });
             }
             (Phase::Joined { .. }, ToCoordinator::TaskResults { results }) => {
-                self.scheduler.do_send(DeviceEvent::Results { session: self.id, results });
+                self.scheduler.do_send(DeviceEvent::Results { session: self.id, results, held });
             }
             (Phase::Joined { .. }, ToCoordinator::TaskFailed { task_id, reason }) => {
                 self.scheduler.do_send(DeviceEvent::Failed { session: self.id, task_id, reason });
@@ -187,6 +208,7 @@ impl DeviceSession {
         capabilities: ostrich_protocol::Capabilities,
         credential: JoinCredential,
     ) {
+        let new_swarm = matches!(credential, JoinCredential::Master { key: None });
         let (token, admission) = match credential {
             JoinCredential::Master { key: None } => (None, Some(Admission::NewSwarm)),
             JoinCredential::Master { key: Some(key) } => (None, Some(Admission::MasterKey(key))),
@@ -197,6 +219,7 @@ impl DeviceSession {
         let register = Register {
             session: self.id,
             recipient: ctx.address().recipient(),
+            frame_limit: self.limit.clone(),
             device_id,
             name,
             capabilities,
@@ -204,7 +227,7 @@ impl DeviceSession {
         };
         let admit = async move {
             let invited = tokens
-                .send(Admit { client, token })
+                .send(Admit { client, token, new_swarm })
                 .await
                 .map_err(mailbox_error)?
                 .map_err(|code| (code, reject_message(code)))?;
@@ -221,6 +244,7 @@ impl DeviceSession {
         };
         ctx.wait(admit.into_actor(self).map(|outcome, this, ctx| match outcome {
             Ok(welcome) => {
+                // Dropping the pass frees this socket's place among the unadmitted.
                 this.phase = Phase::Joined { role: welcome.role };
                 this.send(&ToDevice::Welcome(welcome));
             }
@@ -258,7 +282,7 @@ fn reject_message(code: RejectCode) -> String {
     match code {
         RejectCode::InvalidCode => "this invite code is not valid; check it or ask for a new one",
         RejectCode::ExpiredCode => "this invite code has expired; ask the master for a new one",
-        RejectCode::RateLimited => "too many failed attempts from this address; wait a minute",
+        RejectCode::RateLimited => "too many attempts from this address (failed joins or new swarms); wait a minute",
         _ => "join refused",
     }
     .to_string()
@@ -275,6 +299,7 @@ fn command_mailbox(error: MailboxError) -> (CommandErrorCode, String) {
 fn token_error(error: TokenError) -> (CommandErrorCode, String) {
     let code = match error {
         TokenError::RateLimited(_) => CommandErrorCode::RateLimited,
+        TokenError::Quota(_) => CommandErrorCode::QuotaExceeded,
         TokenError::NotFound => CommandErrorCode::NotFound,
         TokenError::Entropy => CommandErrorCode::InvalidValue,
     };
@@ -285,9 +310,15 @@ impl Actor for DeviceSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_later(self.hello_timeout, |this, ctx| {
+            if matches!(this.phase, Phase::AwaitingHello { .. }) {
+                let seconds = this.hello_timeout.as_secs_f64();
+                this.close(ctx, CloseCode::Policy, format!("no hello within {seconds} s"));
+            }
+        });
         let check = (self.heartbeat_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
         ctx.run_interval(check, |this, ctx| {
-            if this.last_seen.elapsed() > this.heartbeat_timeout {
+            if matches!(this.phase, Phase::Joined { .. }) && this.last_seen.elapsed() > this.heartbeat_timeout {
                 this.close(ctx, CloseCode::Away, "heartbeat timeout");
             }
         });
@@ -299,23 +330,24 @@ impl Actor for DeviceSession {
     }
 }
 
-impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for DeviceSession {
-    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+impl StreamHandler<Result<Inbound, ReadError>> for DeviceSession {
+    fn handle(&mut self, item: Result<Inbound, ReadError>, ctx: &mut Self::Context) {
         match item {
-            Ok(AggregatedMessage::Binary(frame)) => self.on_frame(&frame, ctx),
-            Ok(AggregatedMessage::Text(_)) => {
-                self.close(ctx, CloseCode::Unsupported, "text frames are not part of the protocol")
-            }
-            Ok(AggregatedMessage::Ping(payload)) => {
+            Ok(Inbound::Binary { frame, held }) => self.on_frame(&frame, held, ctx),
+            Ok(Inbound::Text) => self.close(ctx, CloseCode::Unsupported, "text frames are not part of the protocol"),
+            Ok(Inbound::Ping(payload)) => {
                 self.last_seen = Instant::now();
                 let _ = self.writer.send(Write::Pong(payload));
             }
-            Ok(AggregatedMessage::Pong(_)) => self.last_seen = Instant::now(),
-            Ok(AggregatedMessage::Close(_)) => ctx.stop(),
-            Err(ProtocolError::Overflow) => {
-                self.close(ctx, CloseCode::Size, format!("frame exceeds the {MAX_FRAME_BYTES} byte limit"));
+            Ok(Inbound::Pong) => self.last_seen = Instant::now(),
+            Ok(Inbound::Close) => ctx.stop(),
+            Err(error @ ReadError::TooLarge { .. }) => self.close(ctx, CloseCode::Size, error.to_string()),
+            Err(error @ ReadError::Busy { .. }) => self.close(ctx, CloseCode::Again, error.to_string()),
+            Err(error @ ReadError::Protocol(_)) => self.close(ctx, CloseCode::Protocol, error.to_string()),
+            Err(error @ ReadError::Io(_)) => {
+                log::debug!("session {} ({}): {error}", self.id, self.client);
+                ctx.stop();
             }
-            Err(error) => self.close(ctx, CloseCode::Protocol, format!("websocket protocol error: {error}")),
         }
     }
 
@@ -336,50 +368,4 @@ impl Handler<Outbound> for DeviceSession {
             Outbound::Shutdown => self.close(ctx, CloseCode::Restart, "the coordinator is shutting down"),
         }
     }
-}
-
-/// Sends one binary message; one over [`FRAGMENT_BYTES`] goes as continuation fragments of
-/// that size. A client reading a big message in one WebSocket frame may reserve (and, in
-/// tungstenite, zero on every read) a buffer of the whole message: with 8 MiB matmul tasks
-/// that zeroing was the native worker's largest cost after the kernel.
-async fn send_binary(socket: &mut actix_ws::Session, frame: Bytes) -> Result<(), actix_ws::Closed> {
-    if frame.len() <= FRAGMENT_BYTES {
-        return socket.binary(frame).await;
-    }
-    let count = frame.len().div_ceil(FRAGMENT_BYTES);
-    for index in 0..count {
-        let chunk = frame.slice(index * FRAGMENT_BYTES..((index + 1) * FRAGMENT_BYTES).min(frame.len()));
-        let item = match index {
-            0 => Item::FirstBinary(chunk),
-            i if i + 1 == count => Item::Last(chunk),
-            _ => Item::Continue(chunk),
-        };
-        socket.continuation(item).await?;
-    }
-    Ok(())
-}
-
-/// Puts frames on the socket in order; ends when the session actor is gone.
-async fn write_frames(
-    mut socket: actix_ws::Session,
-    mut frames: mpsc::UnboundedReceiver<Write>,
-    queued: Arc<AtomicUsize>,
-) {
-    while let Some(item) = frames.recv().await {
-        let sent = match item {
-            Write::Frame(frame) => {
-                queued.fetch_sub(frame.len(), Ordering::Relaxed);
-                send_binary(&mut socket, frame).await
-            }
-            Write::Pong(payload) => socket.pong(&payload).await,
-            Write::Close(reason) => {
-                let _ = socket.close(Some(reason)).await;
-                return;
-            }
-        };
-        if sent.is_err() {
-            return;
-        }
-    }
-    let _ = socket.close(None).await;
 }
