@@ -561,7 +561,6 @@ impl Core {
         let leased: Vec<(TaskId, Option<Lease>)> =
             self.tasks.iter().filter(|(_, t)| t.job == job_id).map(|(id, t)| (*id, t.lease)).collect();
         let mut cancels: HashMap<SessionId, Vec<TaskId>> = HashMap::new();
-        let mut holders = Vec::new();
         for (task_id, lease) in leased {
             let entry = self.tasks.remove(&task_id);
             if let Some(lease) = lease {
@@ -571,15 +570,11 @@ impl Core {
                     device.leases.remove(&task_id);
                     device.owed = device.owed.saturating_sub(entry.map_or(0, |e| e.result_bytes));
                     swarm.offer(lease.device);
-                    holders.push(lease.device);
                 }
                 cancels.entry(lease.session).or_default().push(task_id);
             }
         }
-        if let Some(swarm) = self.swarms.get(&swarm_id) {
-            holders.dedup();
-            self.out.extend(holders.into_iter().filter_map(|device| swarm.frame_limit(device)));
-        }
+
         if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
             swarm.fresh.retain(|fresh| fresh.job != job_id);
         }
@@ -652,7 +647,7 @@ impl Core {
             Some(job) => job.verify(index, &output, seed),
             None => Err("job is gone".into()),
         };
-        self.release(swarm_id, device_id, task_id);
+        self.release_answered(swarm_id, device_id, task_id);
         match verdict {
             Ok(()) => self.accept(swarm_id, device_id, task_id, output, now),
             Err(reason) => self.reject(swarm_id, device_id, task_id, reason),
@@ -670,7 +665,7 @@ impl Core {
             self.metrics.ignored();
             return;
         }
-        self.release(swarm_id, device_id, task_id);
+        self.release_answered(swarm_id, device_id, task_id);
         self.log(swarm_id, LogLevel::Warn, format!("task {task_id} failed on a device: {}", trim(reason)));
         self.fail_attempt(task_id);
         self.dispatch(swarm_id, now);
@@ -689,6 +684,16 @@ impl Core {
             device.leases.remove(&task_id);
             device.owed = device.owed.saturating_sub(result_bytes);
             swarm.offer(device_id);
+        }
+    }
+
+    /// Clears a lease whose holder answered it (a result or a reported failure): the
+    /// holder's frame limit comes down by that result. Leases ended by the coordinator
+    /// (cancel, stop, expiry) leave the limit where it was until the holder's next result or
+    /// assignment, since their results may already be on the wire.
+    fn release_answered(&mut self, swarm_id: SwarmId, device_id: DeviceId, task_id: TaskId) {
+        self.release(swarm_id, device_id, task_id);
+        if let Some(swarm) = self.swarms.get(&swarm_id) {
             self.out.extend(swarm.frame_limit(device_id));
         }
     }

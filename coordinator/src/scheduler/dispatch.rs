@@ -7,10 +7,7 @@ use ostrich_protocol::{DeviceId, JobId, JobState, LogLevel, RunState, SwarmId, T
 
 use super::core::{Core, Effect, Lease, TaskEntry};
 use super::swarm::Swarm;
-use crate::{
-    limits::{frame_limit, result_bytes},
-    store::Store,
-};
+use crate::{limits::result_bytes, store::Store};
 
 /// How far into the requeued tasks dispatch looks for one a device is not excluded from.
 const EXCLUSION_LOOKAHEAD: usize = 64;
@@ -149,7 +146,6 @@ impl Core {
             let tasks: Vec<TaskId> = device.leases.drain().collect();
             device.owed = 0;
             if let (Some(session), false) = (device.session, tasks.is_empty()) {
-                self.out.push(Effect::FrameLimit(session, frame_limit(device.role, 0)));
                 self.out.push(Effect::Send(session, ToDevice::Cancel { task_ids: tasks.clone() }));
                 drained.push(device.id);
             }

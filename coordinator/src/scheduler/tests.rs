@@ -360,6 +360,11 @@ fn a_workers_frame_limit_follows_the_results_of_the_tasks_it_holds() {
     core.task_result(2, first.id, honest(first), Instant::now(), 1);
     let limits = frame_limits(&core.take_effects(), 2);
     assert_eq!(limits.first(), Some(&(WORKER_FRAME_BYTES + 2 * per_task)), "lowered as a result settles");
+    let stop = MasterCommand::SetRunState { state: RunState::Stopped };
+    core.command(1, stop, Instant::now()).expect("stop");
+    let effects = core.take_effects();
+    assert!(effects.iter().any(|e| matches!(e, Effect::Send(2, ToDevice::Cancel { .. }))));
+    assert!(frame_limits(&effects, 2).is_empty(), "cancelled results may be on the wire: the limit stays");
     core.disconnect(2);
     assert!(core.swarms[&swarm_id].devices.values().all(|d| d.owed == 0));
 }

@@ -88,6 +88,7 @@ async fn a_swarm_holds_a_bounded_number_of_result_bytes() {
     assert_eq!(status, 413);
     let usage = usage(&mut master).await;
     assert_eq!((usage.result_bytes.used, usage.result_bytes.limit), (3 << 18, 1 << 20));
+    assert_eq!(submit(&mut master, mandelbrot(256)).await, None, "what still fits is accepted");
 }
 
 #[tokio::test]
@@ -113,7 +114,7 @@ async fn a_swarm_holds_a_bounded_number_of_devices_online() {
 async fn a_swarm_holds_a_bounded_number_of_unexpired_invites() {
     let server = Server::start(Config { max_invites: 2, ..quick_snapshots() });
     let (mut master, _, key) = master(&server).await;
-    invite(&mut master).await;
+    let first = invite(&mut master).await;
     invite(&mut master).await;
     master.command(MasterCommand::CreateInvite).await;
     let (code, message) = master
@@ -124,6 +125,9 @@ async fn a_swarm_holds_a_bounded_number_of_unexpired_invites() {
     assert_eq!(post(&server, "/api/invites", &key, None).0, 429);
     let usage = usage(&mut master).await;
     assert_eq!((usage.invites.used, usage.invites.limit), (2, 2));
+    master.command(MasterCommand::RevokeInvite { token: first.token }).await;
+    master.recv_until(|m| matches!(m, ToDevice::CommandOk { .. }).then_some(())).await;
+    invite(&mut master).await;
 }
 
 #[tokio::test]
