@@ -5,6 +5,7 @@
 
 mod core;
 mod dispatch;
+mod invariants;
 mod restore;
 mod snapshot;
 mod swarm;
