@@ -5,6 +5,8 @@
 
 mod core;
 mod dispatch;
+#[doc(hidden)]
+pub mod fuzzing;
 mod invariants;
 mod restore;
 mod snapshot;
