@@ -478,6 +478,9 @@ impl Core {
             return Err((CommandErrorCode::InvalidValue, format!("job {job_id} has already ended")));
         }
         self.end_job(job_id, JobState::Cancelled);
+        // Its leases freed slots: fill them from the swarm's other jobs now, or a swarm whose
+        // devices held only this job's tasks would wait for a work request that never comes.
+        self.dispatch(swarm_id, Instant::now());
         Ok(())
     }
 
@@ -489,6 +492,7 @@ impl Core {
             .ok_or((CommandErrorCode::NotFound, "no such job in this swarm".into()))?;
         if job.state == JobState::Running {
             self.end_job(job_id, JobState::Cancelled);
+            self.dispatch(swarm_id, Instant::now());
         }
         self.store.remove(job_id);
         self.log(swarm_id, LogLevel::Info, format!("job {job_id} deleted"));

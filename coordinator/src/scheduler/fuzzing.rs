@@ -407,3 +407,5 @@ fn pick_ref<T>(items: &[T], i: u8) -> Option<&T> {
     if items.is_empty() { None } else { items.get(usize::from(i) % items.len()) }
 }
 
+#[cfg(test)]
+mod tests;
