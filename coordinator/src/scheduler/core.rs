@@ -544,6 +544,10 @@ impl Core {
         }
         if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
             swarm.fresh.retain(|fresh| fresh.job != job_id);
+            // Its requeued tasks leave the queue too, or snapshots and /metrics would count
+            // them as queued until a dispatch happened to reach them.
+            let tasks = &self.tasks;
+            swarm.queue.retain(|id| tasks.contains_key(id));
         }
         self.out.extend(cancels.into_iter().map(|(s, task_ids)| Effect::Send(s, ToDevice::Cancel { task_ids })));
         self.dirty_jobs.insert(job_id);

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// Found by the fuzz driver: a cancelled job's requeued tasks stayed in the swarm's queue, so
+/// snapshots and `/metrics` counted them as queued (2 queued while 1 waited) until a
+/// dispatch happened to reach them. Worker 2 leaves, its tasks go back to the queue, and
+/// the master cancels the matmul job.
+#[test]
+fn a_cancelled_job_leaves_nothing_counted_as_queued() {
+    let cancel = Op::Http { swarm: 0, request: Http::Cancel(0) };
+    run_ops(true, &[Op::Disconnect { session: 2 }, cancel]);
+}
+
 /// Found by the fuzz driver: cancelling (or deleting) a job freed its devices' slots without a
 /// dispatch, and a worker does not ask again while its slot count is unchanged, so a swarm
 /// whose devices held only that job's tasks sat idle while the next job waited. A worker
