@@ -25,6 +25,11 @@ worker *ARGS:
 bench *PARTS:
     cargo xtask bench {{PARTS}}
 
+# Fuzz one target with cargo-fuzz (FUZZING.md): `just fuzz scheduler_core 10000000` runs,
+# or a duration: `just fuzz decode_to_device 10m`.
+fuzz TARGET *ARGS:
+    bash scripts/fuzz.sh {{TARGET}} {{ARGS}}
+
 # Format the code.
 fmt:
     cargo fmt --all

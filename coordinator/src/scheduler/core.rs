@@ -513,6 +513,9 @@ impl Core {
             return Err((CommandErrorCode::InvalidValue, format!("job {job_id} has already ended")));
         }
         self.end_job(job_id, JobState::Cancelled);
+        // Its leases freed slots: fill them from the swarm's other jobs now, or a swarm whose
+        // devices held only this job's tasks would wait for a work request that never comes.
+        self.dispatch(swarm_id, Instant::now());
         Ok(())
     }
 
@@ -524,6 +527,7 @@ impl Core {
             .ok_or((CommandErrorCode::NotFound, "no such job in this swarm".into()))?;
         if job.state == JobState::Running {
             self.end_job(job_id, JobState::Cancelled);
+            self.dispatch(swarm_id, Instant::now());
         }
         self.store.remove(job_id);
         self.log(swarm_id, LogLevel::Info, format!("job {job_id} deleted"));
@@ -577,6 +581,10 @@ impl Core {
 
         if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
             swarm.fresh.retain(|fresh| fresh.job != job_id);
+            // Its requeued tasks leave the queue too, or snapshots and /metrics would count
+            // them as queued until a dispatch happened to reach them.
+            let tasks = &self.tasks;
+            swarm.queue.retain(|id| tasks.contains_key(id));
         }
         self.out.extend(cancels.into_iter().map(|(s, task_ids)| Effect::Send(s, ToDevice::Cancel { task_ids })));
         self.dirty_jobs.insert(job_id);

@@ -5,6 +5,9 @@
 
 mod core;
 mod dispatch;
+#[doc(hidden)]
+pub mod fuzzing;
+mod invariants;
 mod quotas;
 mod restore;
 mod snapshot;
