@@ -4,9 +4,11 @@
 
 use std::{
     future::Future,
-    net::{SocketAddr, TcpListener, TcpStream},
-    path::PathBuf,
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::{Mutex, mpsc::Receiver},
     time::{Duration, Instant},
 };
 
@@ -60,37 +62,171 @@ impl Server {
     }
 }
 
-/// A chromedriver process on a free port; killed on drop.
+/// chromedriver's line on stdout once it listens, followed by the port it bound.
+const STARTED: &str = "ChromeDriver was started successfully on port ";
+/// chromedriver's line on stdout when the IPv4 half of its port was taken (it exits).
+const PORT_TAKEN: &str = "IPv4 port not available";
+
+/// A chromedriver process listening on a port it chose itself; killed on drop, with the
+/// browsers it started and their profiles.
+///
+/// chromedriver binds the port (`--port=0`) and prints it; the harness reads it from its
+/// own child's stdout. The port is never free between being chosen and being listened on,
+/// so the process answering there is this child. (A port picked by binding `:0` and
+/// released before chromedriver bound it could be taken by another test's chromedriver:
+/// this one then exited, and its test talked to the other one until that one was killed,
+/// then got "Connection refused". See ARCHITECTURE.md, `e2e/`.)
 pub struct Chromedriver {
-    child: Child,
+    child: Mutex<Child>,
     port: u16,
+    log: PathBuf,
+    profiles: Mutex<Vec<PathBuf>>,
 }
 
 impl Chromedriver {
-    /// Starts Debian's chromedriver (`scripts/install-browser.sh` installs it).
+    /// Starts Debian's chromedriver (`scripts/install-browser.sh` installs it) and waits
+    /// until it reports its port and answers `GET /status` with `ready: true`. Its log is
+    /// `target/e2e-artifacts/chromedriver/<test>.log`.
     pub async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let child = Command::new(env_or("CHROMEDRIVER", "chromedriver"))
-            .arg(format!("--port={port}"))
+        let dir = artifacts().join("chromedriver");
+        std::fs::create_dir_all(&dir).expect("chromedriver log folder");
+        let log = dir.join(format!("{}.log", log_name()));
+        let start = Instant::now();
+        let mut attempt = 1;
+        loop {
+            match Self::launch(&log).await {
+                Ok(driver) => return driver,
+                // chromedriver --port=0 binds [::1]:0 first, then 127.0.0.1 on the same
+                // number, and exits if another socket holds that one: its own choice (rare
+                // in the full ephemeral range), so it is started again, up to the deadline.
+                // Any other failure fails the test.
+                Err(output) if output.contains(PORT_TAKEN) && start.elapsed() < DEADLINE => {
+                    eprintln!(
+                        "chromedriver's own choice of port failed (attempt {attempt}), starting it again:\n{output}"
+                    );
+                    attempt += 1;
+                }
+                Err(output) => panic!("chromedriver did not start (log {}):\n{output}", log.display()),
+            }
+        }
+    }
+
+    /// Starts one chromedriver and waits until it is ready; on failure answers what it
+    /// printed.
+    async fn launch(log: &Path) -> Result<Self, String> {
+        let mut child = Command::new(env_or("CHROMEDRIVER", "chromedriver"))
+            .arg("--port=0")
+            .arg(format!("--log-path={}", log.display()))
+            .arg("--readable-timestamp")
             .process_group(0)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver runs (bash scripts/install-browser.sh installs it)");
-        eventually("chromedriver to listen", || async { TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()) })
-            .await;
-        Self { child, port }
+        let lines = read_lines(child.stdout.take().expect("chromedriver's stdout"));
+        // Owned from here on, so that a failed wait kills it too.
+        let mut driver =
+            Self { child: Mutex::new(child), port: 0, log: log.to_path_buf(), profiles: Mutex::new(Vec::new()) };
+        let mut printed = String::new();
+        let started = eventually("chromedriver to report its port", || {
+            let mut outcome = None;
+            while let Ok(line) = lines.try_recv() {
+                if let Some(port) = line.strip_prefix(STARTED).and_then(|p| p.trim_end_matches('.').parse::<u16>().ok())
+                {
+                    outcome = Some(Ok(port));
+                    break;
+                }
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+            if outcome.is_none()
+                && let Some(status) = driver.exited()
+            {
+                // The rest of what it printed, up to the end of its stdout.
+                while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+                    printed.push_str(&line);
+                    printed.push('\n');
+                }
+                outcome = Some(Err(status));
+            }
+            std::future::ready(outcome)
+        })
+        .await;
+        driver.port = match started {
+            Ok(port) => port,
+            Err(status) => return Err(format!("chromedriver exited ({status}) before listening:\n{printed}")),
+        };
+        let port = driver.port;
+        eventually("chromedriver to answer /status with ready", || async move {
+            tokio::task::spawn_blocking(move || ready(port)).await.ok().flatten()
+        })
+        .await;
+        // Still running after answering, so it held the port: the answer was its own.
+        if let Some(status) = driver.exited() {
+            return Err(format!("chromedriver exited ({status}) after answering /status"));
+        }
+        Ok(driver)
+    }
+
+    /// Whether chromedriver has exited, and how.
+    fn exited(&self) -> Option<std::process::ExitStatus> {
+        self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).try_wait().ok().flatten()
+    }
+
+    /// chromedriver's state, for a failure message.
+    fn describe(&self) -> String {
+        let pid = self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).id();
+        let state = self.exited().map_or_else(|| "running".to_string(), |status| format!("exited ({status})"));
+        format!("chromedriver pid {pid} on port {} is {state}; its log: {}", self.port, self.log.display())
+    }
+}
+
+/// `GET /status` answers `ready: true`.
+fn ready(port: u16) -> Option<()> {
+    let status: Value = ureq::get(&format!("http://127.0.0.1:{port}/status"))
+        .timeout(Duration::from_secs(5))
+        .call()
+        .ok()?
+        .into_json()
+        .ok()?;
+    (status["value"]["ready"] == true).then_some(())
+}
+
+/// The lines a child prints, read on a thread of their own to the end of the stream, so
+/// that the child never blocks on a full pipe.
+fn read_lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            // Once nobody listens the lines are dropped, but still read.
+            let _ = sender.send(line);
+        }
+    });
+    receiver
+}
+
+/// The running test's name as a file name (cargo's test threads are named after their
+/// test), or this process and a counter.
+fn log_name() -> String {
+    match std::thread::current().name() {
+        Some(name) if name != "main" => name.replace("::", "-"),
+        _ => format!("{}-{}", std::process::id(), unique()),
     }
 }
 
 impl Drop for Chromedriver {
     /// Kills chromedriver's whole process group: the browsers it started too, even when a
-    /// failed test never closed its sessions.
+    /// failed test never closed its sessions. Then removes their profiles.
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = child.kill();
+        let _ = child.wait();
+        for profile in self.profiles.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+            let _ = std::fs::remove_dir_all(profile);
+        }
     }
 }
 
@@ -129,6 +265,7 @@ impl Browser {
     /// Opens a fresh Chromium (its own profile) through `driver`.
     pub async fn open(driver: &Chromedriver, options: BrowserOptions) -> Self {
         let profile = std::env::temp_dir().join(format!("ostrich-e2e-{}-{}", std::process::id(), unique()));
+        driver.profiles.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(profile.clone());
         let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
@@ -156,7 +293,7 @@ impl Browser {
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", driver.port))
             .await
-            .expect("a Chromium session starts");
+            .unwrap_or_else(|e| panic!("a Chromium session starts: {e:?} ({})", driver.describe()));
         Self { client }
     }
 
