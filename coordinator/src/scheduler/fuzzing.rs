@@ -47,7 +47,13 @@ const TICK: Duration = Duration::from_millis(50);
 /// The settings of the fuzzed core: short leases, quick quarantine and job failure, so
 /// that few ops reach those paths.
 fn settings() -> Settings {
-    Settings { lease: Duration::from_secs(2), quarantine_after: 2, max_task_attempts: 3, tls_fingerprint: None }
+    Settings {
+        lease: Duration::from_secs(2),
+        quarantine_after: 2,
+        max_task_attempts: 3,
+        tls_fingerprint: None,
+        ..Settings::default()
+    }
 }
 
 /// How far one run got, so that a test can tell that the driver reaches the states it is

@@ -180,10 +180,14 @@ impl Core {
             ensure!(device.eligible() || held == 0, "device {id} holds {held} leases while not eligible");
             let limit = slot_limit(&device.caps) as usize;
             ensure!(held <= limit, "device {id} holds {held} leases, over its slot limit {limit}");
+            let mut owed = 0;
             for task_id in &device.leases {
                 let lease = self.tasks.get(task_id).filter(|t| t.swarm == swarm_id).and_then(|t| t.lease);
                 ensure!(lease.is_some_and(|l| l.device == id), "device {id} lists task {task_id}, leased to {lease:?}");
+                owed += self.tasks.get(task_id).map_or(0, |t| t.result_bytes);
             }
+            // Its frame limit follows the results it owes (see `crate::limits`).
+            ensure!(device.owed == owed, "device {id} owes {} result bytes, its leases {owed}", device.owed);
             leased += held;
             if device.room() > 0 {
                 let offered = swarm.ready.iter().any(|Reverse(c)| c.device == id && c.pass == device.pass);
