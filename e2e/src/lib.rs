@@ -345,17 +345,28 @@ impl Browser {
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         self.client.execute("window.scrollTo(0, 0);", vec![]).await.expect("scroll to the top");
         let png = self.client.screenshot().await.expect("screenshot");
-        let dir = artifacts();
-        std::fs::create_dir_all(&dir).expect("artifact folder");
-        let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).expect("write screenshot");
-        path
+        save_artifact(name, &png)
+    }
+
+    /// Saves a screenshot of one element (scrolled into view) as
+    /// `target/e2e-artifacts/<name>.png`: a part of the page below the first screen.
+    pub async fn screenshot_of(&self, css: &str, name: &str) -> PathBuf {
+        let png = self.find(css).await.screenshot().await.expect("element screenshot");
+        save_artifact(name, &png)
     }
 
     /// Ends the session (closes the browser).
     pub async fn close(self) {
         let _ = self.client.close().await;
     }
+}
+
+fn save_artifact(name: &str, png: &[u8]) -> PathBuf {
+    let dir = artifacts();
+    std::fs::create_dir_all(&dir).expect("artifact folder");
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).expect("write screenshot");
+    path
 }
 
 /// Where screenshots go: `target/e2e-artifacts`, or `$OSTRICH_ARTIFACTS`.

@@ -63,6 +63,7 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
     // The quotas card counts the three devices against the swarm's limit.
     master.wait_text("#quota-devices", "3 devices online of the limit", |t| t.contains("3 of 10\u{202f}000")).await;
     master.wait_text("#quota-jobs", "no unfinished job", |t| t.contains("0 of 32")).await;
+    master.screenshot_of("section.quotas", "dashboard-quotas").await;
     cpu.screenshot("worker-phone").await;
 
     // A throttle change reaches the workers as a change in thread count.
