@@ -18,7 +18,7 @@ use crate::{
     limits::{ReceiveBudget, Reservation, UnadmittedGate},
     metrics::Metrics,
     scheduler::{Authenticate, CommandError, JobReply, JobRequest, Scheduler},
-    session::{DeviceSession, Setup},
+    session::{ConnectionSocket, DeviceSession, Setup},
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
 };
 
@@ -151,6 +151,7 @@ async fn websocket(
         hello_timeout: state.config.hello_timeout(),
         budget: state.budget.clone(),
         pass,
+        shutter: req.conn_data::<ConnectionSocket>().and_then(ConnectionSocket::take),
     };
     DeviceSession::start(socket, body.into_inner(), setup);
     Ok(response)

@@ -119,6 +119,7 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
     let mut server =
         HttpServer::new(move || App::new().app_data(web::Data::new(state.clone())).configure(http::routes))
             .shutdown_timeout(SHUTDOWN_TIMEOUT_S)
+            .on_connect(session::ConnectionSocket::on_connect)
             .disable_signals()
             .listen(with_backlog(listener)?)?;
     if let Some((tls_listener, tls)) = tls {

@@ -1,5 +1,5 @@
 //! The coordinator's HTTP API as the simulator's master uses it: submit a job, read its
-//! progress, mint an invite, download a result.
+//! progress, mint an invite, download a result, delete a job.
 
 use std::{io::Read as _, time::Duration};
 
@@ -43,6 +43,12 @@ impl Api {
     /// A job's progress.
     pub fn job(&self, job: JobId) -> Result<JobProgress> {
         Ok(self.request("GET", &format!("/jobs/{job}")).call().context("reading a job's progress")?.into_json()?)
+    }
+
+    /// Deletes a job and its result.
+    pub fn delete(&self, job: JobId) -> Result<()> {
+        self.request("DELETE", &format!("/jobs/{job}")).call().context("deleting a job")?;
+        Ok(())
     }
 
     /// Mints an invite code.

@@ -89,18 +89,45 @@ impl Coordinator {
         format!("{}/ws", self.base_url.replacen("http", "ws", 1))
     }
 
+    /// The process's id, when known.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// The `host:port` the coordinator listens on.
+    pub fn socket_addr(&self) -> Result<std::net::SocketAddr> {
+        let authority = self.base_url.split("://").nth(1).unwrap_or(&self.base_url);
+        authority.parse().with_context(|| format!("{} is not an http://address:port URL", self.base_url))
+    }
+
     /// The process's memory and CPU now, when its pid is known and `/proc` readable.
     pub fn usage(&self) -> Option<Usage> {
-        let pid = self.pid?;
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let rss_kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-        let mut cpu_ns = 0;
-        for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
-            let schedstat = fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            cpu_ns += schedstat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        }
-        Some(Usage { rss_bytes: rss_kb * 1024, cpu_ns })
+        usage(self.pid?)
     }
+
+    /// Bytes of the files in a started coordinator's data directory (its store).
+    pub fn store_bytes(&self) -> Option<u64> {
+        let entries = fs::read_dir(self.data_dir.as_ref()?).ok()?;
+        Some(entries.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+    }
+}
+
+/// The resident set size of process `pid` in bytes, from `/proc`.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: u64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(rss_kb * 1024)
+}
+
+/// The memory and CPU (all threads) of process `pid`, from `/proc`.
+pub fn usage(pid: u32) -> Option<Usage> {
+    let rss_bytes = rss_bytes(pid)?;
+    let mut cpu_ns = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let schedstat = fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        cpu_ns += schedstat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Some(Usage { rss_bytes, cpu_ns })
 }
 
 impl Drop for Coordinator {

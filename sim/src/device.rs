@@ -1,6 +1,7 @@
 //! One simulated device: it joins with an invite over a real WebSocket, sends heartbeats,
 //! asks for work when the scenario says so, computes each assigned task with the real
-//! kernel after a configurable task time, and answers. Some devices misbehave on purpose.
+//! kernel after a configurable task time, and answers. Some devices misbehave on purpose,
+//! and some come and go (the churn of a long run).
 
 use std::{
     collections::VecDeque,
@@ -18,6 +19,7 @@ use ostrich_protocol::{
     ToDevice, encode,
 };
 use ostrich_worker::socket::{self, Socket};
+use rand::Rng as _;
 use tokio::{
     sync::{Semaphore, watch},
     time::{Instant, MissedTickBehavior, interval, sleep_until},
@@ -49,6 +51,21 @@ pub enum Behaviour {
     Dropper,
     /// Answers every task with a wrong result: it must fail verification and be quarantined.
     Liar,
+    /// Computes honestly, but drops its connection without a close frame after a random
+    /// time online (exponential, mean `every`), stays away for about `away` and rejoins with
+    /// its resume credential; again and again, until the scenario stops.
+    Churner {
+        /// Mean time online between drops.
+        every: Duration,
+        /// Mean time away before rejoining.
+        away: Duration,
+    },
+    /// A device that joins once, computes honestly for `life`, then closes its session
+    /// and never comes back.
+    Transient {
+        /// Time from its welcome to its leaving.
+        life: Duration,
+    },
 }
 
 /// One device's description.
@@ -85,6 +102,12 @@ pub struct Counters {
     pub worker_snapshot_max: AtomicU64,
     /// Sessions that were closed by the coordinator.
     pub closed_by_coordinator: AtomicU64,
+    /// Welcomes received, rejoins included.
+    pub joined: AtomicU64,
+    /// Sessions that rejoined with their resume credential after dropping.
+    pub rejoins: AtomicU64,
+    /// Devices that left for good on their own ([`Behaviour::Transient`]).
+    pub left: AtomicU64,
 }
 
 /// What a device measured.
@@ -121,7 +144,8 @@ struct Pending {
     output: TaskOutput,
 }
 
-/// Runs one device until the phase is [`Phase::Stop`].
+/// Runs one device until the phase is [`Phase::Stop`] (or, for a transient device, until
+/// it leaves).
 pub async fn run(spec: DeviceSpec, mut context: Context) -> DeviceReport {
     let mut report = DeviceReport::default();
     let device_id = Uuid::new_v4();
@@ -132,20 +156,44 @@ pub async fn run(spec: DeviceSpec, mut context: Context) -> DeviceReport {
         let permit = context.gate.clone().acquire_owned().await;
         let joined = join(&spec, device_id, credential.clone(), &context.url).await;
         drop(permit);
-        let Some((mut socket, resume)) = joined else {
-            context.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
-            return report;
+        let (mut socket, resume) = match joined {
+            Ok(joined) => joined,
+            Err(error) => {
+                context.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+                // A device that has been in the swarm retries, as a phone would; a new one
+                // gives up.
+                let retry = matches!(spec.behaviour, Behaviour::Churner { .. }) && report.register.is_some();
+                log::warn!("device {device_id}: cannot join: {error}{}", if retry { "; retrying" } else { "" });
+                if retry && away(&spec, &mut context).await {
+                    continue;
+                }
+                return report;
+            }
         };
+        context.counters.joined.fetch_add(1, Ordering::Relaxed);
+        if report.register.is_some() {
+            context.counters.rejoins.fetch_add(1, Ordering::Relaxed);
+        }
         report.register.get_or_insert(started.elapsed());
         if let Some(resume) = resume {
             credential = JoinCredential::Resume { credential: resume };
         }
+        let leave = match spec.behaviour {
+            Behaviour::Churner { every, .. } => Some(Instant::now() + random_around(every, true)),
+            Behaviour::Transient { life } => Some(Instant::now() + life),
+            _ => None,
+        };
         context.counters.connected.fetch_add(1, Ordering::Relaxed);
-        let end = serve(&spec, &mut socket, &mut context, &mut report, &mut misbehaved).await;
+        let end = serve(&spec, &mut socket, &mut context, &mut report, &mut misbehaved, leave).await;
         context.counters.connected.fetch_sub(1, Ordering::Relaxed);
         match end {
             End::Stop => {
                 socket::close(&mut socket, CloseCode::Normal, "simulation over").await;
+                return report;
+            }
+            End::Leave => {
+                socket::close(&mut socket, CloseCode::Away, "leaving").await;
+                context.counters.left.fetch_add(1, Ordering::Relaxed);
                 return report;
             }
             End::Lost => {
@@ -154,7 +202,34 @@ pub async fn run(spec: DeviceSpec, mut context: Context) -> DeviceReport {
             }
             End::Drop => drop(socket),
         }
+        if !away(&spec, &mut context).await {
+            return report;
+        }
     }
+}
+
+/// A churner's time away before it rejoins; answers false when the scenario stopped
+/// meanwhile. Other devices rejoin at once.
+async fn away(spec: &DeviceSpec, context: &mut Context) -> bool {
+    let Behaviour::Churner { away, .. } = spec.behaviour else { return true };
+    let back = Instant::now() + random_around(away, false);
+    loop {
+        if *context.phase.borrow_and_update() == Phase::Stop {
+            return false;
+        }
+        tokio::select! {
+            () = sleep_until(back) => return true,
+            _ = context.phase.changed() => {}
+        }
+    }
+}
+
+/// A random duration around `mean`: exponential (capped at 5× the mean) when
+/// `exponential`, else uniform between half and one and a half times the mean.
+fn random_around(mean: Duration, exponential: bool) -> Duration {
+    let u: f64 = rand::rng().random();
+    let factor = if exponential { (-(1.0 - u).ln()).min(5.0) } else { 0.5 + u };
+    mean.mul_f64(factor)
 }
 
 async fn join(
@@ -162,8 +237,8 @@ async fn join(
     device_id: Uuid,
     credential: JoinCredential,
     url: &str,
-) -> Option<(Socket, Option<String>)> {
-    let mut socket = socket::connect(url, None).await.ok()?;
+) -> Result<(Socket, Option<String>), String> {
+    let mut socket = socket::connect(url, None).await?;
     let hello = ToCoordinator::Hello {
         device_id,
         name: format!("sim-{}", &device_id.simple().to_string()[..6]),
@@ -180,17 +255,22 @@ async fn join(
         },
         credential,
     };
-    socket::send(&mut socket, &hello).await.ok()?;
-    match socket::first_message(&mut socket).await.ok()? {
-        ToDevice::Welcome(welcome) => Some((socket, welcome.resume_credential)),
-        _ => None,
+    socket::send(&mut socket, &hello).await.map_err(|e| format!("sending the hello: {e}"))?;
+    match socket::first_message(&mut socket).await.map_err(|e| format!("waiting for the welcome: {e}"))? {
+        ToDevice::Welcome(welcome) => Ok((socket, welcome.resume_credential)),
+        other => Err(format!("answered {}", socket::name_of(&other))),
     }
 }
 
 enum End {
+    /// The scenario is over.
     Stop,
+    /// The coordinator closed the session or the connection failed.
     Lost,
+    /// The device drops its connection without a close frame (and may rejoin).
     Drop,
+    /// The device closes its session and leaves for good.
+    Leave,
 }
 
 async fn serve(
@@ -199,6 +279,7 @@ async fn serve(
     context: &mut Context,
     report: &mut DeviceReport,
     misbehaved: &mut bool,
+    leave: Option<Instant>,
 ) -> End {
     let mut heartbeat = interval(Duration::from_millis(u64::from(HEARTBEAT_INTERVAL_MS)));
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -220,6 +301,9 @@ async fn serve(
         let next_ready = pending.front().map(|p| p.ready);
         tokio::select! {
             _ = context.phase.changed() => {}
+            () = sleep_until(leave.unwrap_or_else(Instant::now)), if leave.is_some() => {
+                return if matches!(spec.behaviour, Behaviour::Transient { .. }) { End::Leave } else { End::Drop };
+            }
             _ = heartbeat.tick() => {
                 if send(socket, &ToCoordinator::Heartbeat).await.is_err() {
                     return End::Lost;

@@ -4,13 +4,18 @@
 //!
 //! Modules: [`coordinator`] (the coordinator process under test and its `/proc` figures),
 //! [`api`] (the HTTP API the master uses), [`device`] (one simulated device), [`swarm`] (a
-//! whole scenario and its report) and [`matmul`] (a large product through native workers
-//! against one process computing it alone).
+//! whole scenario and its report), [`matmul`] (a large product through native workers
+//! against one process computing it alone), [`hostile`] (sockets attacking before their
+//! hello while an honest swarm computes; [`raw`] is their byte-level WebSocket client) and
+//! [`soak`] (a long run with churn, for memory that grows).
 
 pub mod api;
 pub mod coordinator;
 pub mod device;
+pub mod hostile;
 pub mod matmul;
+pub mod raw;
+pub mod soak;
 pub mod swarm;
 
 /// The `p`-th percentile (0-100) of sorted samples, or 0 when there are none.

@@ -7,7 +7,9 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use ostrich_sim::{
     coordinator::Coordinator,
+    hostile::{self, Attack},
     matmul,
+    soak::{self, Soak},
     swarm::{self, Scenario},
 };
 
@@ -25,6 +27,12 @@ enum Mode {
     Swarm(SwarmArgs),
     /// A square matmul through native worker processes against one process alone.
     Matmul(MatmulArgs),
+    /// Hostile sockets announcing the largest frame before their hello, against an honest
+    /// swarm: the coordinator's RSS and the swarm's rate, undisturbed and under attack.
+    Hostile(HostileArgs),
+    /// Thousands of devices for minutes, with churn and jobs one after another: the
+    /// coordinator's RSS over time.
+    Soak(SoakArgs),
 }
 
 /// Which coordinator to use.
@@ -49,12 +57,17 @@ struct Target {
 }
 
 impl Target {
-    fn open(&self) -> Result<Coordinator> {
+    /// The coordinator; a started one gets `env` besides the lease and store settings.
+    fn open(&self, env: &[(&str, String)]) -> Result<Coordinator> {
         match (&self.spawn, &self.coordinator) {
-            (Some(binary), _) => Coordinator::spawn(
-                binary,
-                &[("OSTRICH_LEASE_S", self.lease_s.to_string()), ("OSTRICH_EPHEMERAL", self.ephemeral.to_string())],
-            ),
+            (Some(binary), _) => {
+                let mut all = vec![
+                    ("OSTRICH_LEASE_S", self.lease_s.to_string()),
+                    ("OSTRICH_EPHEMERAL", self.ephemeral.to_string()),
+                ];
+                all.extend(env.iter().cloned());
+                Coordinator::spawn(binary, &all)
+            }
             (None, Some(url)) => Coordinator::attach(url, self.pid),
             (None, None) => bail!("give --spawn <coordinator binary> or --coordinator <url>"),
         }
@@ -121,6 +134,88 @@ struct MatmulArgs {
     repeats: u32,
 }
 
+#[derive(Debug, Args)]
+struct HostileArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Hostile sockets attacking at once.
+    #[arg(long, default_value_t = 1000)]
+    sockets: usize,
+    /// Hostile sockets per source address (127.0.x.y).
+    #[arg(long, default_value_t = 1)]
+    per_address: usize,
+    /// Unadmitted sockets one address may hold, for a started coordinator (its shipped
+    /// default; the simulator otherwise lifts it, since its devices share 127.0.0.1).
+    #[arg(long, default_value_t = 64)]
+    unadmitted_per_address: u32,
+    /// Honest devices.
+    #[arg(long, default_value_t = 100)]
+    devices: usize,
+    /// Tasks each honest device keeps in flight.
+    #[arg(long, default_value_t = 4)]
+    slots: u32,
+    /// Milliseconds each task takes an honest device.
+    #[arg(long, default_value_t = 20.0)]
+    task_ms: f64,
+    /// Seconds of each measuring window (undisturbed, then under attack).
+    #[arg(long, default_value_t = 10.0)]
+    window_s: f64,
+    /// Seconds from the start of the job, and of the attack, to its measuring window.
+    #[arg(long, default_value_t = 3.0)]
+    settle_s: f64,
+    /// Honest devices connecting at once (all from 127.0.0.1).
+    #[arg(long, default_value_t = 32)]
+    connect_concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+struct SoakArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Devices that stay (churners among them).
+    #[arg(long, default_value_t = 10_000)]
+    devices: usize,
+    /// Minutes the run lasts once every device has registered.
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Minutes of warm-up left out of the growth figures (a fifth of a run no longer than it).
+    #[arg(long, default_value_t = 2.0)]
+    warmup_minutes: f64,
+    /// Tasks each device keeps in flight.
+    #[arg(long, default_value_t = 2)]
+    slots: u32,
+    /// Milliseconds each task takes a device.
+    #[arg(long, default_value_t = 1000.0)]
+    task_ms: f64,
+    /// Fraction of devices that drop their connection and rejoin, again and again.
+    #[arg(long, default_value_t = 0.05)]
+    churners: f64,
+    /// Mean seconds a churner stays online between drops.
+    #[arg(long, default_value_t = 60.0)]
+    online_s: f64,
+    /// Mean seconds a churner stays away before rejoining.
+    #[arg(long, default_value_t = 2.0)]
+    away_s: f64,
+    /// Brand-new devices online at any time, each leaving for good and replaced.
+    #[arg(long, default_value_t = 50)]
+    transients: usize,
+    /// Mean seconds a brand-new device stays.
+    #[arg(long, default_value_t = 30.0)]
+    transient_life_s: f64,
+    /// Tasks per job.
+    #[arg(long, default_value_t = 200_000)]
+    job_tasks: u32,
+    /// Jobs submitted ahead.
+    #[arg(long, default_value_t = 2)]
+    jobs_ahead: usize,
+    /// Seconds between RSS samples.
+    #[arg(long, default_value_t = 5.0)]
+    sample_s: f64,
+    /// Devices connecting at once.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+}
+
 fn main() -> Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
@@ -131,7 +226,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let json = match cli.command {
         Mode::Swarm(args) => {
-            let coordinator = args.target.open()?;
+            let coordinator = args.target.open(&[])?;
             let window = (args.window_s > 0.0).then(|| Duration::from_secs_f64(args.window_s));
             let scenario = Scenario {
                 devices: args.devices,
@@ -150,7 +245,7 @@ fn main() -> Result<()> {
             serde_json::to_string(&report)?
         }
         Mode::Matmul(args) => {
-            let coordinator = args.target.open()?;
+            let coordinator = args.target.open(&[])?;
             let report = runtime.block_on(matmul::compare(
                 &coordinator,
                 &args.worker,
@@ -161,6 +256,51 @@ fn main() -> Result<()> {
                 args.repeats,
             ))?;
             eprintln!("{report:#?}");
+            serde_json::to_string(&report)?
+        }
+        Mode::Hostile(args) => {
+            let coordinator =
+                args.target.open(&[("OSTRICH_UNADMITTED_PER_ADDRESS", args.unadmitted_per_address.to_string())])?;
+            let attack = Attack {
+                sockets: args.sockets,
+                per_address: args.per_address,
+                devices: args.devices,
+                slots: args.slots,
+                task_time: Duration::from_secs_f64(args.task_ms / 1000.0),
+                window: Duration::from_secs_f64(args.window_s),
+                settle: Duration::from_secs_f64(args.settle_s),
+                after: Duration::from_secs(6),
+                connect_concurrency: args.connect_concurrency,
+            };
+            let report = runtime.block_on(hostile::run(&coordinator, &attack))?;
+            eprintln!("{report:#?}");
+            serde_json::to_string(&report)?
+        }
+        Mode::Soak(args) => {
+            let coordinator = args.target.open(&[])?;
+            let duration = Duration::from_secs_f64(args.minutes * 60.0);
+            let warmup = Duration::from_secs_f64(args.warmup_minutes * 60.0);
+            let soak = Soak {
+                devices: args.devices,
+                duration,
+                warmup: if warmup < duration { warmup } else { duration / 5 },
+                slots: args.slots,
+                task_time: Duration::from_secs_f64(args.task_ms / 1000.0),
+                churners: args.churners,
+                online: Duration::from_secs_f64(args.online_s),
+                away: Duration::from_secs_f64(args.away_s),
+                transients: args.transients,
+                transient_life: Duration::from_secs_f64(args.transient_life_s),
+                job_tasks: args.job_tasks,
+                jobs_ahead: args.jobs_ahead,
+                sample_every: Duration::from_secs_f64(args.sample_s),
+                connect_concurrency: args.connect_concurrency,
+            };
+            let mut report = runtime.block_on(soak::run(&coordinator, &soak))?;
+            // The summary on stderr leaves out the samples, which the JSON carries.
+            let samples = std::mem::take(&mut report.samples);
+            eprintln!("{report:#?}");
+            report.samples = samples;
             serde_json::to_string(&report)?
         }
     };

@@ -147,8 +147,9 @@ pub(crate) struct Master {
     /// Tasks verified in the last job progress pushed to the master, and whether that job
     /// still ran. Pushed every 250 ms, so unlike an HTTP query it does not wait behind the
     /// scheduler's backlog of results.
-    verified: Arc<AtomicU64>,
-    running: Arc<std::sync::atomic::AtomicBool>,
+    pub verified: Arc<AtomicU64>,
+    /// See `verified`.
+    pub running: Arc<std::sync::atomic::AtomicBool>,
     /// Master snapshots received.
     snapshots: Arc<AtomicU64>,
 }
@@ -219,29 +220,39 @@ pub(crate) async fn master(url: &str) -> Result<Master> {
 
 /// The device mix: cores, GPU and score vary so weights differ; behaviours by fraction.
 fn specs(scenario: &Scenario) -> Vec<DeviceSpec> {
-    let mut rng = StdRng::seed_from_u64(42);
     let n = scenario.devices;
     let count = |fraction: f64| ((n as f64) * fraction).round() as usize;
     let (sleepers, droppers, liars) = (count(scenario.sleepers), count(scenario.droppers), count(scenario.liars));
+    device_mix(n, scenario.slots, scenario.task_time, |i| {
+        if i < sleepers {
+            Behaviour::Sleeper
+        } else if i < sleepers + droppers {
+            Behaviour::Dropper
+        } else if i < sleepers + droppers + liars {
+            Behaviour::Liar
+        } else {
+            Behaviour::Honest
+        }
+    })
+}
+
+/// `n` devices reporting 1–8 cores, a GPU on a quarter of them and scores from 500 to
+/// 20 000 (always the same mix), each with the behaviour `behaviour` gives its index.
+pub(crate) fn device_mix(
+    n: usize,
+    slots: u32,
+    task_time: Duration,
+    behaviour: impl Fn(usize) -> Behaviour,
+) -> Vec<DeviceSpec> {
+    let mut rng = StdRng::seed_from_u64(42);
     (0..n)
-        .map(|i| {
-            let behaviour = if i < sleepers {
-                Behaviour::Sleeper
-            } else if i < sleepers + droppers {
-                Behaviour::Dropper
-            } else if i < sleepers + droppers + liars {
-                Behaviour::Liar
-            } else {
-                Behaviour::Honest
-            };
-            DeviceSpec {
-                behaviour,
-                cores: [1, 2, 4, 8][rng.random_range(0..4)],
-                gpu: rng.random_bool(0.25),
-                ops_score: rng.random_range(500..20_000),
-                slots: scenario.slots,
-                task_time: scenario.task_time,
-            }
+        .map(|i| DeviceSpec {
+            behaviour: behaviour(i),
+            cores: [1, 2, 4, 8][rng.random_range(0..4)],
+            gpu: rng.random_bool(0.25),
+            ops_score: rng.random_range(500..20_000),
+            slots,
+            task_time,
         })
         .collect()
 }
@@ -278,7 +289,8 @@ pub(crate) async fn job_ended(api: &Api, job: JobId, limit: Duration, every: Dur
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+/// Runs blocking `f` (an HTTP call) off the runtime's threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await?
 }
 

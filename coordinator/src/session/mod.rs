@@ -5,6 +5,7 @@
 //! frame.
 
 mod reader;
+mod socket;
 mod writer;
 
 use std::{
@@ -25,6 +26,7 @@ use ostrich_protocol::{
 use tokio::sync::mpsc;
 
 pub use self::reader::{FrameReader, Inbound, ReadError};
+pub use self::socket::{ConnectionSocket, ReadShutter};
 use self::writer::{Write, write_frames};
 use crate::{
     limits::{FrameLimit, ReceiveBudget, Reservation, UnadmittedPass},
@@ -52,9 +54,11 @@ pub enum Outbound {
 
 enum Phase {
     /// Waiting for the hello; the pass holds this socket's place among its address's
-    /// unadmitted sockets until it is dropped.
+    /// unadmitted sockets until it is dropped, and the shutter (plain TCP only) stops the
+    /// reading if the socket is refused.
     AwaitingHello {
         _pass: UnadmittedPass,
+        shutter: Option<ReadShutter>,
     },
     Joined {
         role: Role,
@@ -77,6 +81,8 @@ pub struct Setup {
     pub budget: ReceiveBudget,
     /// This socket's place among its address's unadmitted sockets.
     pub pass: UnadmittedPass,
+    /// A handle that shuts the socket for reading, when the connection has one.
+    pub shutter: Option<ReadShutter>,
 }
 
 /// One device's WebSocket session.
@@ -113,7 +119,7 @@ impl DeviceSession {
                 queued,
                 scheduler: setup.scheduler,
                 tokens: setup.tokens,
-                phase: Phase::AwaitingHello { _pass: setup.pass },
+                phase: Phase::AwaitingHello { _pass: setup.pass, shutter: setup.shutter },
                 limit,
                 last_seen: Instant::now(),
                 heartbeat_timeout: setup.heartbeat_timeout,
@@ -134,10 +140,15 @@ impl DeviceSession {
         let _ = self.writer.send(Write::Frame(frame));
     }
 
-    /// Closes this session, and only this one, with a reason the client can read.
+    /// Closes this session, and only this one, with a reason the client can read. A socket
+    /// closed before admission is also shut for reading, so nothing more of it is read
+    /// while the close frame goes out (see [`socket`]).
     fn close(&self, ctx: &mut Context<Self>, code: CloseCode, reason: impl Into<String>) {
         let reason = reason.into();
         log::info!("session {} ({}): closing: {reason}", self.id, self.client);
+        if let Phase::AwaitingHello { shutter: Some(shutter), .. } = &self.phase {
+            shutter.shut();
+        }
         let _ = self.writer.send(Write::Close(CloseReason { code, description: Some(reason) }));
         ctx.stop();
     }

@@ -53,6 +53,19 @@ async fn before_its_hello_a_socket_may_announce_only_a_hello_sized_frame() {
 }
 
 #[tokio::test]
+async fn a_socket_refused_before_its_hello_is_not_read_any_further() {
+    let server = Server::with_defaults();
+    // 64 MiB announced and streamed as fast as the socket takes it: the coordinator stops
+    // reading once it refuses the header, so the client cannot write the frame (actix-http
+    // alone would read and discard it for a second more) and it still reads the reason.
+    let mut hostile = RawSocket::connect(server.addr).await;
+    hostile.header(0x2, true, 64 << 20).await;
+    let written = hostile.flood(64 << 20).await;
+    assert!(written < 64 << 20, "the coordinator read {written} bytes of a refused frame");
+    assert_eq!(hostile.closed().await.0, TOO_BIG);
+}
+
+#[tokio::test]
 async fn an_admitted_worker_may_send_only_as_much_as_the_results_of_the_tasks_it_holds() {
     let server = Server::with_defaults();
     let (mut master, _, _) = master(&server).await;

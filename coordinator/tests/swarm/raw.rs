@@ -85,6 +85,24 @@ impl RawSocket {
         within("a payload", self.stream.write_all(bytes)).await.expect("write");
     }
 
+    /// Writes zeros, up to `len` bytes, for as long as the server takes them: until the
+    /// connection fails. Answers the bytes written.
+    pub async fn flood(&mut self, len: u64) -> u64 {
+        let chunk = vec![0; 64 * 1024];
+        let mut written = 0;
+        within("a flood of payload", async {
+            while written < len {
+                let size = chunk.len().min((len - written) as usize);
+                match self.stream.write(&chunk[..size]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => written += n as u64,
+                }
+            }
+        })
+        .await;
+        written
+    }
+
     /// Sends one protocol message as a whole binary frame.
     pub async fn send(&mut self, message: &ToCoordinator) {
         let frame = encode(message).expect("encode");

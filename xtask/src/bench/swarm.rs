@@ -10,7 +10,7 @@ use super::{Row, Section};
 use crate::{cargo, target_dir};
 
 /// Builds the release binaries the simulator drives.
-fn build(root: &Path) -> Result<()> {
+pub(super) fn build(root: &Path) -> Result<()> {
     let status = cargo(root)
         .args(["build", "--locked", "--release", "-p", "ostrich-coordinator", "-p", "ostrich-worker", "-p"])
         .arg("ostrich-sim")
@@ -23,7 +23,7 @@ fn build(root: &Path) -> Result<()> {
 }
 
 /// Runs `ostrich-sim` with `args` and parses its report.
-fn sim(root: &Path, args: &[&str]) -> Result<Value> {
+pub(super) fn sim(root: &Path, args: &[&str]) -> Result<Value> {
     let release = target_dir(root).join("release");
     let coordinator = release.join("ostrich-coordinator");
     eprintln!("ostrich-sim {}", args.join(" "));
@@ -42,7 +42,7 @@ fn sim(root: &Path, args: &[&str]) -> Result<Value> {
     serde_json::from_str(line).context("ostrich-sim's report is not JSON")
 }
 
-fn num(report: &Value, path: &str) -> f64 {
+pub(super) fn num(report: &Value, path: &str) -> f64 {
     path.split('.').fold(report, |value, key| &value[key]).as_f64().unwrap_or(f64::NAN)
 }
 
