@@ -17,10 +17,21 @@ fn mb(report: &Value, path: &str) -> f64 {
     num(report, path) / 1e6
 }
 
+/// The machine's load average over the last minute, from `/proc/loadavg`: other work on the
+/// machine shows in it.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// 1 000 hostile sockets against an honest swarm of 100 devices.
 pub fn hostile(root: &Path) -> Result<Section> {
     build(root)?;
+    let load_before = load();
     let report = sim(root, &["hostile", "--sockets", "1000", "--devices", "100", "--slots", "4", "--task-ms", "20"])?;
+    let load_after = load();
     let delta = mb(&report, "rss_delta");
     let ratio = num(&report, "ratio");
     let codes = report["close_codes"].as_object().cloned().unwrap_or_default();
@@ -98,11 +109,15 @@ pub fn hostile(root: &Path) -> Result<Section> {
         ),
         Row::info(
             "Payload the hostile sockets wrote (into the kernel's buffers)",
-            format!("{:.1} MB", mb(&report, "bytes_written")),
+            format!("{:.1} GB", mb(&report, "bytes_written") / 1000.0),
         ),
         Row::info(
             "Mean time from the upgrade to the end of an attempt",
             format!("{:.1} ms", num(&report, "attempt_ms")),
+        ),
+        Row::info(
+            "Machine load average (1 min) before / after, other work included",
+            format!("{load_before} / {load_after}"),
         ),
     ];
     Ok(Section {
@@ -120,9 +135,10 @@ pub fn hostile(root: &Path) -> Result<Section> {
             .into(),
         rows,
         notes: vec![
-            "Every refused socket is shut for reading (`coordinator/src/session/socket.rs`), so the bytes the \
-             hostile sockets wrote went into the kernel's buffers of connections about to be closed, not \
-             through the coordinator. Most of the slowdown left is CPU: the hostile sockets' own writing and \
+            "Every socket refused before its hello is shut for reading (`coordinator/src/session/socket.rs`): \
+             the coordinator reads at most what the kernel already held for it, and the rest of what the \
+             hostile sockets wrote stayed in the kernel's buffers of connections about to be closed. Most of \
+             the slowdown left is CPU: the hostile sockets' own writing and \
              reconnecting, on the same 2 cores as the honest devices and the coordinator. The RSS before the \
              attack is mostly the honest job (its 4096×4096 result is filled as tiles are verified, so it \
              also grows during the attack); the attack adds the buffers of the sockets open at once \
@@ -136,7 +152,9 @@ pub fn hostile(root: &Path) -> Result<Section> {
 /// 10 000 devices for 10 minutes with churn, jobs one after another.
 pub fn soak(root: &Path) -> Result<Section> {
     build(root)?;
+    let load_before = load();
     let report = sim(root, &["soak", "--devices", "10000", "--minutes", "10", "--warmup-minutes", "2"])?;
+    let load_after = load();
     let (end, max) = (num(&report, "growth_end_pct"), num(&report, "growth_max_pct"));
     let rows = vec![
         Row::info(
@@ -199,6 +217,10 @@ pub fn soak(root: &Path) -> Result<Section> {
                 extreme(&report, "store_bytes", f64::min) / 1e6,
                 extreme(&report, "store_bytes", f64::max) / 1e6
             ),
+        ),
+        Row::info(
+            "Machine load average (1 min) before / after, other work included",
+            format!("{load_before} / {load_after}"),
         ),
     ];
     Ok(Section {
