@@ -50,7 +50,7 @@ pub fn hostile(root: &Path) -> Result<Section> {
         ),
         Row::target("Peak RSS under attack above idle", format!("{delta:.1} MB"), "< 200 MB", delta < 200.0),
         Row::info(
-            "RSS the attack added, per hostile socket open at the peak",
+            "RSS the attack added (peak − before it), per hostile socket open at once (largest)",
             format!(
                 "{:.0} KB",
                 (num(&report, "rss_peak_under_attack") - num(&report, "rss_before_attack")).max(0.0)
