@@ -14,7 +14,7 @@ struct Ui;
 /// The page served when the binary was built without the UI.
 const FALLBACK_INDEX: &str = include_str!("../../static/index.html");
 
-/// The app's HTML page, for `/` and `/join`.
+/// The app's HTML page, for `/`, `/join` and `/new`.
 pub async fn index() -> HttpResponse {
     match Ui::get("index.html") {
         Some(file) => respond("index.html", file.data.into_owned()),

@@ -96,11 +96,18 @@ impl From<TokenError> for ApiError {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(assets::index))
         .route("/join", web::get().to(assets::index))
+        .route("/new", web::get().to(assets::index))
         .route("/healthz", web::get().to(|| async { "ok" }))
         .route("/metrics", web::get().to(metrics))
         .route("/ws", web::get().to(websocket))
         .service(
             web::scope("/api")
+                // Every answer of the API is JSON, a path that does not parse and a route that
+                // does not exist included.
+                .app_data(web::PathConfig::default().error_handler(|error, _| {
+                    ApiError::new(StatusCode::NOT_FOUND, format!("no such job or invite: {error}")).into()
+                }))
+                .default_service(web::to(no_such_route))
                 .route("/jobs", web::post().to(submit_job))
                 .route("/jobs", web::get().to(list_jobs))
                 .route("/jobs/{id}", web::get().to(job_status))
@@ -111,6 +118,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/invites/{token}", web::delete().to(revoke_invite)),
         )
         .route("/{file}", web::get().to(assets::file));
+}
+
+/// Any other request under `/api`: 405 on a route that exists with another method, else 404.
+async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_start_matches("/api/").trim_end_matches('/').split('/').collect();
+    let known = matches!(segments.as_slice(), ["jobs"] | ["jobs", _] | ["jobs", _, "cancel" | "result"] | ["invites"] | ["invites", _]);
+    Err(if known {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method()))
+    } else {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no API route {path}: see the README's HTTP API"))
+    })
 }
 
 /// The coordinator's figures in the OpenMetrics text format, which Prometheus scrapes.

@@ -249,7 +249,30 @@ impl Job {
             verification_failures: self.verification_failures,
             redispatched: self.redispatched,
             in_flight,
+            view: match &self.work {
+                Work::Mandelbrot { view, .. } => Some(*view),
+                Work::Matmul { .. } => None,
+            },
         }
+    }
+
+    /// The verified tiles of a Mandelbrot job, each with its iteration counts (w×h
+    /// row-major); nothing for a matmul job.
+    pub fn verified_tiles(&self) -> impl Iterator<Item = (Rect, Vec<u32>)> + '_ {
+        let image = match &self.work {
+            Work::Mandelbrot { view, iterations } => Some((view.width as usize, iterations)),
+            Work::Matmul { .. } => None,
+        };
+        image.into_iter().flat_map(move |(width, iterations)| {
+            self.tiles.iter().zip(&self.done).filter(|(_, done)| **done).map(move |(rect, _)| {
+                let (x, w) = (rect.x as usize, rect.w as usize);
+                let counts = (rect.y as usize..(rect.y + rect.h) as usize)
+                    .flat_map(|row| &iterations[row * width + x..row * width + x + w])
+                    .copied()
+                    .collect();
+                (*rect, counts)
+            })
+        })
     }
 
     /// The result as a file, once complete: matmul as NumPy `.npy`, Mandelbrot as PNG.

@@ -44,6 +44,7 @@ pub struct SwarmGauges {
 /// Every series the coordinator exports.
 pub struct Metrics {
     registry: Registry,
+    swarms: Gauge,
     devices_online: Gauge,
     tasks_queued: Gauge,
     tasks_in_flight: Gauge,
@@ -73,6 +74,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ostrich");
         let metrics = Self {
+            swarms: Gauge::default(),
             devices_online: Gauge::default(),
             tasks_queued: Gauge::default(),
             tasks_in_flight: Gauge::default(),
@@ -91,6 +93,7 @@ impl Metrics {
             swarm_verification_failures: Family::default(),
             registry: Registry::default(),
         };
+        registry.register("swarms", "Swarms held, online or not", metrics.swarms.clone());
         registry.register("devices_online", "Devices with a live session", metrics.devices_online.clone());
         registry.register("tasks_queued", "Tasks waiting for a device", metrics.tasks_queued.clone());
         registry.register("tasks_in_flight", "Tasks leased to devices", metrics.tasks_in_flight.clone());
@@ -206,6 +209,11 @@ impl Metrics {
         self.jobs_running.set(clamp(total.jobs_running));
     }
 
+    /// Sets the number of swarms held.
+    pub fn set_swarms(&self, count: usize) {
+        self.swarms.set(clamp(count as u64));
+    }
+
     /// Sets the receive budget's figures (read at each scrape).
     pub fn set_receive(&self, used: usize, budget: usize) {
         self.receive_bytes.set(clamp(used as u64));
@@ -241,8 +249,10 @@ mod tests {
         metrics.failed(&metrics.counters(&b));
         let gauges = |online| SwarmGauges { online, queued: 5, in_flight: 2, tasks_per_second: 1.5, jobs_running: 1 };
         metrics.refresh(&[(a.clone(), gauges(3)), (b.clone(), gauges(4))]);
+        metrics.set_swarms(5);
         let text = metrics.render();
         for line in [
+            "ostrich_swarms 5",
             "ostrich_devices_online 7",
             "ostrich_tasks_queued 10",
             "ostrich_tasks_per_second 3.0",

@@ -351,7 +351,12 @@ impl Browser {
     /// Saves a screenshot of one element (scrolled into view) as
     /// `target/e2e-artifacts/<name>.png`: a part of the page below the first screen.
     pub async fn screenshot_of(&self, css: &str, name: &str) -> PathBuf {
-        let png = self.find(css).await.screenshot().await.expect("element screenshot");
+        let element = self.find(css).await;
+        // chromedriver crops an element to the viewport: bring all of it into view first.
+        let handle = serde_json::to_value(&element).expect("an element reference");
+        let center = "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});";
+        self.client.execute(center, vec![handle]).await.expect("scroll into view");
+        let png = element.screenshot().await.expect("element screenshot");
         save_artifact(name, &png)
     }
 

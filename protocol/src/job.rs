@@ -205,4 +205,7 @@ pub struct JobProgress {
     pub redispatched: u32,
     /// Tasks currently leased to devices.
     pub in_flight: u32,
+    /// The image a Mandelbrot job renders, so any dashboard can draw its preview; `None`
+    /// for a matmul job.
+    pub view: Option<MandelbrotView>,
 }

@@ -179,6 +179,12 @@ pub enum MasterCommand {
         /// The job.
         job_id: JobId,
     },
+    /// Sends every verified tile of a Mandelbrot job again, as [`ToDevice::MandelbrotTile`]s,
+    /// so a dashboard that reloaded can draw its preview; a matmul job is refused.
+    SendPreview {
+        /// The job.
+        job_id: JobId,
+    },
 }
 
 /// Sent by the coordinator to a device.
@@ -275,6 +281,9 @@ pub struct Welcome {
     /// SHA-256 of the coordinator's TLS certificate (colon-separated hex) when it serves
     /// HTTPS, so the dashboard can show what a phone should accept.
     pub tls_fingerprint: Option<String>,
+    /// The swarm's last log lines, oldest first, so a master's terminal survives a reload;
+    /// empty in a worker's welcome.
+    pub log: Vec<LogLine>,
 }
 
 /// Why a hello was refused.

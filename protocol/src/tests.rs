@@ -66,6 +66,7 @@ fn progress() -> JobProgress {
         verification_failures: 1,
         redispatched: 1,
         in_flight: 1,
+        view: None,
     }
 }
 
@@ -130,6 +131,7 @@ round_trip! {
     });
     cmd_cancel_job: ToCoordinator = ToCoordinator::Command(MasterCommand::CancelJob { job_id: 12 });
     cmd_delete_job: ToCoordinator = ToCoordinator::Command(MasterCommand::DeleteJob { job_id: 13 });
+    cmd_send_preview: ToCoordinator = ToCoordinator::Command(MasterCommand::SendPreview { job_id: 14 });
 
     welcome: ToDevice = ToDevice::Welcome(Welcome {
         swarm_id: Uuid::from_u128(1),
@@ -142,6 +144,7 @@ round_trip! {
         enabled: true,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
         tls_fingerprint: None,
+        log: vec![LogLine { at_ms: 1, level: LogLevel::Warn, message: "device lost".into() }],
     });
     rejected: ToDevice = ToDevice::Rejected { code: RejectCode::ExpiredCode, message: "expired".into() };
     assign: ToDevice = ToDevice::Assign {
@@ -189,6 +192,11 @@ round_trip! {
         me: DeviceStats { status: DeviceStatus::Online, ..stats() },
     });
     job_progress: ToDevice = ToDevice::JobProgress(progress());
+    job_progress_mandelbrot: ToDevice = ToDevice::JobProgress(JobProgress {
+        kind: JobKind::Mandelbrot,
+        view: Some(view()),
+        ..progress()
+    });
     mandelbrot_tile: ToDevice = ToDevice::MandelbrotTile {
         job_id: 1,
         rect: Rect { x: 0, y: 16, w: 2, h: 1 },

@@ -1,19 +1,19 @@
 //! The root component: reads the URL and the stored identity once, holds the one state,
 //! starts the session and shows the page the state asks for.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use ostrich_protocol::JobId;
+use ostrich_protocol::{JobId, MasterCommand};
 use yew::prelude::*;
 
-use crate::components::{Dashboard, JoinPage, WorkerView};
+use crate::components::{Dashboard, JoinPage, Landing, WorkerView};
 use crate::dom;
 use crate::hooks::use_session;
 use crate::identity::{Identity, platform};
 use crate::route::{self, Plan};
 use crate::session::{Boot, Session};
-use crate::state::{Page, Preview, PreviewSpec, State};
+use crate::state::{Connection, Page, State};
 
 /// Everything read at page load.
 #[derive(Debug, Clone)]
@@ -24,8 +24,6 @@ pub struct Startup {
     pub master_key: Option<String>,
     /// The CPU kernel is forced.
     pub forced_cpu: bool,
-    /// Previews of jobs submitted before a reload.
-    pub previews: BTreeMap<JobId, PreviewSpec>,
 }
 
 impl Startup {
@@ -54,7 +52,6 @@ impl Startup {
             },
             master_key,
             forced_cpu,
-            previews: identity.previews(),
         }
     }
 
@@ -64,12 +61,10 @@ impl Startup {
             Plan::Master { .. } => Page::Dashboard,
             Plan::Worker { .. } => Page::Worker,
             Plan::AskForCode => Page::Join,
+            Plan::Landing => Page::Landing,
         };
         let mut state = State::new(page, self.boot.device_id, self.boot.name.clone(), self.master_key.clone());
         state.worker.forced_cpu = self.forced_cpu;
-        if page == Page::Dashboard {
-            state.previews = self.previews.iter().map(|(&id, &spec)| (id, Preview::restored(spec))).collect();
-        }
         if let Plan::Worker { token: Some(token), .. } = &self.boot.plan {
             state.join_code.clone_from(token);
         }
@@ -86,17 +81,31 @@ pub fn App() -> Html {
         move || startup.initial_state()
     });
     let session: Session = use_session(Rc::new(startup.boot.clone()), state.dispatcher());
-    let preview_specs: Vec<(JobId, PreviewSpec)> = state.previews.iter().map(|(&id, p)| (id, p.spec)).collect();
-    let dashboard = state.page == Page::Dashboard;
-    use_effect_with(preview_specs, move |specs| {
-        if dashboard {
-            Identity::local().set_previews(&specs.iter().copied().collect());
+    // Each preview asks once per welcome for the tiles verified before this page saw them
+    // (a reload, or a reconnection that missed some); later tiles arrive on their own.
+    let asked = use_mut_ref(BTreeSet::<JobId>::new);
+    let previews: Vec<JobId> = state.previews.keys().copied().collect();
+    let welcomed = state.page == Page::Dashboard && state.connection == Connection::Connected;
+    use_effect_with((previews, welcomed), {
+        let session = session.clone();
+        move |(previews, welcomed)| {
+            let mut asked = asked.borrow_mut();
+            if !*welcomed {
+                asked.clear();
+                return;
+            }
+            for &job_id in previews {
+                if asked.insert(job_id) {
+                    session.command(MasterCommand::SendPreview { job_id });
+                }
+            }
         }
     });
     let page = match state.page {
         Page::Dashboard => html! { <Dashboard state={state.clone()} /> },
         Page::Worker => html! { <WorkerView state={state.clone()} /> },
         Page::Join => html! { <JoinPage state={state.clone()} /> },
+        Page::Landing => html! { <Landing /> },
     };
     html! {
         <ContextProvider<Session> context={session}>

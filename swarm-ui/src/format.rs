@@ -33,6 +33,17 @@ pub fn count(value: u64) -> String {
     out
 }
 
+/// A count and its noun, singular for one: "1 task", "16 tasks", "10 000 devices". The
+/// plural is the noun with an "s", which every noun the app counts takes.
+pub fn plural(value: u64, noun: &str) -> String {
+    if value == 1 { format!("1 {noun}") } else { format!("{} {noun}s", count(value)) }
+}
+
+/// A number of pixels, in megapixels from a million: "76 800 px", "2.1 Mpx".
+pub fn pixels(value: u64) -> String {
+    if value < 1_000_000 { format!("{} px", count(value)) } else { format!("{:.1} Mpx", value as f64 / 1e6) }
+}
+
 /// Bytes in the largest binary unit that keeps the figure at or above 1: 1.5 GiB.
 pub fn bytes(value: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -49,9 +60,16 @@ pub fn bytes(value: u64) -> String {
     }
 }
 
-/// A rate of tasks per second, without its unit.
+/// A rate of tasks per second, without its unit; two decimals below 1 /s, where big tiles
+/// on a few phones live.
 pub fn rate(per_sec: f32) -> String {
-    if per_sec >= 100.0 { format!("{per_sec:.0}") } else { format!("{per_sec:.1}") }
+    if per_sec >= 100.0 {
+        format!("{per_sec:.0}")
+    } else if per_sec >= 1.0 || per_sec <= 0.0 {
+        format!("{per_sec:.1}")
+    } else {
+        format!("{per_sec:.2}")
+    }
 }
 
 /// A device's status for the table, with its CSS class.
@@ -74,9 +92,12 @@ pub fn run_state(state: RunState) -> (&'static str, &'static str) {
     }
 }
 
-/// A job state in words, with its CSS class.
-pub fn job_state(state: &JobState) -> (&'static str, &'static str) {
+/// A job state in words, with its CSS class. An unfinished job says what the swarm's run
+/// state does to it: it is not "running" while the swarm is paused or stopped.
+pub fn job_state(state: &JobState, swarm: RunState) -> (&'static str, &'static str) {
     match state {
+        JobState::Running if swarm == RunState::Paused => ("paused", "state-paused"),
+        JobState::Running if swarm == RunState::Stopped => ("stopped", "state-stopped"),
         JobState::Running => ("running", "state-running"),
         JobState::Completed => ("completed", "state-completed"),
         JobState::Failed { .. } => ("failed", "state-failed"),
@@ -110,6 +131,7 @@ mod tests {
         assert_eq!(rate(0.0), "0.0");
         assert_eq!(rate(12.34), "12.3");
         assert_eq!(rate(250.4), "250");
+        assert_eq!(rate(0.08), "0.08");
         assert_eq!(percent(3, 4), 75.0);
         assert_eq!(percent(1, 0), 0.0);
     }
@@ -120,6 +142,23 @@ mod tests {
         assert_eq!(device_status(&quarantined).0, "quarantined: 3 failed checks");
         assert_eq!(device_status(&DeviceStatus::Disabled).0, "disabled");
         assert_eq!(run_state(RunState::Paused).0, "paused");
-        assert_eq!(job_state(&JobState::Completed).0, "completed");
+        assert_eq!(job_state(&JobState::Completed, RunState::Stopped).0, "completed");
+    }
+
+    #[test]
+    fn an_unfinished_job_follows_the_swarm_run_state() {
+        assert_eq!(job_state(&JobState::Running, RunState::Running).0, "running");
+        assert_eq!(job_state(&JobState::Running, RunState::Paused).0, "paused");
+        assert_eq!(job_state(&JobState::Running, RunState::Stopped).0, "stopped");
+        assert_eq!(job_state(&JobState::Cancelled, RunState::Running).0, "cancelled");
+    }
+
+    #[test]
+    fn plurals_and_pixels_read_well() {
+        assert_eq!(plural(1, "task"), "1 task");
+        assert_eq!(plural(0, "task"), "0 tasks");
+        assert_eq!(plural(16_384, "task"), "16\u{202f}384 tasks");
+        assert_eq!(pixels(160 * 120), "19\u{202f}200 px");
+        assert_eq!(pixels(4096 * 4096), "16.8 Mpx");
     }
 }

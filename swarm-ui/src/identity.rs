@@ -4,13 +4,11 @@
 //! preference. A reload reads them back and resumes the same role without a new invite.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 
-use ostrich_protocol::{DeviceId, JobId, Role};
+use ostrich_protocol::{DeviceId, Role};
 use uuid::Uuid;
-
-use crate::state::PreviewSpec;
 
 const DEVICE_ID: &str = "ostrich.device_id";
 const DEVICE_NAME: &str = "ostrich.device_name";
@@ -19,7 +17,6 @@ const RESUME_CREDENTIAL: &str = "ostrich.resume_credential";
 const RESUME_TOKEN: &str = "ostrich.resume_token";
 const ROLE: &str = "ostrich.role";
 const KERNEL: &str = "ostrich.kernel";
-const PREVIEWS: &str = "ostrich.previews";
 
 /// A string store: localStorage in the browser, a map in tests.
 pub trait KeyValue {
@@ -201,18 +198,6 @@ impl<S: KeyValue> Identity<S> {
             self.store.set(KERNEL, "cpu");
         } else {
             self.store.remove(KERNEL);
-        }
-    }
-
-    /// The Mandelbrot previews' specs by job, so a reload keeps filling them in.
-    pub fn previews(&self) -> BTreeMap<JobId, PreviewSpec> {
-        self.store.get(PREVIEWS).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default()
-    }
-
-    /// Keeps the previews' specs.
-    pub fn set_previews(&self, specs: &BTreeMap<JobId, PreviewSpec>) {
-        if let Ok(json) = serde_json::to_string(specs) {
-            self.store.set(PREVIEWS, &json);
         }
     }
 }

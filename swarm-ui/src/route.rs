@@ -1,7 +1,8 @@
 //! Which page a URL asks for, and how this browser joins for it. No router crate: there are
-//! two paths. `/join?token=T` joins as a worker (resuming when the stored credential came
-//! from the same code), `/join` asks for a code, and `/` resumes a stored worker role or
-//! else is the master's dashboard.
+//! three paths. `/join?token=T` joins as a worker (resuming when the stored credential came
+//! from the same code), `/join` asks for a code, `/new` creates a swarm (or resumes the one
+//! whose master key is stored), and `/` resumes a stored master key or worker role, or
+//! else shows the landing page, which creates nothing until the user chooses.
 
 use ostrich_protocol::{JoinCredential, Role};
 
@@ -13,8 +14,10 @@ pub const CODE_LEN: usize = 8;
 /// What the URL asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// `/`: the dashboard, or a stored worker role.
+    /// `/`: the dashboard, a stored worker role, or the landing page.
     Home,
+    /// `/new`: create a swarm, as the landing page's "Create a swarm" asks.
+    NewSwarm,
     /// `/join` without a code: the form.
     JoinForm,
     /// `/join?token=T`: join with this code.
@@ -39,6 +42,7 @@ pub fn parse(path: &str, search: &str) -> (Route, Option<String>) {
     let route = match (path.trim_end_matches('/'), token) {
         ("/join", Some(token)) => Route::Join { token },
         ("/join", None) => Route::JoinForm,
+        ("/new", _) => Route::NewSwarm,
         _ => Route::Home,
     };
     (route, kernel)
@@ -66,6 +70,8 @@ pub enum Plan {
     },
     /// Not yet: the join form asks for a code.
     AskForCode,
+    /// Nothing yet: the landing page offers to create a swarm or to join one.
+    Landing,
 }
 
 /// The plan for a route, given what this browser stored.
@@ -81,12 +87,14 @@ pub fn plan(route: &Route, role: Option<Role>, resume: Option<&Resume>, master_k
             }
         },
         Route::JoinForm => Plan::AskForCode,
-        Route::Home => match (role, resume) {
-            (Some(Role::Worker), Some(resume)) => Plan::Worker {
+        Route::NewSwarm => Plan::Master { key: master_key },
+        Route::Home => match (role, resume, master_key) {
+            (Some(Role::Worker), Some(resume), _) => Plan::Worker {
                 credential: JoinCredential::Resume { credential: resume.credential.clone() },
                 token: resume.token.clone(),
             },
-            _ => Plan::Master { key: master_key },
+            (_, _, Some(key)) => Plan::Master { key: Some(key) },
+            (_, _, None) => Plan::Landing,
         },
     }
 }
@@ -109,6 +117,7 @@ mod tests {
             (Route::Join { token: "K3M9QX2B".into() }, Some("cpu".into()))
         );
         assert_eq!(parse("/", "?kernel=cpu"), (Route::Home, Some("cpu".into())));
+        assert_eq!(parse("/new", ""), (Route::NewSwarm, None));
     }
 
     #[test]
@@ -129,13 +138,19 @@ mod tests {
     }
 
     #[test]
-    fn home_resumes_a_stored_worker_role_or_is_the_master() {
+    fn home_resumes_a_stored_role_and_creates_nothing_without_one() {
         let worker = plan(&Route::Home, Some(Role::Worker), Some(&resume("AAAA1111")), Some("key".into()));
         assert!(matches!(worker, Plan::Worker { credential: JoinCredential::Resume { .. }, .. }));
         let master = plan(&Route::Home, Some(Role::Master), None, Some("key".into()));
         assert_eq!(master, Plan::Master { key: Some("key".into()) });
-        assert_eq!(plan(&Route::Home, None, None, None), Plan::Master { key: None });
-        assert_eq!(plan(&Route::Home, Some(Role::Worker), None, None), Plan::Master { key: None });
+        assert_eq!(plan(&Route::Home, None, None, None), Plan::Landing, "a first visit creates no swarm");
+        assert_eq!(plan(&Route::Home, Some(Role::Worker), None, None), Plan::Landing, "a worker that left");
         assert_eq!(plan(&Route::JoinForm, None, None, None), Plan::AskForCode);
+    }
+
+    #[test]
+    fn only_new_creates_a_swarm_and_it_resumes_a_stored_key() {
+        assert_eq!(plan(&Route::NewSwarm, None, None, None), Plan::Master { key: None });
+        assert_eq!(plan(&Route::NewSwarm, None, None, Some("key".into())), Plan::Master { key: Some("key".into()) });
     }
 }

@@ -112,7 +112,7 @@ impl Session {
     /// A session for `boot`; pages that may compute start their pool (GPU probe and
     /// benchmark) at once. Nothing connects before [`Session::start`].
     pub fn new(dispatch: UseReducerDispatcher<State>, boot: Boot) -> Self {
-        let needs_pool = !matches!(boot.plan, Plan::Master { .. });
+        let needs_pool = !matches!(boot.plan, Plan::Master { .. } | Plan::Landing);
         let inner = Rc::new_cyclic(|weak| {
             RefCell::new(Inner {
                 weak: weak.clone(),
@@ -152,7 +152,7 @@ impl Session {
     /// Connects, unless the page waits for a code.
     pub fn start(&self) {
         let mut inner = self.0.borrow_mut();
-        if !matches!(inner.plan, Plan::AskForCode) {
+        if !matches!(inner.plan, Plan::AskForCode | Plan::Landing) {
             inner.connect();
         }
     }

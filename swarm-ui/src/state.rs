@@ -36,6 +36,8 @@ pub enum Page {
     Worker,
     /// The join form, for typing a code.
     Join,
+    /// The landing page: what the product is, "Create a swarm" and "Join with a code".
+    Landing,
 }
 
 /// Where the connection to the coordinator stands.
@@ -166,7 +168,11 @@ impl State {
     pub fn new(page: Page, device_id: DeviceId, device_name: String, master_key: Option<String>) -> Self {
         Self {
             page,
-            connection: if page == Page::Join { Connection::Idle } else { Connection::Connecting },
+            connection: if matches!(page, Page::Join | Page::Landing) {
+                Connection::Idle
+            } else {
+                Connection::Connecting
+            },
             device_id,
             device_name,
             welcome: None,

@@ -9,7 +9,7 @@ use std::{
 };
 
 use ostrich_protocol::{
-    Capabilities, CommandErrorCode, DeviceId, HEARTBEAT_INTERVAL_MS, JobId, JobSpec, JobState, LogLevel, LogLine,
+    Capabilities, CommandErrorCode, DeviceId, HEARTBEAT_INTERVAL_MS, JobId, JobKind, JobSpec, JobState, LogLevel, LogLine,
     MasterCommand, RejectCode, Role, RunState, SwarmId, TaskId, TaskOutput, ToDevice, Welcome,
 };
 use rand::{RngCore, TryRngCore, rngs::OsRng};
@@ -266,7 +266,7 @@ impl Core {
         if resume_credential.is_some() {
             device.resume_credential.clone_from(&resume_credential);
         }
-        let welcome = Welcome {
+        let mut welcome = Welcome {
             swarm_id,
             device_id,
             role,
@@ -277,11 +277,18 @@ impl Core {
             enabled: device.enabled,
             heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
             tls_fingerprint: self.settings.tls_fingerprint.clone(),
+            log: Vec::new(),
         };
         let name = device.name.clone();
         self.out.push(Effect::FrameLimit(session, frame_limit(role, 0)));
         self.sessions.insert(session, (swarm_id, device_id));
         self.log(swarm_id, LogLevel::Info, format!("{name} joined as {role:?}"));
+        // The history ends with that line; the page drops the live copy it also receives.
+        if role == Role::Master
+            && let Some(swarm) = self.swarms.get(&swarm_id)
+        {
+            welcome.log = swarm.log.iter().cloned().collect();
+        }
         Ok(welcome)
     }
 
@@ -337,7 +344,7 @@ impl Core {
         for task in leases {
             self.requeue(task, false);
         }
-        self.log(swarm_id, LogLevel::Info, format!("{name} left; {count} tasks requeued"));
+        self.log(swarm_id, LogLevel::Info, format!("{name} left; {} requeued", tasks(count as u64)));
         self.dispatch(swarm_id, Instant::now());
     }
 
@@ -403,6 +410,10 @@ impl Core {
             MasterCommand::DeleteJob { job_id } => {
                 self.delete_job(swarm_id, job_id)?;
                 Ok(ok(format!("job {job_id} deleted")))
+            }
+            MasterCommand::SendPreview { job_id } => {
+                let tiles = self.send_preview(session, swarm_id, job_id)?;
+                Ok(ok(format!("preview of job {job_id}: {tiles} verified tiles sent again")))
             }
             MasterCommand::CreateInvite | MasterCommand::RevokeInvite { .. } => {
                 Err((CommandErrorCode::InvalidValue, "invites are handled by the token authority".into()))
@@ -498,7 +509,7 @@ impl Core {
             self.broadcast(swarm_id, &ToDevice::RunState { state: RunState::Running });
         }
         self.dirty_jobs.insert(job_id);
-        self.log(swarm_id, LogLevel::Info, format!("job {job_id} ({label}) accepted: {count} tasks"));
+        self.log(swarm_id, LogLevel::Info, format!("job {job_id} ({label}) accepted: {}", tasks(u64::from(count))));
         self.dispatch(swarm_id, now);
         Ok(job_id)
     }
@@ -541,12 +552,28 @@ impl Core {
         }
     }
 
-    /// Sends a line to the swarm's masters' terminals.
+    /// Sends the verified tiles of a Mandelbrot job of the swarm to one session; answers how
+    /// many.
+    fn send_preview(&mut self, session: SessionId, swarm_id: SwarmId, job_id: JobId) -> Result<usize, CommandError> {
+        let job = self.store.get_in(swarm_id, job_id).ok_or((CommandErrorCode::NotFound, format!("no job {job_id}")))?;
+        if job.kind() != JobKind::Mandelbrot {
+            return Err((CommandErrorCode::InvalidValue, format!("job {job_id} is not a Mandelbrot render")));
+        }
+        let before = self.out.len();
+        self.out.extend(job.verified_tiles().map(|(rect, iterations)| {
+            Effect::Send(session, ToDevice::MandelbrotTile { job_id, rect, iterations })
+        }));
+        Ok(self.out.len() - before)
+    }
+
+    /// Sends a line to the swarm's masters' terminals and keeps it for their next welcome.
     pub(super) fn log(&mut self, swarm_id: SwarmId, level: LogLevel, message: String) {
         log::info!("swarm {}: {message}", &swarm_id.simple().to_string()[..8]);
         let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let line = ToDevice::Log(LogLine { at_ms, level, message });
-        if let Some(swarm) = self.swarms.get(&swarm_id) {
+        let line = LogLine { at_ms, level, message };
+        if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
+            swarm.keep_log(line.clone());
+            let line = ToDevice::Log(line);
             self.out.extend(swarm.sessions(true).map(|s| Effect::Send(s, line.clone())));
         }
     }
@@ -779,4 +806,12 @@ pub fn secret() -> String {
     let mut bytes = [0u8; 32];
     OsRng.unwrap_err().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// "1 task", "16 tasks": for log lines a person reads.
+fn tasks(count: u64) -> String {
+    match count {
+        1 => "1 task".into(),
+        n => format!("{n} tasks"),
+    }
 }

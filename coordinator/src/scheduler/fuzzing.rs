@@ -294,6 +294,7 @@ impl Driver {
             Command::Submit(spec) => MasterCommand::SubmitJob { spec: job_spec(spec) },
             Command::Cancel(job) => MasterCommand::CancelJob { job_id: self.job(*job).1 },
             Command::Delete(job) => MasterCommand::DeleteJob { job_id: self.job(*job).1 },
+            Command::Preview(job) => MasterCommand::SendPreview { job_id: self.job(*job).1 },
             Command::Invite => MasterCommand::CreateInvite,
         };
         let session = self.session(session);

@@ -21,8 +21,10 @@ impl Core {
         self.swarms.values().filter(|s| s.sessions(false).next().is_some()).map(|s| s.id).collect()
     }
 
-    /// Sets the metrics' gauges from every swarm with an online device.
+    /// Sets the metrics' gauges from every swarm with an online device, and the number of
+    /// swarms held.
     pub fn refresh_metrics(&mut self, now: Instant) {
+        self.metrics.set_swarms(self.swarms.len());
         let second = self.second(now);
         let store = &self.store;
         let gauges: Vec<_> = self

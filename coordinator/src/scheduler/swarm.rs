@@ -12,7 +12,7 @@ use crate::{
     metrics::{Metrics, SwarmCounters, SwarmLabel},
 };
 use ostrich_protocol::{
-    Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, JobId, Role, RunState, SwarmId, TaskId,
+    Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, JobId, LogLine, Role, RunState, SwarmId, TaskId,
 };
 
 /// Identifies one WebSocket session; a device gets a new one each time it connects.
@@ -245,7 +245,12 @@ pub struct Swarm {
     pub last_active_ms: u64,
     /// The activity time last written to the store.
     pub stored_active_ms: u64,
+    /// The last [`LOG_LINES`] lines of its log, oldest first, for a master's welcome.
+    pub log: VecDeque<LogLine>,
 }
+
+/// How many log lines a swarm keeps for its masters' terminals.
+pub const LOG_LINES: usize = 50;
 
 impl Swarm {
     /// A new swarm, idle and at full throttle, counting its results in `metrics`, last
@@ -267,7 +272,16 @@ impl Swarm {
             invites: ostrich_protocol::Quota::default(),
             last_active_ms: now_ms,
             stored_active_ms: 0,
+            log: VecDeque::with_capacity(LOG_LINES),
         }
+    }
+
+    /// Keeps a log line, dropping the oldest past [`LOG_LINES`].
+    pub fn keep_log(&mut self, line: LogLine) {
+        if self.log.len() >= LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
     }
 
     /// Puts a device with room in the ready heap, unless its current pass is there already.

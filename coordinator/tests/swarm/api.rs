@@ -52,3 +52,38 @@ async fn jobs_and_invites_through_the_http_api() {
     assert_eq!(status(send("DELETE", &server, &format!("/api/invites/{token}"), &key).call()), 204);
     assert_eq!(status(send("DELETE", &server, &format!("/api/invites/{token}"), &key).call()), 404);
 }
+
+/// A refused request's status and its `{"error": …}` message; panics unless the body is
+/// that JSON.
+fn error_of(result: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    let Err(ureq::Error::Status(code, response)) = result else { panic!("expected an error status") };
+    let content_type = response.content_type().to_string();
+    let body: Value = response.into_json().unwrap_or_else(|e| panic!("{code}: the body is not JSON ({e})"));
+    assert_eq!(content_type, "application/json", "{code}: {body}");
+    let message = body["error"].as_str().unwrap_or_else(|| panic!("{code}: no error message in {body}"));
+    (code, message.to_string())
+}
+
+#[tokio::test]
+async fn every_error_answer_of_the_api_is_json_with_a_reason() {
+    let server = Server::with_defaults();
+    let (_master, _, key) = master(&server).await;
+    let cases = [
+        (send("POST", &server, "/api/jobs", &key).send_string("{not json"), 400, "valid job"),
+        (send("POST", &server, "/api/jobs", &key).send_json(json!({ "Matmul": {} })), 400, "valid job"),
+        (send("GET", &server, "/api/jobs", "wrong").call(), 401, "key"),
+        (ureq::get(&server.http("/api/jobs")).call(), 401, "key"),
+        (send("GET", &server, "/api/jobs/12345", &key).call(), 404, "no such job"),
+        (send("GET", &server, "/api/jobs/not-a-number", &key).call(), 404, "no such job"),
+        (send("GET", &server, "/api/nothing-here", &key).call(), 404, "no API route"),
+        (send("PUT", &server, "/api/jobs", &key).call(), 405, "PUT"),
+        (send("DELETE", &server, "/api/invites/NOSUCHCODE", &key).call(), 404, ""),
+    ];
+    for (result, status, says) in cases {
+        let (code, message) = error_of(result);
+        assert_eq!(code, status, "{message}");
+        assert!(message.contains(says), "{status}: {message:?} does not say {says:?}");
+    }
+    // The neighbouring honest call carries on.
+    assert_eq!(status(get(&server, "/api/jobs", &key)), 200);
+}

@@ -5,6 +5,21 @@ use std::io::Read;
 use ostrich_e2e::{Browser, Server, eventually};
 use serde_json::Value;
 
+/// Opens a new swarm as a first-time user does: `/` shows the landing page, which creates
+/// nothing, and "Create a swarm" makes this browser the master; answers once connected.
+pub async fn create_swarm(browser: &Browser, server: &Server) {
+    browser.goto(&server.url("/")).await;
+    browser.find("#landing").await;
+    browser.click("#create-swarm").await;
+    browser.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
+}
+
+/// One swarm-wide series of `/metrics`, e.g. `ostrich_swarms`.
+pub fn metric(server: &Server, name: &str) -> Option<f64> {
+    let text = ureq::get(&server.url("/metrics")).call().ok()?.into_string().ok()?;
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// The master's API key, as the dashboard shows it.
 pub async fn api_key(master: &Browser) -> String {
     master.wait_text("#api-key", "the master key", |t| t.trim().len() == 64).await.trim().to_string()

@@ -3,7 +3,8 @@
 
 mod common;
 
-/// Wrong and expired codes each get their own message on the phone join page.
+/// The landing page creates nothing; wrong and expired codes each get their own message on
+/// the phone join page; leaving asks first and returns to the landing page.
 mod join;
 /// WebGPU and CPU kernels agree in the browser.
 mod kernels;

@@ -25,8 +25,7 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
 
     // The master opens the dashboard and the share dialog.
     let master = Browser::open(&driver, BrowserOptions::DESKTOP).await;
-    master.goto(&server.url("/")).await;
-    master.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
+    create_swarm(&master, &server).await;
     let key = api_key(&master).await;
     master.click("#share-button").await;
     let link = master.wait_text("#invite-link", "the join link", |t| t.contains("/join?token=")).await;
@@ -35,6 +34,9 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
     master.find("#invite-qr svg").await;
     // Served over plain HTTP here: the panel says phones need --tls for WebGPU.
     master.wait_text("#tls-missing", "the plain-HTTP notice", |t| t.contains("--tls")).await;
+    // The test server's link is on 127.0.0.1, which no phone can reach: the panel says so.
+    master.wait_text("#loopback-warning", "the loopback warning", |t| t.contains("127.0.0.1")).await;
+    let swarm_id = master.text("#swarm-id").await;
     master.screenshot("share-dialog").await;
     master.click("#close-share").await;
 
@@ -46,6 +48,8 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
     cpu.goto(&format!("{}&kernel=cpu", link.trim())).await;
     cpu.find("#worker-view").await;
     gpu.wait_text("#worker-kernel", "WebGPU", |t| t.contains("WebGPU")).await;
+    // The master sees the swarm id its phones show.
+    assert_eq!(cpu.wait_text("#worker-swarm", "the swarm id", |t| t.len() == 8).await, swarm_id);
     cpu.wait_text("#worker-kernel", "CPU", |t| t.contains("CPU")).await;
     eventually("three rows in the device table", || async {
         let rows = master.client.find_all(fantoccini::Locator::Css("#device-table tr[data-device-id]")).await.ok()?;
@@ -89,6 +93,35 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
             .await;
     }
     master.screenshot("dashboard").await;
+
+    // A reload brings back the preview (the tiles verified before it) and the swarm's log.
+    master.client.refresh().await.expect("reload");
+    master.wait_text("#connection-status", "connected again", |t| t.to_lowercase().contains("connected")).await;
+    let opaque = "const c = document.querySelector(arguments[0]); if (!c) return 0; \
+                  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+                  let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] === 255) n++; return n;";
+    let canvas = format!("[data-job-id=\"{mandel}\"] canvas");
+    eventually("the whole preview drawn again after the reload", || async {
+        let drawn = master.client.execute(opaque, vec![serde_json::json!(canvas)]).await.ok()?.as_u64()?;
+        (drawn == 160 * 120).then_some(())
+    })
+    .await;
+    master.wait_text("#terminal", "the log from before the reload", |t| t.contains(&format!("job {mandel} ("))).await;
+    master.screenshot_of(&format!("[data-job-id=\"{mandel}\"]"), "dashboard-preview-after-reload").await;
+
+    // The "Use from Python" script, run as copied: it submits a job, waits, downloads the
+    // result and loads it with NumPy.
+    let script = master.wait_text("#python-code", "the Python script", |t| t.contains(&key)).await;
+    master.screenshot_of("section.python-card", "dashboard-python").await;
+    let run = tokio::task::spawn_blocking(move || std::process::Command::new("python3").arg("-c").arg(script).output());
+    let output = tokio::time::timeout(std::time::Duration::from_secs(180), run)
+        .await
+        .expect("the Python script finishes within 3 minutes")
+        .expect("join")
+        .expect("python3 runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the script failed: {printed}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(printed.contains("Completed") && printed.contains("(512, 512) float32"), "{printed}");
     let view = MandelbrotView { width: 160, height: 120, center_re: -0.75, center_im: 0.1, zoom: 1.5, max_iter: 300 };
     let iterations = render_tile(&view, 0, 0, 160, 120).expect("render");
     assert_eq!(download(&server, &key, mandel), mandelbrot_png(&view, &iterations).expect("png"));

@@ -1,12 +1,12 @@
 //! The master's dashboard: totals, run controls and throttle, throughput, jobs, devices,
 //! the terminal and the API key, with the share dialog on top when open.
 
-use ostrich_protocol::Role;
+use ostrich_protocol::{DeviceStatus, Role};
 use yew::prelude::*;
 
 use super::{
-    ApiKey, DeviceTable, Header, JobForm, JobList, Notice, Quotas, RunControls, SharePanel, Terminal, Throttle,
-    ThroughputChart, Totals,
+    ApiKey, DeviceTable, Header, JobForm, JobList, Notice, PythonPanel, Quotas, RunControls, SharePanel, Terminal,
+    Throttle, ThroughputChart, Totals,
 };
 use crate::dom;
 use crate::hooks::use_session_context;
@@ -17,6 +17,12 @@ use crate::state::State;
 pub struct DashboardProps {
     /// The app state.
     pub state: UseReducerHandle<State>,
+}
+
+/// Online devices other than this browser, and how many of them report a GPU.
+fn others_online(state: &State) -> (usize, usize) {
+    let others = state.devices.iter().filter(|d| d.device_id != state.device_id && d.stats.status != DeviceStatus::Offline);
+    others.fold((0, 0), |(online, gpus), d| (online + 1, gpus + usize::from(d.gpu.is_some())))
 }
 
 /// The dashboard.
@@ -58,11 +64,19 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
                         error={state.invite_error.clone()}
                         on_close={close_share}
                         tls_fingerprint={state.welcome.as_ref().and_then(|w| w.tls_fingerprint.clone())}
+                        devices={others_online(state)}
                     />
                 }
                 <Totals totals={state.totals.clone()} />
                 <section class="card controls">
-                    <h2>{ "Swarm control" }</h2>
+                    <div class="controls-head">
+                        <h2>{ "Swarm control" }</h2>
+                        if let Some(welcome) = &state.welcome {
+                            // The same short id the phones show, the whole id on hover.
+                            <span class="muted swarm-id" title={welcome.swarm_id.to_string()}>{ "Swarm " }
+                                <code id="swarm-id">{ welcome.swarm_id.simple().to_string()[..8].to_string() }</code></span>
+                        }
+                    </div>
                     <RunControls run_state={state.run_state} />
                     <Throttle throttle={state.throttle} />
                     <p class="muted hint">
@@ -82,6 +96,7 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
                             jobs={state.jobs.clone()}
                             previews={state.previews.clone()}
                             master_key={state.master_key.clone()}
+                            run_state={state.run_state}
                         />
                     </div>
                 </section>
@@ -96,6 +111,10 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
                 <section class="card api">
                     <h2>{ "API key" }</h2>
                     <ApiKey master_key={state.master_key.clone()} />
+                </section>
+                <section class="card python-card">
+                    <h2>{ "Use from Python" }</h2>
+                    <PythonPanel master_key={state.master_key.clone()} />
                 </section>
                 <section class="card quotas">
                     <h2>{ "Quotas" }</h2>

@@ -73,18 +73,27 @@ impl Fields {
     }
 }
 
-/// Each field: element id, label, default value and step.
-const FIELDS: [(&str, &str, &str, &str); 10] = [
-    ("matmul-size", "Size n (n×n×n)", "1024", "1"),
-    ("matmul-tile", "Tile", "128", "1"),
-    ("matmul-seed", "Seed", "42", "1"),
-    ("mandel-width", "Width", "800", "1"),
-    ("mandel-height", "Height", "600", "1"),
-    ("mandel-center-re", "Centre re", "-0.75", "any"),
-    ("mandel-center-im", "Centre im", "0.0", "any"),
-    ("mandel-zoom", "Zoom", "1", "any"),
-    ("mandel-iter", "Max iterations", "500", "1"),
-    ("mandel-tile", "Tile", "64", "1"),
+/// Each field: element id, label, default value, step and a line of help.
+const FIELDS: [(&str, &str, &str, &str, &str); 10] = [
+    ("matmul-size", "Size n (n×n×n)", "1024", "1",
+        "Multiplies two random n×n matrices. At most 4096 (16.8 M numbers each)."),
+    ("matmul-tile", "Tile", "128", "1",
+        "Each task computes a tile × tile block of the result. Bigger tiles make fewer, longer \
+         tasks with more to send each; 128–256 suits phones."),
+    ("matmul-seed", "Seed", "42", "1",
+        "Generates the matrices: the same seed gives the same matrices, so NumPy can check the result."),
+    ("mandel-width", "Width", "800", "1", "Image width in pixels."),
+    ("mandel-height", "Height", "600", "1", "Image height in pixels."),
+    ("mandel-center-re", "Centre re", "-0.75", "any",
+        "Real part (x) of the point at the image's centre. −0.75 with 0 shows the whole set."),
+    ("mandel-center-im", "Centre im", "0.0", "any", "Imaginary part (y) of the point at the image's centre."),
+    ("mandel-zoom", "Zoom", "1", "any",
+        "Magnification: at 1 the image spans 3.5 units of the real axis, at 2 half that. \
+         Try zoom 80 at −0.745, 0.113."),
+    ("mandel-iter", "Max iterations", "500", "1",
+        "Steps before a point counts as inside the set. Deep zooms need more; each step costs time."),
+    ("mandel-tile", "Tile", "64", "1",
+        "Each task renders a tile × tile square; the preview fills in tile by tile."),
 ];
 
 /// The inputs whose ids start with `prefix`. They carry no `value` in the markup: Yew would
@@ -93,12 +102,15 @@ fn inputs(fields: &Fields, prefix: &str) -> Html {
     FIELDS
         .iter()
         .filter(|(id, ..)| id.starts_with(prefix))
-        .map(|&(id, label, _, step)| {
+        .map(|&(id, label, _, step, help)| {
             let node = fields.refs.iter().find(|(name, _)| *name == id).map(|(_, r)| r.clone()).unwrap_or_default();
+            let help_id = format!("{id}-help");
             html! {
                 <label class="field" for={id}>
                     <span>{ label }</span>
-                    <input id={id} ref={node} type="number" {step} inputmode="decimal" />
+                    <input id={id} ref={node} type="number" {step} inputmode="decimal"
+                        aria-describedby={help_id.clone()} />
+                    <small id={help_id} class="field-help">{ help }</small>
                 </label>
             }
         })
@@ -115,7 +127,7 @@ pub fn JobForm() -> Html {
     {
         let fields = fields.clone();
         use_effect_with((), move |()| {
-            for ((_, node), (_, _, default, _)) in fields.refs.iter().zip(FIELDS) {
+            for ((_, node), (_, _, default, ..)) in fields.refs.iter().zip(FIELDS) {
                 if let Some(input) = node.cast::<HtmlInputElement>() {
                     input.set_value(default);
                 }

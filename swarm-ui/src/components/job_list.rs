@@ -1,9 +1,9 @@
 //! The jobs, newest first: progress bar, verified and failed counts, state, and Cancel,
-//! Delete and Download; Mandelbrot jobs submitted here show their preview.
+//! Delete and Download; Mandelbrot jobs show their preview.
 
 use std::collections::BTreeMap;
 
-use ostrich_protocol::{JobId, JobKind, JobProgress, JobState, LogLevel, MasterCommand};
+use ostrich_protocol::{JobId, JobKind, JobProgress, JobState, LogLevel, MasterCommand, RunState};
 use yew::prelude::*;
 
 use super::JobPreview;
@@ -21,6 +21,8 @@ pub struct JobListProps {
     pub previews: BTreeMap<JobId, Preview>,
     /// The master key, for downloads.
     pub master_key: Option<String>,
+    /// The swarm's run state, which the badge of an unfinished job follows.
+    pub run_state: RunState,
 }
 
 /// The list.
@@ -29,7 +31,7 @@ pub fn JobList(props: &JobListProps) -> Html {
     let session = use_session_context();
     let row = |job: &JobProgress| {
         let id = job.job_id;
-        let (state, class) = format::job_state(&job.state);
+        let (state, class) = format::job_state(&job.state, props.run_state);
         let running = job.state == JobState::Running;
         let done = job.state == JobState::Completed;
         let percent = format::percent(job.tasks_verified, job.tasks_total);
@@ -74,11 +76,11 @@ pub fn JobList(props: &JobListProps) -> Html {
                     <div class={classes!("bar", class)} style={format!("width: {percent:.1}%")} />
                 </div>
                 <div class="job-figures">
-                    <span><span class="job-verified">{ job.tasks_verified }</span>{ " / " }
-                        <span class="job-total">{ job.tasks_total }</span>{ " verified" }</span>
-                    <span><span class="job-failed">{ job.verification_failures }</span>{ " failed checks" }</span>
-                    <span><span class="job-redispatched">{ job.redispatched }</span>{ " redispatched" }</span>
-                    <span>{ format!("{} in flight", job.in_flight) }</span>
+                    <span><span class="job-verified">{ format::count(u64::from(job.tasks_verified)) }</span>{ " / " }
+                        <span class="job-total">{ format::count(u64::from(job.tasks_total)) }</span>{ " verified" }</span>
+                    <span><span class="job-failed">{ format::count(u64::from(job.verification_failures)) }</span>{ " failed checks" }</span>
+                    <span><span class="job-redispatched">{ format::count(u64::from(job.redispatched)) }</span>{ " redispatched" }</span>
+                    <span>{ format!("{} in flight", format::count(u64::from(job.in_flight))) }</span>
                 </div>
                 if let Some(reason) = failure {
                     <p class="error job-reason">{ reason }</p>

@@ -4,6 +4,7 @@ use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 use yew::prelude::*;
 
+use crate::format;
 use crate::state::Preview;
 
 /// Properties of [`JobPreview`].
@@ -44,16 +45,18 @@ pub fn JobPreview(props: &JobPreviewProps) -> Html {
             *drawn = preview.tiles.len();
         });
     }
+    // The counts stay in the job's row (its progress is their one source); the caption says
+    // what the image is.
     let spec = props.preview.spec;
-    let total = u64::from(spec.width) * u64::from(spec.height);
-    let percent = if total == 0 { 0.0 } else { props.preview.pixels_done() as f64 * 100.0 / total as f64 };
     html! {
         <figure class="preview">
             <canvas ref={canvas} class="job-preview" width={spec.width.to_string()} height={spec.height.to_string()}
                 style={format!("aspect-ratio: {} / {}", spec.width.max(1), spec.height.max(1))} />
             <figcaption class="muted">
-                { format!("{}×{} · {} tiles verified · {percent:.0} % of the image", spec.width, spec.height,
-                    props.preview.tiles.len()) }
+                { format!("{} × {} px ({}) · {} iterations at most", format::count(u64::from(spec.width)),
+                    format::count(u64::from(spec.height)),
+                    format::pixels(u64::from(spec.width) * u64::from(spec.height)),
+                    format::count(u64::from(spec.max_iter))) }
             </figcaption>
         </figure>
     }

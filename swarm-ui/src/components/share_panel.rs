@@ -23,6 +23,39 @@ pub struct SharePanelProps {
     pub on_close: Callback<()>,
     /// SHA-256 of the coordinator's TLS certificate, when it serves HTTPS.
     pub tls_fingerprint: Option<String>,
+    /// Online devices other than this browser, and how many of them report WebGPU, so the
+    /// notice about WebGPU says what the devices found.
+    pub devices: (usize, usize),
+}
+
+/// Whether a URL's host is a loopback address, which no other device can reach.
+pub fn loopback_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    loopback.then(|| host.to_string())
+}
+
+/// What the panel says about WebGPU on plain HTTP. Browsers offer WebGPU (and the screen
+/// wake lock) only in a secure context: HTTPS, or `localhost` on the device itself; a phone
+/// opening `http://192.168.…` computes on its CPU. `devices` is (online, reporting WebGPU).
+pub fn webgpu_notice(devices: (usize, usize)) -> String {
+    let (online, webgpu) = devices;
+    let found = match (online, webgpu) {
+        (0, _) => String::new(),
+        (_, 0) => format!(" So far none of the {} computes on WebGPU.", format::plural(online as u64, "device")),
+        (n, w) if n == w => format!(" All {} use WebGPU (they opened this page on localhost).", format::count(n as u64)),
+        (n, w) => format!(" {} of {} use WebGPU: those that opened this page on localhost.", w, format::count(n as u64)),
+    };
+    format!(
+        "Served over plain HTTP: browsers allow WebGPU and keeping the screen on only over HTTPS or on \
+         localhost, so a device that opens the link computes on its CPU.{found} Start the coordinator with"
+    )
 }
 
 /// The SVG element of a QR document, without any XML prologue.
@@ -54,7 +87,19 @@ pub fn SharePanel(props: &SharePanelProps) -> Html {
                 Callback::from(move |_| session.revoke_invite(token.clone()))
             };
             let join_page = invite.url.split('?').next().unwrap_or_default().to_string();
+            let loopback = loopback_host(&invite.url);
             html! {
+                <>
+                if let Some(host) = loopback {
+                    <p id="loopback-warning" class="warning" role="alert">
+                        { format!("This link points at {host}, this computer's own loopback address: \
+                                   a phone or another computer cannot reach it. Open this dashboard by \
+                                   the computer's LAN address (for example ") }
+                        <code>{ "http://192.168.1.20:8080" }</code>
+                        { "), or start the coordinator with " }<code>{ "--public-url http://LAN-ADDRESS:PORT" }</code>
+                        { ", then make a new code." }
+                    </p>
+                }
                 <div class="share-body">
                     <div id="invite-qr" class={classes!("qr", (!usable).then_some("qr-dead"))}>
                         { Html::from_html_unchecked(AttrValue::from(svg_only(&invite.qr_svg))) }
@@ -80,6 +125,7 @@ pub fn SharePanel(props: &SharePanelProps) -> Html {
                         </div>
                     </div>
                 </div>
+                </>
             }
         }
         None if props.pending => html! { <p class="muted">{ "Minting an invite…" }</p> },
@@ -106,9 +152,30 @@ pub fn SharePanel(props: &SharePanelProps) -> Html {
                     { ": a phone's browser shows the same in the certificate details it asks you to accept." }</p>
             } else {
                 <p class="muted fingerprint" id="tls-missing">
-                    { "Served over plain HTTP: phones get no WebGPU here. Start the coordinator with " }
-                    <code>{ "--tls" }</code>{ " for HTTPS." }</p>
+                    { webgpu_notice(props.devices) }{ " " }<code>{ "--tls" }</code>{ " for HTTPS." }</p>
             }
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{loopback_host, webgpu_notice};
+
+    #[test]
+    fn loopback_links_are_recognised() {
+        assert_eq!(loopback_host("http://127.0.0.1:8080/join?token=A").as_deref(), Some("127.0.0.1"));
+        assert_eq!(loopback_host("https://localhost:8443/join").as_deref(), Some("localhost"));
+        assert_eq!(loopback_host("http://[::1]:8080/join").as_deref(), Some("::1"));
+        assert_eq!(loopback_host("http://192.168.1.20:8080/join?token=A"), None);
+        assert_eq!(loopback_host("https://swarm.example.org/join"), None);
+    }
+
+    #[test]
+    fn the_webgpu_notice_says_what_the_devices_report() {
+        assert!(!webgpu_notice((0, 0)).contains("So far"));
+        assert!(webgpu_notice((3, 0)).contains("none of the 3 devices"));
+        assert!(webgpu_notice((2, 2)).contains("All 2 use WebGPU"));
+        assert!(webgpu_notice((3, 1)).contains("1 of 3 use WebGPU"));
     }
 }

@@ -46,7 +46,7 @@ pub fn Terminal(props: &TerminalProps) -> Html {
     html! {
         <div id="terminal" class="terminal" ref={node} role="log" aria-live="polite">
             if props.log.is_empty() {
-                <div class="line muted">{ "Waiting for the coordinator…" }</div>
+                <div class="line muted">{ "Nothing logged yet: joins, jobs and commands appear here." }</div>
             }
             { for props.log.iter().map(line) }
         </div>

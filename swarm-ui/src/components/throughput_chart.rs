@@ -17,13 +17,19 @@ pub struct ThroughputChartProps {
     pub history: Vec<f32>,
 }
 
-/// The y-axis top: the peak rounded up to 1, 2 or 5 times a power of ten.
+/// The readable tops of the y axis within one power of ten.
+const STEPS: [f64; 11] = [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0];
+
+/// The y-axis top: the peak of the window shown, rounded up to the next readable figure
+/// (at most a third above it), so the line uses the chart's height at any rate: 0.3 /s
+/// from a few phones on big tiles as well as 500 /s from a rack.
 fn scale_top(peak: f64) -> f64 {
-    if peak <= 1.0 {
+    if peak.is_nan() || peak <= 0.0 {
         return 1.0;
     }
     let power = 10f64.powf(peak.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * power).find(|top| *top >= peak).unwrap_or(peak)
+    // A relative tolerance keeps 0.3 (0.1 × 3 = 0.30000000000000004) at 0.3.
+    STEPS.into_iter().map(|m| m * power).find(|top| *top >= peak * (1.0 - 1e-9)).unwrap_or(peak)
 }
 
 /// The chart.
@@ -77,11 +83,19 @@ mod tests {
     use super::scale_top;
 
     #[test]
-    fn the_scale_rounds_the_peak_up_to_a_readable_top() {
+    fn the_scale_follows_the_data_up_to_a_readable_top() {
         assert_eq!(scale_top(0.0), 1.0);
-        assert_eq!(scale_top(1.5), 2.0);
-        assert_eq!(scale_top(3.0), 5.0);
-        assert_eq!(scale_top(7.0), 10.0);
+        assert_eq!(scale_top(1.5), 1.5);
+        assert_eq!(scale_top(3.1), 4.0);
+        assert_eq!(scale_top(7.0), 8.0);
         assert_eq!(scale_top(42.0), 50.0);
+        assert_eq!(scale_top(61.0), 80.0);
+        assert_eq!(scale_top(101.0), 120.0);
+        assert!((scale_top(0.3) - 0.3).abs() < 1e-12, "slow swarms get a scale below 1 /s");
+        assert!((scale_top(0.07) - 0.08).abs() < 1e-12);
+        for peak in [0.013, 0.5, 1.0, 9.99, 33.0, 999.0, 12_345.0] {
+            let top = scale_top(peak);
+            assert!(top >= peak && top <= peak * 1.34, "{peak} → {top}");
+        }
     }
 }

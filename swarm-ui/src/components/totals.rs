@@ -17,12 +17,12 @@ pub struct TotalsProps {
 pub fn Totals(props: &TotalsProps) -> Html {
     let t = props.totals.clone();
     let figure = |value: Option<String>| value.unwrap_or_else(|| "–".into());
-    let online = figure(t.as_ref().map(|t| t.online.to_string()));
-    let cores = figure(t.as_ref().map(|t| t.cores.to_string()));
-    let gpus = figure(t.as_ref().map(|t| t.gpus.to_string()));
+    let online = figure(t.as_ref().map(|t| format::count(u64::from(t.online))));
+    let cores = figure(t.as_ref().map(|t| format::count(u64::from(t.cores))));
+    let gpus = figure(t.as_ref().map(|t| format::count(u64::from(t.gpus))));
     let rate = format::rate(t.as_ref().map_or(0.0, |t| t.tasks_per_sec));
-    let queued = figure(t.as_ref().map(|t| t.queued.to_string()));
-    let in_flight = figure(t.as_ref().map(|t| t.in_flight.to_string()));
+    let queued = figure(t.as_ref().map(|t| format::count(u64::from(t.queued))));
+    let in_flight = figure(t.as_ref().map(|t| format::count(u64::from(t.in_flight))));
     html! {
         <section class="totals" aria-label="Swarm totals">
             <div class="stat"><span class="stat-label">{ "Devices online" }</span>

@@ -44,6 +44,16 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
         let session = session.clone();
         Callback::from(move |_| session.set_local_pause(!paused))
     };
+    // Leaving forgets this device's place in the swarm: it asks first.
+    let confirming_leave = use_state(|| false);
+    let ask_leave = {
+        let confirming_leave = confirming_leave.clone();
+        Callback::from(move |_| confirming_leave.set(true))
+    };
+    let stay = {
+        let confirming_leave = confirming_leave.clone();
+        Callback::from(move |_| confirming_leave.set(false))
+    };
     let leave = Callback::from(move |_| session.leave());
     let swarm = state.welcome.as_ref().map_or_else(|| "—".into(), |w| w.swarm_id.simple().to_string()[..8].to_string());
     let kernel = figures.kernel.clone().unwrap_or_else(|| "probing…".into());
@@ -77,8 +87,18 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
                             onclick={toggle_pause} aria-pressed={paused.to_string()}>
                             { if paused { "▶ Resume" } else { "❚❚ Pause" } }
                         </button>
-                        <button id="leave" class="btn btn-big btn-ghost" onclick={leave}>{ "Leave swarm" }</button>
+                        <button id="leave" class="btn btn-big btn-ghost" onclick={ask_leave}>{ "Leave swarm" }</button>
                     </div>
+                    if *confirming_leave {
+                        <div class="confirm" role="alertdialog" aria-label="Confirm leaving">
+                            <p>{ "Leave this swarm? This device stops computing and forgets its place: \
+                                  to come back it needs a new invite from the master." }</p>
+                            <div class="btn-row">
+                                <button id="confirm-leave" class="btn btn-danger" onclick={leave}>{ "Leave" }</button>
+                                <button id="cancel-leave" class="btn" onclick={stay}>{ "Stay" }</button>
+                            </div>
+                        </div>
+                    }
                     <dl class="details">
                         <dt>{ "GPU" }</dt><dd>{ gpu }</dd>
                         <dt>{ "Kernel choice" }</dt>
@@ -91,7 +111,7 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
                         </dd>
                         <dt>{ "Benchmark" }</dt><dd>{ format::ops_score(figures.ops_score.unwrap_or(0)) }</dd>
                         <dt>{ "Computed on this page" }</dt>
-                        <dd>{ format!("{} tasks, {} failed", figures.computed, figures.failed) }</dd>
+                        <dd>{ format!("{}, {} failed", format::plural(figures.computed, "task"), format::count(figures.failed)) }</dd>
                         <dt>{ "Rate" }</dt>
                         <dd>{ format!("{} tasks/s", format::rate(figures.me.as_ref().map_or(0.0, |m| m.tasks_per_sec))) }</dd>
                     </dl>

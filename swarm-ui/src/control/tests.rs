@@ -15,6 +15,7 @@ fn welcome(throttle: u8, run_state: RunState, enabled: bool) -> Welcome {
         enabled,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
         tls_fingerprint: None,
+        log: Vec::new(),
     }
 }
 

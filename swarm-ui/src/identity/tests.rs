@@ -60,14 +60,11 @@ fn credentials_and_role_survive_a_reload_and_can_be_forgotten() {
 }
 
 #[test]
-fn the_kernel_preference_and_preview_specs_are_kept() {
+fn the_kernel_preference_is_kept() {
     let identity = Identity::new(MemoryStore::default());
     assert!(!identity.prefers_cpu());
     identity.set_kernel_preference("CPU");
     assert!(identity.prefers_cpu());
     identity.set_kernel_preference("auto");
     assert!(!identity.prefers_cpu());
-    let specs = BTreeMap::from([(3, PreviewSpec { width: 8, height: 4, max_iter: 50 })]);
-    identity.set_previews(&specs);
-    assert_eq!(identity.previews(), specs);
 }

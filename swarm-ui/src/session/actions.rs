@@ -115,7 +115,8 @@ impl Session {
     }
 
     /// Leaves the swarm: forgets the worker role and credential, stops computing, closes the
-    /// socket and goes to `/`.
+    /// socket and goes to `/`, which shows the landing page (unless this browser also holds a
+    /// master key, whose dashboard it then shows).
     pub fn leave(&self) {
         let mut inner = self.0.borrow_mut();
         inner.halted = true;

@@ -74,7 +74,7 @@ impl Inner {
         let credential = match &self.plan {
             Plan::Master { key } => JoinCredential::Master { key: key.clone() },
             Plan::Worker { credential, .. } => credential.clone(),
-            Plan::AskForCode => return,
+            Plan::AskForCode | Plan::Landing => return,
         };
         if !open || self.hello_sent {
             return;
@@ -128,6 +128,8 @@ impl Inner {
                     self.identity.set_master_key(key);
                     self.plan = Plan::Master { key: Some(key.clone()) };
                 }
+                // `/new` created the swarm; a reload of the dashboard resumes it from `/`.
+                dom::replace_url("/");
             }
             Role::Worker => {
                 let token = match &self.plan {

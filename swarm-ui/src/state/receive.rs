@@ -11,6 +11,10 @@ use super::{
     credential_refused_message, reject_message,
 };
 
+/// How many of the latest log lines a live line is compared with, to drop an echo of the
+/// welcome's history.
+const LOG_ECHO: usize = 4;
+
 impl State {
     pub(super) fn receive(&mut self, message: ToDevice, now_ms: f64) {
         match message {
@@ -44,7 +48,11 @@ impl State {
             }
             ToDevice::CommandError { code, message } => self.command_error(code, message, now_ms),
             ToDevice::Log(line) => {
-                self.push_log(LogEntry { at_ms: line.at_ms, level: line.level, message: line.message });
+                let entry = LogEntry { at_ms: line.at_ms, level: line.level, message: line.message };
+                // The welcome's history ends with the line of this very join, also sent live.
+                if !self.log.iter().rev().take(LOG_ECHO).any(|e| *e == entry) {
+                    self.push_log(entry);
+                }
             }
         }
     }
@@ -60,6 +68,18 @@ impl State {
         };
         if welcome.master_key.is_some() {
             self.master_key.clone_from(&welcome.master_key);
+        }
+        if welcome.role == Role::Master {
+            // The coordinator's history replaces what this page showed: a reload lost it, a
+            // reconnection missed what happened meanwhile.
+            self.log = welcome
+                .log
+                .iter()
+                .rev()
+                .take(LOG_LINES)
+                .rev()
+                .map(|l| LogEntry { at_ms: l.at_ms, level: l.level, message: l.message.clone() })
+                .collect();
         }
         self.master_key_refused = false;
         self.join_error = None;
@@ -100,6 +120,11 @@ impl State {
                 });
                 self.devices = devices;
                 self.jobs = jobs.into_iter().filter(|j| !self.deleted_jobs.contains(&j.job_id)).collect();
+                for job in &self.jobs {
+                    if let Some(view) = &job.view {
+                        self.previews.entry(job.job_id).or_insert_with(|| Preview::listed(PreviewSpec::from(view)));
+                    }
+                }
                 totals
             }
             Snapshot::Worker { totals, me } => {
@@ -119,6 +144,9 @@ impl State {
     fn merge_progress(&mut self, progress: JobProgress) {
         if self.deleted_jobs.contains(&progress.job_id) {
             return;
+        }
+        if let Some(view) = &progress.view {
+            self.previews.entry(progress.job_id).or_insert_with(|| Preview::new(PreviewSpec::from(view)));
         }
         match self.jobs.iter_mut().find(|j| j.job_id == progress.job_id) {
             Some(job) => *job = progress,

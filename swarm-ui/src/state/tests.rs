@@ -27,6 +27,7 @@ fn welcome(role: Role) -> Welcome {
         enabled: true,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
         tls_fingerprint: None,
+        log: Vec::new(),
     }
 }
 
@@ -41,6 +42,7 @@ fn progress(job_id: JobId, verified: u32) -> JobProgress {
         verification_failures: 0,
         redispatched: 0,
         in_flight: 1,
+        view: None,
     }
 }
 
@@ -306,4 +308,41 @@ fn a_snapshot_built_before_a_change_does_not_undo_it() {
     receive(&mut state, ToDevice::RunState { state: RunState::Paused });
     receive(&mut state, master_snapshot(vec![]));
     assert_eq!((state.throttle, state.run_state), (0, RunState::Paused), "the stale totals say 100 % and running");
+}
+
+#[test]
+fn a_master_welcome_brings_back_the_swarm_log_and_its_live_echo_is_dropped() {
+    let mut state = state();
+    state.apply(Action::LocalLog { level: LogLevel::Warn, message: "not connected".into(), at_ms: 5 });
+    let line = |at_ms, message: &str| LogLine { at_ms, level: LogLevel::Info, message: message.into() };
+    let history = vec![line(1, "job 1 (mandelbrot 8×8) accepted: 4 tasks"), line(2, "laptop joined as Master")];
+    receive(&mut state, ToDevice::Welcome(Welcome { log: history, ..welcome(Role::Master) }));
+    let messages = |state: &State| state.log.iter().map(|l| l.message.clone()).collect::<Vec<_>>();
+    assert_eq!(messages(&state), ["job 1 (mandelbrot 8×8) accepted: 4 tasks", "laptop joined as Master"]);
+    // The join line also arrives live, after the welcome: it is kept once.
+    receive(&mut state, ToDevice::Log(line(2, "laptop joined as Master")));
+    receive(&mut state, ToDevice::Log(line(3, "phone joined as Worker")));
+    assert_eq!(messages(&state).len(), 3);
+    // A worker's welcome leaves the page's own log alone.
+    let mut worker = State::new(Page::Worker, Uuid::nil(), "phone".into(), None);
+    worker.apply(Action::LocalLog { level: LogLevel::Info, message: "probing".into(), at_ms: 1 });
+    receive(&mut worker, ToDevice::Welcome(welcome(Role::Worker)));
+    assert_eq!(messages(&worker), ["probing"]);
+}
+
+#[test]
+fn every_listed_mandelbrot_job_gets_a_preview_and_a_tile_sent_twice_is_kept_once() {
+    let mut state = state();
+    let view = MandelbrotView { width: 4, height: 2, center_re: -0.75, center_im: 0.0, zoom: 1.0, max_iter: 50 };
+    let mandelbrot = JobProgress { kind: JobKind::Mandelbrot, view: Some(view), ..progress(5, 0) };
+    receive(&mut state, master_snapshot(vec![mandelbrot.clone(), progress(6, 0)]));
+    assert_eq!(state.previews.keys().copied().collect::<Vec<_>>(), [5], "matmul jobs have no preview");
+    assert_eq!(state.previews[&5].spec, PreviewSpec { width: 4, height: 2, max_iter: 50 });
+    let tile = ToDevice::MandelbrotTile { job_id: 5, rect: Rect { x: 0, y: 0, w: 2, h: 2 }, iterations: vec![1; 4] };
+    receive(&mut state, tile.clone());
+    receive(&mut state, tile);
+    assert_eq!(state.previews[&5].tiles.len(), 1);
+    // Progress of a job not yet in a snapshot (submitted elsewhere) also brings its preview.
+    receive(&mut state, ToDevice::JobProgress(JobProgress { job_id: 7, ..mandelbrot }));
+    assert!(state.previews.contains_key(&7));
 }

@@ -159,6 +159,7 @@ fn welcome(role: Role) -> Welcome {
         enabled: true,
         heartbeat_interval_ms: 10_000,
         tls_fingerprint: None,
+        log: Vec::new(),
     }
 }
 

@@ -138,6 +138,8 @@ pub enum Command {
     Cancel(u8),
     /// Delete a job seen so far.
     Delete(u8),
+    /// Ask for a job's verified preview tiles again (a matmul job is refused).
+    Preview(u8),
     /// Ask for an invite (the token authority's business: refused here).
     Invite,
 }
