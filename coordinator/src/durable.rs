@@ -54,6 +54,7 @@ pub struct JobRecord {
 pub struct Batch {
     swarms: Vec<(SwarmId, String)>,
     resume: Vec<(String, SwarmId, DeviceId)>,
+    revoked: Vec<String>,
     specs: Vec<(JobId, Vec<u8>)>,
     jobs: Vec<(JobId, Vec<u8>)>,
     tiles: BTreeMap<JobId, Vec<u8>>,
@@ -67,6 +68,7 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.swarms.is_empty()
             && self.resume.is_empty()
+            && self.revoked.is_empty()
             && self.specs.is_empty()
             && self.jobs.is_empty()
             && self.tiles.is_empty()
@@ -94,6 +96,11 @@ impl Batch {
     /// A worker's resume credential.
     pub fn resume(&mut self, credential: &str, swarm: SwarmId, device: DeviceId) {
         self.resume.push((credential.to_string(), swarm, device));
+    }
+
+    /// A resume credential that no longer admits anyone (its device was forgotten).
+    pub fn revoke(&mut self, credential: &str) {
+        self.revoked.push(credential.to_string());
     }
 
     /// A new job's spec.
@@ -205,6 +212,9 @@ impl Durable {
             let mut resume = tx.open_table(RESUME).map_err(err)?;
             for (credential, swarm, device) in &batch.resume {
                 resume.insert(credential.as_str(), (swarm.as_u128(), device.as_u128())).map_err(err)?;
+            }
+            for credential in &batch.revoked {
+                resume.remove(credential.as_str()).map_err(err)?;
             }
             for swarm in &batch.forgotten {
                 let id = swarm.as_u128();

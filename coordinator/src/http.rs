@@ -124,7 +124,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches("/api/").trim_end_matches('/').split('/').collect();
-    let known = matches!(segments.as_slice(), ["jobs"] | ["jobs", _] | ["jobs", _, "cancel" | "result"] | ["invites"] | ["invites", _]);
+    let known = matches!(
+        segments.as_slice(),
+        ["jobs"] | ["jobs", _] | ["jobs", _, "cancel" | "result"] | ["invites"] | ["invites", _]
+    );
     Err(if known {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method()))
     } else {

@@ -100,6 +100,13 @@ impl Store {
         }
     }
 
+    /// Removes a forgotten device's resume credential, with the next commit.
+    pub fn forget_resume(&mut self, credential: &str) {
+        if self.durable.is_some() {
+            self.pending.revoke(credential);
+        }
+    }
+
     /// Records a new job's spec and state, committed at once: an accepted job survives a
     /// restart.
     pub fn put_submission(&mut self, job: JobId, spec: &JobSpec) {

@@ -9,11 +9,15 @@
 mod codec;
 mod f32_bytes;
 mod job;
+mod kernels;
 mod messages;
+mod power;
 
 pub use codec::{DecodeError, EncodeError, MAX_FRAME_BYTES, PROTOCOL_VERSION, decode, encode, encode_into};
 pub use job::*;
+pub use kernels::*;
 pub use messages::*;
+pub use power::*;
 
 /// A device's identity, chosen by the client and stable across its sessions.
 pub type DeviceId = uuid::Uuid;

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceId, JobId, JobProgress, JobSpec, Rect, SwarmId, Task, TaskId, TaskOutput};
+use crate::{
+    DeviceId, JobId, JobProgress, JobSpec, KernelReport, PowerPolicy, Rect, SwarmId, Task, TaskId, TaskOutput,
+};
 
 /// Sent by a device (browser worker, native worker or master dashboard) to the coordinator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +57,10 @@ pub enum ToCoordinator {
         /// The tasks computed and their outputs.
         results: Vec<(TaskId, TaskOutput)>,
     },
+    /// The device's kernel paths, their figures and which one runs matrix products; sent
+    /// after its join benchmark and whenever the choice or its thread count changes. The
+    /// coordinator clamps the figures and counts the device's GPU only while it is used.
+    Kernels(KernelReport),
 }
 
 /// How a device joins.
@@ -179,6 +185,18 @@ pub enum MasterCommand {
         /// The job.
         job_id: JobId,
     },
+    /// Sets the swarm's power policy; a level over 100 % is refused. Devices that set
+    /// their own policy keep it.
+    SetPowerPolicy {
+        /// The policy.
+        policy: PowerPolicy,
+    },
+    /// Forgets an offline device: its row, its figures and its resume credential go, so it
+    /// needs a new invite to come back. An online device is refused (disable it instead).
+    ForgetDevice {
+        /// The device.
+        device_id: DeviceId,
+    },
     /// Sends every verified tile of a Mandelbrot job again, as [`ToDevice::MandelbrotTile`]s,
     /// so a dashboard that reloaded can draw its preview; a matmul job is refused.
     SendPreview {
@@ -218,6 +236,11 @@ pub enum ToDevice {
     RunState {
         /// The new state.
         state: RunState,
+    },
+    /// The swarm's power policy changed.
+    PowerPolicy {
+        /// The new policy.
+        policy: PowerPolicy,
     },
     /// The master enabled or disabled this device.
     DeviceEnabled {
@@ -274,6 +297,8 @@ pub struct Welcome {
     pub throttle: u8,
     /// The swarm's run state now.
     pub run_state: RunState,
+    /// The swarm's power policy now.
+    pub power_policy: PowerPolicy,
     /// Whether the master has this device enabled.
     pub enabled: bool,
     /// How often to heartbeat.
@@ -416,6 +441,8 @@ pub struct DeviceStats {
     pub status: DeviceStatus,
     /// Its dispatch weight.
     pub weight: u32,
+    /// Task slots it asks for now (0 while it is paused, throttled to 0 or offline).
+    pub slots: u32,
 }
 
 /// A row of the master's device table.
@@ -437,6 +464,8 @@ pub struct DeviceRow {
     pub role: Role,
     /// Figures and status.
     pub stats: DeviceStats,
+    /// Its kernel paths and choice, once it reported them.
+    pub kernels: Option<KernelReport>,
 }
 
 /// Where a device stands.

@@ -52,6 +52,7 @@ fn stats() -> DeviceStats {
         in_flight: 1,
         status: DeviceStatus::Quarantined { reason: "3 failed checks".into() },
         weight: 90,
+        slots: 3,
     }
 }
 
@@ -131,6 +132,19 @@ round_trip! {
     });
     cmd_cancel_job: ToCoordinator = ToCoordinator::Command(MasterCommand::CancelJob { job_id: 12 });
     cmd_delete_job: ToCoordinator = ToCoordinator::Command(MasterCommand::DeleteJob { job_id: 13 });
+    cmd_power_policy: ToCoordinator = ToCoordinator::Command(MasterCommand::SetPowerPolicy {
+        policy: PowerPolicy { plugged_in_only: false, min_battery_percent: 30 },
+    });
+    power_policy: ToDevice = ToDevice::PowerPolicy { policy: PowerPolicy::ALWAYS };
+    cmd_forget_device: ToCoordinator =
+        ToCoordinator::Command(MasterCommand::ForgetDevice { device_id: Uuid::from_u128(4) });
+    kernels: ToCoordinator = ToCoordinator::Kernels(KernelReport {
+        threads: 1,
+        cpu_mflops: 900,
+        gpu: None,
+        matmul: MatmulPath::Both,
+        forced: true,
+    });
     cmd_send_preview: ToCoordinator = ToCoordinator::Command(MasterCommand::SendPreview { job_id: 14 });
 
     welcome: ToDevice = ToDevice::Welcome(Welcome {
@@ -141,6 +155,7 @@ round_trip! {
         resume_credential: None,
         throttle: 100,
         run_state: RunState::Idle,
+        power_policy: PowerPolicy { plugged_in_only: true, min_battery_percent: 20 },
         enabled: true,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
         tls_fingerprint: None,
@@ -178,6 +193,16 @@ round_trip! {
             ops_score: 3000,
             role: Role::Worker,
             stats: stats(),
+            kernels: Some(KernelReport {
+                threads: 7,
+                cpu_mflops: 21_700,
+                gpu: Some(GpuPath {
+                    info: GpuInfo { vendor: "google".into(), description: "SwiftShader".into(), fallback: true },
+                    mflops: 2_900,
+                }),
+                matmul: MatmulPath::Cpu,
+                forced: false,
+            }),
         }],
         jobs: vec![progress()],
         usage: SwarmUsage {

@@ -8,6 +8,7 @@ use ostrich_protocol::{JobId, MasterCommand};
 use yew::prelude::*;
 
 use crate::components::{Dashboard, JoinPage, Landing, WorkerView};
+use crate::compute::KernelPreference;
 use crate::dom;
 use crate::hooks::use_session;
 use crate::identity::{Identity, platform};
@@ -22,8 +23,12 @@ pub struct Startup {
     pub boot: Boot,
     /// The master key stored, for the API key panel before the welcome.
     pub master_key: Option<String>,
-    /// The CPU kernel is forced.
-    pub forced_cpu: bool,
+    /// The kernel path the user asked for.
+    pub kernel_preference: KernelPreference,
+    /// The master's "Compute here" switch.
+    pub compute_here: bool,
+    /// The "Keep the screen on" switch.
+    pub wake_lock: bool,
 }
 
 impl Startup {
@@ -33,13 +38,14 @@ impl Startup {
         let (path, search) = dom::location();
         let (route, kernel) = route::parse(&path, &search);
         if let Some(kernel) = kernel {
-            identity.set_kernel_preference(&kernel);
+            identity.set_kernel_preference(KernelPreference::parse(&kernel));
         }
         let master_key = identity.master_key();
         let resume = identity.resume();
         let plan = route::plan(&route, identity.role(), resume.as_ref(), master_key.clone());
         let user_agent = dom::user_agent();
-        let forced_cpu = identity.prefers_cpu();
+        let kernel_preference = identity.kernel_preference();
+        let (compute_here, wake_lock) = (identity.compute_here(), identity.wake_lock());
         Self {
             boot: Boot {
                 plan,
@@ -48,10 +54,13 @@ impl Startup {
                 platform: platform(&user_agent),
                 cores: dom::logical_cores(),
                 memory_mb: dom::memory_mb(),
-                prefer_gpu: !forced_cpu,
+                kernel_preference,
+                compute_here,
             },
             master_key,
-            forced_cpu,
+            kernel_preference,
+            compute_here,
+            wake_lock,
         }
     }
 
@@ -64,7 +73,9 @@ impl Startup {
             Plan::Landing => Page::Landing,
         };
         let mut state = State::new(page, self.boot.device_id, self.boot.name.clone(), self.master_key.clone());
-        state.worker.forced_cpu = self.forced_cpu;
+        state.worker.kernel_preference = self.kernel_preference;
+        state.worker.compute_here = self.compute_here;
+        state.worker.wake_lock.wanted = self.wake_lock;
         if let Plan::Worker { token: Some(token), .. } = &self.boot.plan {
             state.join_code.clone_from(token);
         }

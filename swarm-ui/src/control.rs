@@ -32,6 +32,9 @@ pub struct WorkerControl {
     run_state: RunState,
     enabled: bool,
     local_pause: bool,
+    hidden: bool,
+    power_paused: bool,
+    computing: bool,
     connected: bool,
     threads: Option<u32>,
     slots: Option<u32>,
@@ -47,6 +50,9 @@ impl WorkerControl {
             run_state: RunState::Idle,
             enabled: true,
             local_pause: false,
+            hidden: false,
+            power_paused: false,
+            computing: true,
             connected: false,
             threads: None,
             slots: None,
@@ -55,15 +61,19 @@ impl WorkerControl {
     }
 
     /// Pool threads wanted now: the throttled thread count, or none while the device is
-    /// disabled or the swarm stopped. Pauses keep the threads, so tasks in flight finish.
+    /// disabled, the swarm stopped or the master's "Compute here" is off (busy workers finish
+    /// their task first). Pauses keep the threads, so tasks in flight finish.
     pub fn wanted_threads(&self) -> u32 {
-        if self.enabled && self.run_state != RunState::Stopped { thread_count(self.cores, self.throttle) } else { 0 }
+        let runs = self.enabled && self.computing && self.run_state != RunState::Stopped;
+        if runs { thread_count(self.cores, self.throttle) } else { 0 }
     }
 
     /// Task slots to ask for now: one per thread while the swarm runs (or idles), the device
-    /// is enabled and not paused here; otherwise none.
+    /// is enabled, not paused here (by the user or the power policy) and its page is
+    /// visible; otherwise none.
     pub fn wanted_slots(&self) -> u32 {
-        if self.run_state.wants_work(self.enabled) && !self.local_pause { self.wanted_threads() } else { 0 }
+        let paused = self.local_pause || self.hidden || self.power_paused;
+        if self.run_state.wants_work(self.enabled) && !paused { self.wanted_threads() } else { 0 }
     }
 
     /// Tasks handed to the pool and not yet answered.
@@ -92,6 +102,28 @@ impl WorkerControl {
     /// The user paused or resumed this device.
     pub fn set_local_pause(&mut self, paused: bool) -> Vec<Effect> {
         self.local_pause = paused;
+        self.reconcile()
+    }
+
+    /// The page became hidden (another tab, a locked phone) or visible again. Hidden, it
+    /// asks for no new work: the browser throttles or freezes a hidden page, and tasks held
+    /// there would only wait for their lease to expire. Tasks in flight finish.
+    pub fn set_hidden(&mut self, hidden: bool) -> Vec<Effect> {
+        self.hidden = hidden;
+        self.reconcile()
+    }
+
+    /// The power policy paused this device (on battery, or below its level) or let it go on.
+    /// Paused, it asks for no new work; tasks in flight finish.
+    pub fn set_power_paused(&mut self, paused: bool) -> Vec<Effect> {
+        self.power_paused = paused;
+        self.reconcile()
+    }
+
+    /// The master turned "Compute here" on or off. Off, the pool keeps no threads and asks
+    /// for nothing; tasks in flight finish and are sent.
+    pub fn set_computing(&mut self, on: bool) -> Vec<Effect> {
+        self.computing = on;
         self.reconcile()
     }
 

@@ -156,3 +156,34 @@ pub async fn download_result(job_id: JobId, key: &str, file_name: &str) -> Resul
 fn js_error(value: JsValue) -> String {
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
+
+/// A listener added to a DOM target; it is removed when this is dropped.
+pub struct Listener {
+    target: web_sys::EventTarget,
+    kind: &'static str,
+    closure: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
+    }
+}
+
+/// Whether the page is hidden now (another tab in front, the window minimised, the phone
+/// locked).
+pub fn hidden() -> bool {
+    window().and_then(|w| w.document()).is_some_and(|d| d.hidden())
+}
+
+/// Calls `on_change(hidden)` whenever the page becomes hidden or visible, as long as the
+/// returned listener lives; `None` outside a browser page.
+pub fn on_visibility_change(on_change: impl Fn(bool) + 'static) -> Option<Listener> {
+    let document = window()?.document()?;
+    let closure = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+        on_change(hidden());
+    });
+    let target: web_sys::EventTarget = document.into();
+    target.add_event_listener_with_callback("visibilitychange", closure.as_ref().unchecked_ref()).ok()?;
+    Some(Listener { target, kind: "visibilitychange", closure })
+}

@@ -1,6 +1,6 @@
 //! How figures are written on screen.
 
-use ostrich_protocol::{DeviceStatus, JobState, RunState};
+use ostrich_protocol::{DeviceStatus, JobState, KernelReport, RunState};
 
 /// A countdown as `mm:ss`, or "expired" once it reaches zero.
 pub fn countdown(remaining_ms: f64) -> String {
@@ -110,6 +110,26 @@ pub fn percent(done: u32, total: u32) -> f64 {
     if total == 0 { 0.0 } else { (f64::from(done) * 100.0 / f64::from(total)).clamp(0.0, 100.0) }
 }
 
+/// Where matrix products run, as the device table and the worker view say it: "CPU",
+/// "WebGPU + CPU", with "(forced)" when the user chose it.
+pub fn kernel_in_use(report: &KernelReport) -> String {
+    let label = report.matmul.label();
+    if report.forced { format!("{label} (forced)") } else { label.to_owned() }
+}
+
+/// Each kernel path's matrix-product figure: "CPU 21.7 GFLOP/s · WebGPU 2.9 GFLOP/s
+/// (software)".
+pub fn kernel_figures(report: &KernelReport) -> String {
+    let cpu = format!("CPU {}", ops_score(report.cpu_mflops));
+    match &report.gpu {
+        None => cpu,
+        Some(gpu) => {
+            let software = if gpu.info.fallback { " (software)" } else { "" };
+            format!("{cpu} · WebGPU {}{software}", ops_score(gpu.mflops))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +180,25 @@ mod tests {
         assert_eq!(plural(16_384, "task"), "16\u{202f}384 tasks");
         assert_eq!(pixels(160 * 120), "19\u{202f}200 px");
         assert_eq!(pixels(4096 * 4096), "16.8 Mpx");
+    }
+
+    #[test]
+    fn kernel_reports_name_the_path_in_use_and_each_figure() {
+        use ostrich_protocol::{GpuInfo, GpuPath, MatmulPath};
+        let info = GpuInfo { vendor: "google".into(), description: "SwiftShader".into(), fallback: true };
+        let mut report = KernelReport {
+            threads: 1,
+            cpu_mflops: 21_700,
+            gpu: Some(GpuPath { info, mflops: 2_900 }),
+            matmul: MatmulPath::Cpu,
+            forced: false,
+        };
+        assert_eq!(kernel_in_use(&report), "CPU");
+        assert_eq!(kernel_figures(&report), "CPU 21.7 GFLOP/s · WebGPU 2.9 GFLOP/s (software)");
+        report.matmul = MatmulPath::Gpu;
+        report.forced = true;
+        assert_eq!(kernel_in_use(&report), "WebGPU (forced)");
+        report.gpu = None;
+        assert_eq!(kernel_figures(&report), "CPU 21.7 GFLOP/s");
     }
 }

@@ -7,8 +7,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use ostrich_protocol::{DeviceId, Role};
+use ostrich_protocol::{DeviceId, PowerPolicy, Role};
 use uuid::Uuid;
+
+use crate::compute::KernelPreference;
+use crate::power::PolicyChoice;
 
 const DEVICE_ID: &str = "ostrich.device_id";
 const DEVICE_NAME: &str = "ostrich.device_name";
@@ -17,6 +20,9 @@ const RESUME_CREDENTIAL: &str = "ostrich.resume_credential";
 const RESUME_TOKEN: &str = "ostrich.resume_token";
 const ROLE: &str = "ostrich.role";
 const KERNEL: &str = "ostrich.kernel";
+const COMPUTE_HERE: &str = "ostrich.compute_here";
+const WAKE_LOCK: &str = "ostrich.wake_lock";
+const POWER_POLICY: &str = "ostrich.power_policy";
 
 /// A string store: localStorage in the browser, a map in tests.
 pub trait KeyValue {
@@ -187,18 +193,50 @@ impl<S: KeyValue> Identity<S> {
         }
     }
 
-    /// Whether the user asked for the CPU kernel (`?kernel=cpu`), kept across reloads.
-    pub fn prefers_cpu(&self) -> bool {
-        self.store.get(KERNEL).as_deref() == Some("cpu")
+    /// The kernel path the user asked for (`?kernel=cpu|gpu|auto`), kept across reloads.
+    pub fn kernel_preference(&self) -> KernelPreference {
+        self.store.get(KERNEL).map_or(KernelPreference::Auto, |value| KernelPreference::parse(&value))
     }
 
-    /// Keeps the kernel preference: "cpu" forces the CPU, anything else lets the GPU be tried.
-    pub fn set_kernel_preference(&self, kernel: &str) {
-        if kernel.eq_ignore_ascii_case("cpu") {
-            self.store.set(KERNEL, "cpu");
-        } else {
-            self.store.remove(KERNEL);
+    /// Keeps the kernel preference; auto is the default and is not stored.
+    pub fn set_kernel_preference(&self, preference: KernelPreference) {
+        match preference {
+            KernelPreference::Auto => self.store.remove(KERNEL),
+            other => self.store.set(KERNEL, other.as_str()),
         }
+    }
+
+    /// Whether the master's own browser computes ("Compute here"); on unless turned off.
+    pub fn compute_here(&self) -> bool {
+        self.store.get(COMPUTE_HERE).as_deref() != Some("off")
+    }
+
+    /// Keeps the "Compute here" switch.
+    pub fn set_compute_here(&self, on: bool) {
+        if on { self.store.remove(COMPUTE_HERE) } else { self.store.set(COMPUTE_HERE, "off") }
+    }
+
+    /// Whether this device keeps its screen on while it computes; on unless turned off.
+    pub fn wake_lock(&self) -> bool {
+        self.store.get(WAKE_LOCK).as_deref() != Some("off")
+    }
+
+    /// This device's own power policy; `None` follows the swarm's.
+    pub fn power_policy(&self) -> Option<PowerPolicy> {
+        self.store.get(POWER_POLICY).and_then(|v| PolicyChoice::parse(&v)).and_then(PolicyChoice::policy)
+    }
+
+    /// Keeps this device's own power policy, or forgets it to follow the swarm's.
+    pub fn set_power_policy(&self, choice: PolicyChoice) {
+        match choice {
+            PolicyChoice::Swarm => self.store.remove(POWER_POLICY),
+            other => self.store.set(POWER_POLICY, &other.value()),
+        }
+    }
+
+    /// Keeps the "Keep the screen on" switch.
+    pub fn set_wake_lock(&self, on: bool) {
+        if on { self.store.remove(WAKE_LOCK) } else { self.store.set(WAKE_LOCK, "off") }
     }
 }
 

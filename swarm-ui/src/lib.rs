@@ -7,10 +7,13 @@
 //! - [`route`] and [`identity`]: what the URL and localStorage say about how to join.
 //! - [`components`] and [`hooks`]: the views.
 //! - [`compute`]: the Web Worker pool and the kernels it runs.
+//! - [`wake_lock`], [`battery`] and [`power`]: keeping a phone's screen on, its battery, and
+//!   the power policy that may pause it.
 
 use wasm_bindgen::prelude::*;
 
 pub mod app;
+pub mod battery;
 pub mod components;
 pub mod compute;
 pub mod control;
@@ -19,9 +22,11 @@ pub mod format;
 pub mod hooks;
 pub mod identity;
 pub mod net;
+pub mod power;
 pub mod route;
 pub mod session;
 pub mod state;
+pub mod wake_lock;
 
 /// Mounts the app on the page, replacing the "Loading" placeholder.
 #[wasm_bindgen]

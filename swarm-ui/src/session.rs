@@ -10,10 +10,10 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use gloo::timers::callback::{Interval, Timeout};
-use ostrich_protocol::{DeviceId, GpuInfo, LogLevel, MasterCommand, ToCoordinator, Welcome};
+use ostrich_protocol::{DeviceId, KernelReport, LogLevel, MasterCommand, ToCoordinator, Welcome};
 use yew::UseReducerDispatcher;
 
-use crate::compute::{ComputePool, KernelKind, PoolEvent};
+use crate::compute::{ComputePool, KernelPreference, PoolEvent, thread_count};
 use crate::control::WorkerControl;
 use crate::dom;
 use crate::identity::Identity;
@@ -25,8 +25,6 @@ use crate::state::{Action, State};
 pub const BACKOFF_INITIAL_MS: u32 = 200;
 /// The longest wait between reconnection attempts.
 pub const BACKOFF_MAX_MS: u32 = 5_000;
-/// How long a worker page waits for the GPU probe before saying hello without a GPU.
-pub const HELLO_WAIT_MS: u32 = 4_000;
 /// A session that hears nothing for this many heartbeat intervals is considered dead...
 pub const IDLE_HEARTBEATS: u32 = 3;
 /// ...but never sooner than this, so a short heartbeat does not outpace the snapshots.
@@ -47,8 +45,10 @@ pub struct Boot {
     pub cores: u32,
     /// `navigator.deviceMemory` in MiB, 0 when the browser hides it.
     pub memory_mb: u32,
-    /// Try WebGPU (false with `?kernel=cpu`).
-    pub prefer_gpu: bool,
+    /// The kernel path the user asked for.
+    pub kernel_preference: KernelPreference,
+    /// The master's "Compute here" switch, as stored.
+    pub compute_here: bool,
 }
 
 /// A cheap handle on the page's session; components reach it through a context.
@@ -67,7 +67,10 @@ enum Event {
     Pool(PoolEvent),
     Heartbeat,
     Reconnect,
-    HelloWait,
+    /// The page became hidden or visible.
+    Visibility(bool),
+    /// The battery changed (`None`: the browser has no Battery Status API).
+    Battery(Option<ostrich_protocol::Battery>),
 }
 
 struct Inner {
@@ -81,21 +84,27 @@ struct Inner {
     generation: u32,
     welcome: Option<Welcome>,
     hello_sent: bool,
-    hello_wait_over: bool,
     heartbeat: Option<Interval>,
     heartbeat_ms: f64,
     reconnect: Option<Timeout>,
-    hello_wait: Option<Timeout>,
     backoff_ms: u32,
     last_heard_ms: f64,
     /// No reconnection until the user acts.
     halted: bool,
     pool: Option<ComputePool>,
-    pool_ready: bool,
-    kernel: Option<KernelKind>,
-    gpu: Option<GpuInfo>,
+    /// The pool's kernel report, with the thread count kept current; `sent` is what the
+    /// coordinator last got.
+    kernels: Option<KernelReport>,
+    kernels_sent: Option<KernelReport>,
     ops_score: u32,
     control: WorkerControl,
+    wake_lock: crate::wake_lock::WakeLock,
+    /// The battery and the power policies.
+    power: crate::power::PowerView,
+    /// Keeps the `visibilitychange` listener alive.
+    _visibility: Option<dom::Listener>,
+    /// Keeps the battery's listeners alive.
+    _battery: Option<Rc<RefCell<crate::battery::BatteryWatch>>>,
 }
 
 /// Handles `event` in a task of its own, if the session still exists.
@@ -109,10 +118,11 @@ fn post(weak: &Weak<RefCell<Inner>>, event: Event) {
 }
 
 impl Session {
-    /// A session for `boot`; pages that may compute start their pool (GPU probe and
-    /// benchmark) at once. Nothing connects before [`Session::start`].
+    /// A session for `boot`; pages that may compute (a worker's, and a master's: it computes
+    /// too unless "Compute here" is off) start their pool (benchmark and GPU measurement) at
+    /// once. Nothing connects before [`Session::start`].
     pub fn new(dispatch: UseReducerDispatcher<State>, boot: Boot) -> Self {
-        let needs_pool = !matches!(boot.plan, Plan::Master { .. } | Plan::Landing);
+        let needs_pool = !matches!(boot.plan, Plan::Landing);
         let inner = Rc::new_cyclic(|weak| {
             RefCell::new(Inner {
                 weak: weak.clone(),
@@ -125,26 +135,44 @@ impl Session {
                 generation: 0,
                 welcome: None,
                 hello_sent: false,
-                hello_wait_over: false,
                 heartbeat: None,
                 heartbeat_ms: f64::from(ostrich_protocol::HEARTBEAT_INTERVAL_MS),
                 reconnect: None,
-                hello_wait: None,
                 backoff_ms: BACKOFF_INITIAL_MS,
                 last_heard_ms: 0.0,
                 halted: false,
                 pool: None,
-                pool_ready: false,
-                kernel: None,
-                gpu: None,
+                kernels: None,
+                kernels_sent: None,
                 ops_score: 0,
+                wake_lock: crate::wake_lock::WakeLock::new(crate::identity::Identity::local().wake_lock()),
+                power: crate::power::PowerView {
+                    own: Identity::local().power_policy(),
+                    ..crate::power::PowerView::default()
+                },
+                _visibility: None,
+                _battery: None,
             })
         });
         if needs_pool {
             let weak = Rc::downgrade(&inner);
-            let prefer_gpu = inner.borrow().boot.prefer_gpu;
-            let pool = ComputePool::new(prefer_gpu, yew::Callback::from(move |e| post(&weak, Event::Pool(e))));
+            let (preference, cores) = (inner.borrow().boot.kernel_preference, inner.borrow().boot.cores);
+            let on_event = yew::Callback::from(move |e| post(&weak, Event::Pool(e)));
+            let pool = ComputePool::new(preference, thread_count(cores, 100), on_event);
             inner.borrow_mut().pool = Some(pool);
+        }
+        {
+            let mut guard = inner.borrow_mut();
+            let computing = !matches!(guard.plan, Plan::Master { .. }) || guard.boot.compute_here;
+            let mut effects = guard.control.set_computing(computing);
+            effects.extend(guard.control.set_hidden(dom::hidden()));
+            guard.run(effects);
+            let weak = Rc::downgrade(&inner);
+            guard._visibility = dom::on_visibility_change(move |hidden| post(&weak, Event::Visibility(hidden)));
+            if needs_pool {
+                let weak = Rc::downgrade(&inner);
+                guard._battery = Some(crate::battery::watch(move |battery| post(&weak, Event::Battery(battery))));
+            }
         }
         Self(inner)
     }
@@ -206,10 +234,10 @@ impl Inner {
     fn drop_socket(&mut self) {
         self.socket = None;
         self.heartbeat = None;
-        self.hello_wait = None;
         self.reconnect = None;
         self.welcome = None;
         self.hello_sent = false;
+        self.kernels_sent = None;
         let effects = self.control.disconnected();
         self.run(effects);
     }

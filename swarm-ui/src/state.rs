@@ -13,10 +13,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
 use ostrich_protocol::{
-    DeviceId, DeviceRow, DeviceStats, GpuInfo, Invite, JobId, JobProgress, JobSpec, LogLevel, Role, RunState,
+    DeviceId, DeviceRow, DeviceStats, Invite, JobId, JobProgress, JobSpec, KernelReport, LogLevel, Role, RunState,
     SwarmTotals, SwarmUsage, Welcome,
 };
 use yew::Reducible;
+
+use crate::compute::KernelPreference;
+use crate::power::PowerView;
 
 pub use action::{Action, CredentialKind};
 pub use preview::{Preview, PreviewSpec, PreviewTile};
@@ -83,15 +86,24 @@ pub struct InviteView {
     pub revoked: bool,
 }
 
-/// What this browser's compute side reports (worker pages only).
+/// The screen wake lock, as the page holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WakeLockState {
+    /// The user wants the screen kept on while this device computes.
+    pub wanted: bool,
+    /// The page holds a wake lock now.
+    pub held: bool,
+    /// The browser has no Screen Wake Lock API, or refused the last request: why.
+    pub unavailable: Option<String>,
+}
+
+/// What this browser's compute side reports (worker pages, and a master that computes).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkerFigures {
     /// Live Web Workers in the pool.
     pub threads: u32,
-    /// The kernel in use ("WebGPU" or "CPU"), once the probe finished.
-    pub kernel: Option<String>,
-    /// The GPU adapter, when the kernel is WebGPU.
-    pub gpu: Option<GpuInfo>,
+    /// The kernel paths measured and the matmul path chosen, once every path was timed.
+    pub kernels: Option<KernelReport>,
     /// The join benchmark's score, once measured.
     pub ops_score: Option<u32>,
     /// Tasks computed and sent in this page's life.
@@ -100,8 +112,17 @@ pub struct WorkerFigures {
     pub failed: u64,
     /// The user paused this device: it asks for no new work.
     pub local_pause: bool,
-    /// The CPU kernel was forced (`?kernel=cpu` or the stored preference).
-    pub forced_cpu: bool,
+    /// The kernel path the user asked for (`?kernel=`, kept in the browser).
+    pub kernel_preference: KernelPreference,
+    /// The master's "Compute here" switch (the master's page only).
+    pub compute_here: bool,
+    /// The page is hidden (another tab, the phone locked): the browser throttles it, so it
+    /// asks for no work.
+    pub hidden: bool,
+    /// The screen wake lock.
+    pub wake_lock: WakeLockState,
+    /// The battery and the power policy in force.
+    pub power: PowerView,
     /// This device's own figures from the last worker snapshot.
     pub me: Option<DeviceStats>,
 }
@@ -266,9 +287,8 @@ impl State {
                 self.invite = None;
                 self.connection = Connection::Connecting;
             }
-            Action::PoolReady { kernel, gpu } => {
-                self.worker.kernel = Some(kernel);
-                self.worker.gpu = gpu;
+            Action::Kernels(report) => {
+                self.worker.kernels = Some(report);
             }
             Action::Benchmarked(score) => self.worker.ops_score = Some(score),
             Action::Threads(running) => self.worker.threads = running,
@@ -277,6 +297,10 @@ impl State {
             Action::LocalPause(paused) => self.worker.local_pause = paused,
             Action::Renamed(name) => self.device_name = name,
             Action::DismissNotice => self.notice = None,
+            Action::ComputeHere(on) => self.worker.compute_here = on,
+            Action::Hidden(hidden) => self.worker.hidden = hidden,
+            Action::WakeLock(wake_lock) => self.worker.wake_lock = wake_lock,
+            Action::Power(power) => self.worker.power = power,
         }
     }
 }

@@ -125,6 +125,7 @@ async fn serve(worker: &mut Worker, socket: &mut Socket, welcome: &Welcome) -> S
     stats.run_state = welcome.run_state;
     stats.enabled = welcome.enabled;
     stats.slots = 0;
+    worker.kernels_sent = None;
     if let Err(error) = request_work(worker, socket, true).await {
         return lost(error, true);
     }
@@ -191,12 +192,19 @@ async fn benchmark_done(bench: &mut Option<tokio::task::JoinHandle<u32>>) -> u32
 }
 
 /// Offers the slots the worker wants now when the figure changed (or always, right after a
-/// welcome), then publishes the stats.
+/// welcome), reports its kernel when that changed, then publishes the stats.
 async fn request_work(worker: &mut Worker, socket: &mut Socket, force: bool) -> Result<(), WorkerError> {
     let slots = worker.pool.slots(worker.stats.run_state.wants_work(worker.stats.enabled));
     if force || slots != worker.stats.slots {
         send(socket, &ToCoordinator::WorkRequest { slots }).await?;
         worker.stats.slots = slots;
+    }
+    // The kernel report follows the benchmark and every change of the thread count.
+    if let Some(report) = worker.kernel_report()
+        && worker.kernels_sent.as_ref() != Some(&report)
+    {
+        send(socket, &ToCoordinator::Kernels(report.clone())).await?;
+        worker.kernels_sent = Some(report);
     }
     worker.publish();
     Ok(())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ostrich_protocol::{JoinCredential, RejectCode, Welcome};
+use ostrich_protocol::{JoinCredential, KernelReport, MatmulPath, RejectCode, Welcome};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -75,10 +75,25 @@ pub(crate) struct Worker {
     pub(crate) ops_score: Option<u32>,
     /// The benchmark still running on a blocking thread.
     pub(crate) bench: Option<JoinHandle<u32>>,
+    /// The kernel report the coordinator last got in this session.
+    pub(crate) kernels_sent: Option<KernelReport>,
     state: Option<WorkerState>,
 }
 
 impl Worker {
+    /// The kernel report now: a native worker has one path, its CPU threads; the figure is
+    /// the benchmark (a matrix product) times its cores. `None` before the benchmark.
+    pub(crate) fn kernel_report(&self) -> Option<KernelReport> {
+        let per_thread = self.ops_score.filter(|&score| score > 0)?;
+        Some(KernelReport {
+            threads: self.pool.active_threads(),
+            cpu_mflops: per_thread.saturating_mul(self.config.cores.max(1)),
+            gpu: None,
+            matmul: MatmulPath::Cpu,
+            forced: false,
+        })
+    }
+
     /// Publishes the current stats, refreshing the pool figures first.
     pub(crate) fn publish(&mut self) {
         self.stats.active_threads = self.pool.active_threads();
@@ -191,6 +206,7 @@ pub(crate) async fn drive(
         resume,
         master_key,
         bench,
+        kernels_sent: None,
         state,
     };
     let outcome = reconnect_loop(&mut worker).await;

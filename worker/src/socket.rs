@@ -138,6 +138,7 @@ pub fn name_of(message: &ToDevice) -> &'static str {
         ToDevice::Throttle { .. } => "Throttle",
         ToDevice::RunState { .. } => "RunState",
         ToDevice::DeviceEnabled { .. } => "DeviceEnabled",
+        ToDevice::PowerPolicy { .. } => "PowerPolicy",
         ToDevice::Snapshot(_) => "Snapshot",
         ToDevice::JobProgress(_) => "JobProgress",
         ToDevice::MandelbrotTile { .. } => "MandelbrotTile",

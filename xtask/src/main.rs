@@ -32,7 +32,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-fn build_ui() -> Result<()> {
+pub(crate) fn build_ui() -> Result<()> {
     let root = root();
     ensure_target()?;
     let status = cargo(&root)

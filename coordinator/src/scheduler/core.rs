@@ -9,14 +9,14 @@ use std::{
 };
 
 use ostrich_protocol::{
-    Capabilities, CommandErrorCode, DeviceId, HEARTBEAT_INTERVAL_MS, JobId, JobKind, JobSpec, JobState, LogLevel, LogLine,
-    MasterCommand, RejectCode, Role, RunState, SwarmId, TaskId, TaskOutput, ToDevice, Welcome,
+    Capabilities, CommandErrorCode, DeviceId, HEARTBEAT_INTERVAL_MS, JobId, JobState, KernelReport, LogLevel, LogLine,
+    RejectCode, Role, RunState, SwarmId, TaskId, TaskOutput, ToDevice, Welcome,
 };
 use rand::{RngCore, TryRngCore, rngs::OsRng};
 
 use super::{
     quotas::{Quotas, unix_ms},
-    swarm::{Device, Fresh, SessionId, Swarm, clamp_capabilities, slot_limit, trim, weight},
+    swarm::{Device, SessionId, Swarm, clamp_capabilities, clamp_kernels, slot_limit, trim, weight},
 };
 use crate::{jobs::Job, limits::frame_limit, metrics::Metrics, store::Store};
 
@@ -252,6 +252,7 @@ impl Core {
             resume_credential: None,
             offered: None,
             owed: 0,
+            kernels: None,
         });
         device.name = match trim(name) {
             n if n.is_empty() => format!("device-{}", &device_id.simple().to_string()[..6]),
@@ -274,6 +275,7 @@ impl Core {
             resume_credential,
             throttle: swarm.throttle,
             run_state: swarm.run_state,
+            power_policy: swarm.power_policy,
             enabled: device.enabled,
             heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
             tls_fingerprint: self.settings.tls_fingerprint.clone(),
@@ -377,193 +379,24 @@ impl Core {
         }
     }
 
+    /// A device's kernel report, kept (clamped) for the device table. Its GPU counts (in
+    /// the totals, its weight and its slot limit) only while matrix products run on it.
+    pub fn kernels(&mut self, session: SessionId, report: KernelReport) {
+        let Some((swarm_id, device_id)) = self.session(session) else {
+            return;
+        };
+        if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
+            let report = clamp_kernels(report);
+            device.caps.gpu = report.gpu.as_ref().filter(|_| report.matmul.uses_gpu()).map(|g| g.info.clone());
+            device.kernels = Some(report);
+        }
+    }
+
     /// Recomputes every device's weight from its latest benchmark score.
     pub fn refresh_weights(&mut self) {
         for device in self.swarms.values_mut().flat_map(|s| s.devices.values_mut()) {
             device.weight = weight(&device.caps);
         }
-    }
-
-    /// A master command from a session. Answers what to tell the sender.
-    pub fn command(
-        &mut self,
-        session: SessionId,
-        command: MasterCommand,
-        now: Instant,
-    ) -> Result<ToDevice, CommandError> {
-        let swarm_id = self.master_swarm(session)?;
-        self.touch(swarm_id, unix_ms());
-        match command {
-            MasterCommand::SetThrottle { percent } => self.set_throttle(swarm_id, percent),
-            MasterCommand::SetRunState { state } => self.set_run_state(swarm_id, state, now),
-            MasterCommand::SetDeviceEnabled { device_id, enabled } => {
-                self.set_enabled(swarm_id, device_id, enabled, now)
-            }
-            MasterCommand::SubmitJob { spec } => {
-                let job_id = self.submit_job(swarm_id, spec, now)?;
-                Ok(ToDevice::CommandOk { message: format!("job {job_id} accepted"), job_id: Some(job_id) })
-            }
-            MasterCommand::CancelJob { job_id } => {
-                self.cancel_job(swarm_id, job_id)?;
-                Ok(ok(format!("job {job_id} cancelled")))
-            }
-            MasterCommand::DeleteJob { job_id } => {
-                self.delete_job(swarm_id, job_id)?;
-                Ok(ok(format!("job {job_id} deleted")))
-            }
-            MasterCommand::SendPreview { job_id } => {
-                let tiles = self.send_preview(session, swarm_id, job_id)?;
-                Ok(ok(format!("preview of job {job_id}: {tiles} verified tiles sent again")))
-            }
-            MasterCommand::CreateInvite | MasterCommand::RevokeInvite { .. } => {
-                Err((CommandErrorCode::InvalidValue, "invites are handled by the token authority".into()))
-            }
-        }
-    }
-
-    /// The swarm of a session whose device is a master, or `NotMaster`.
-    pub fn master_swarm(&self, session: SessionId) -> Result<SwarmId, CommandError> {
-        let not_master = || (CommandErrorCode::NotMaster, "only the swarm's master may do this".to_string());
-        let (swarm_id, device_id) = self.session(session).ok_or_else(not_master)?;
-        let device = self.swarms.get(&swarm_id).and_then(|s| s.devices.get(&device_id)).ok_or_else(not_master)?;
-        if device.role == Role::Master { Ok(swarm_id) } else { Err(not_master()) }
-    }
-
-    fn set_throttle(&mut self, swarm_id: SwarmId, percent: u8) -> Result<ToDevice, CommandError> {
-        if percent > 100 {
-            return Err((CommandErrorCode::InvalidValue, format!("throttle {percent} is outside 0-100")));
-        }
-        let swarm = self.swarm_mut(swarm_id)?;
-        swarm.throttle = percent;
-        self.broadcast(swarm_id, &ToDevice::Throttle { percent });
-        self.log(swarm_id, LogLevel::Info, format!("throttle set to {percent} %"));
-        Ok(ok(format!("throttle {percent} %")))
-    }
-
-    fn set_run_state(&mut self, swarm_id: SwarmId, state: RunState, now: Instant) -> Result<ToDevice, CommandError> {
-        if state == RunState::Idle {
-            return Err((CommandErrorCode::InvalidValue, "idle is entered on its own when no job is left".into()));
-        }
-        self.swarm_mut(swarm_id)?.run_state = state;
-        if state == RunState::Stopped {
-            self.cancel_leases(swarm_id, |_| true);
-        }
-        self.broadcast(swarm_id, &ToDevice::RunState { state });
-        self.log(swarm_id, LogLevel::Info, format!("run state set to {state:?}"));
-        self.dispatch(swarm_id, now);
-        Ok(ok(format!("run state {state:?}")))
-    }
-
-    fn set_enabled(
-        &mut self,
-        swarm_id: SwarmId,
-        device_id: DeviceId,
-        enabled: bool,
-        now: Instant,
-    ) -> Result<ToDevice, CommandError> {
-        let swarm = self.swarm_mut(swarm_id)?;
-        let virtual_time = swarm.virtual_time;
-        let device = swarm
-            .devices
-            .get_mut(&device_id)
-            .ok_or((CommandErrorCode::NotFound, "no such device in this swarm".into()))?;
-        device.enabled = enabled;
-        if enabled {
-            device.quarantine = None;
-            device.failures = 0;
-            device.pass = device.pass.max(virtual_time);
-        }
-        let (name, session) = (device.name.clone(), device.session);
-        if !enabled {
-            self.cancel_leases(swarm_id, |d| d == device_id);
-        }
-        if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
-            swarm.offer(device_id);
-        }
-        if let Some(session) = session {
-            self.out.push(Effect::Send(session, ToDevice::DeviceEnabled { enabled }));
-        }
-        let verb = if enabled { "enabled" } else { "disabled" };
-        self.log(swarm_id, LogLevel::Info, format!("{name} {verb}"));
-        self.dispatch(swarm_id, now);
-        Ok(ok(format!("{name} {verb}")))
-    }
-
-    /// Accepts a job for a swarm; an idle swarm starts running.
-    pub fn submit_job(&mut self, swarm_id: SwarmId, spec: JobSpec, now: Instant) -> Result<JobId, CommandError> {
-        self.swarm_mut(swarm_id)?;
-        let job_id = self.next_job;
-        let job =
-            Job::new(job_id, swarm_id, spec.clone()).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
-        self.check_job_quota(swarm_id, &job)?;
-        self.next_job += 1;
-        let count = job.task_count();
-        let label = job.progress(0).label;
-        self.store.insert(job);
-        self.store.put_submission(job_id, &spec);
-        let swarm = self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))?;
-        swarm.fresh.push_back(Fresh { job: job_id, next: 0, end: count });
-        let started = swarm.run_state == RunState::Idle;
-        if started {
-            swarm.run_state = RunState::Running;
-            self.broadcast(swarm_id, &ToDevice::RunState { state: RunState::Running });
-        }
-        self.dirty_jobs.insert(job_id);
-        self.log(swarm_id, LogLevel::Info, format!("job {job_id} ({label}) accepted: {}", tasks(u64::from(count))));
-        self.dispatch(swarm_id, now);
-        Ok(job_id)
-    }
-
-    /// Cancels a job of the swarm; its leased tasks are cancelled on the devices.
-    pub fn cancel_job(&mut self, swarm_id: SwarmId, job_id: JobId) -> Result<(), CommandError> {
-        let job = self
-            .store
-            .get_in(swarm_id, job_id)
-            .ok_or((CommandErrorCode::NotFound, "no such job in this swarm".into()))?;
-        if job.state != JobState::Running {
-            return Err((CommandErrorCode::InvalidValue, format!("job {job_id} has already ended")));
-        }
-        self.end_job(job_id, JobState::Cancelled);
-        // Its leases freed slots: fill them from the swarm's other jobs now, or a swarm whose
-        // devices held only this job's tasks would wait for a work request that never comes.
-        self.dispatch(swarm_id, Instant::now());
-        Ok(())
-    }
-
-    /// Deletes a job of the swarm and its result, cancelling it first if it still runs.
-    pub fn delete_job(&mut self, swarm_id: SwarmId, job_id: JobId) -> Result<(), CommandError> {
-        let job = self
-            .store
-            .get_in(swarm_id, job_id)
-            .ok_or((CommandErrorCode::NotFound, "no such job in this swarm".into()))?;
-        if job.state == JobState::Running {
-            self.end_job(job_id, JobState::Cancelled);
-            self.dispatch(swarm_id, Instant::now());
-        }
-        self.store.remove(job_id);
-        self.log(swarm_id, LogLevel::Info, format!("job {job_id} deleted"));
-        Ok(())
-    }
-
-    /// Sends a message to every online device of a swarm.
-    pub(super) fn broadcast(&mut self, swarm_id: SwarmId, message: &ToDevice) {
-        if let Some(swarm) = self.swarms.get(&swarm_id) {
-            self.out.extend(swarm.sessions(false).map(|s| Effect::Send(s, message.clone())));
-        }
-    }
-
-    /// Sends the verified tiles of a Mandelbrot job of the swarm to one session; answers how
-    /// many.
-    fn send_preview(&mut self, session: SessionId, swarm_id: SwarmId, job_id: JobId) -> Result<usize, CommandError> {
-        let job = self.store.get_in(swarm_id, job_id).ok_or((CommandErrorCode::NotFound, format!("no job {job_id}")))?;
-        if job.kind() != JobKind::Mandelbrot {
-            return Err((CommandErrorCode::InvalidValue, format!("job {job_id} is not a Mandelbrot render")));
-        }
-        let before = self.out.len();
-        self.out.extend(job.verified_tiles().map(|(rect, iterations)| {
-            Effect::Send(session, ToDevice::MandelbrotTile { job_id, rect, iterations })
-        }));
-        Ok(self.out.len() - before)
     }
 
     /// Sends a line to the swarm's masters' terminals and keeps it for their next welcome.
@@ -797,10 +630,6 @@ impl Core {
     }
 }
 
-fn ok(message: String) -> ToDevice {
-    ToDevice::CommandOk { message, job_id: None }
-}
-
 /// 256 bits from the OS CSPRNG, as 64 hex digits: master keys and resume credentials.
 pub fn secret() -> String {
     let mut bytes = [0u8; 32];
@@ -809,7 +638,7 @@ pub fn secret() -> String {
 }
 
 /// "1 task", "16 tasks": for log lines a person reads.
-fn tasks(count: u64) -> String {
+pub(super) fn tasks(count: u64) -> String {
     match count {
         1 => "1 task".into(),
         n => format!("{n} tasks"),

@@ -296,6 +296,7 @@ impl Driver {
             Command::Delete(job) => MasterCommand::DeleteJob { job_id: self.job(*job).1 },
             Command::Preview(job) => MasterCommand::SendPreview { job_id: self.job(*job).1 },
             Command::Invite => MasterCommand::CreateInvite,
+            Command::Forget { device } => MasterCommand::ForgetDevice { device_id: device_id(*device) },
         };
         let session = self.session(session);
         if let Ok(ToDevice::CommandOk { job_id: Some(job), .. }) = self.core.command(session, command, self.now)

@@ -3,6 +3,7 @@
 //! through the messages below; it answers them by calling [`Core`] and delivers the
 //! resulting effects to sessions through their `Recipient<Outbound>`.
 
+mod commands;
 mod core;
 mod dispatch;
 #[doc(hidden)]
@@ -21,8 +22,8 @@ use std::{
 use actix::prelude::*;
 use bytes::Bytes;
 use ostrich_protocol::{
-    Capabilities, DeviceId, JobId, JobProgress, JobSpec, MasterCommand, RejectCode, Snapshot, SwarmId, TaskId,
-    TaskOutput, ToDevice, Welcome,
+    Capabilities, DeviceId, JobId, JobProgress, JobSpec, KernelReport, MasterCommand, RejectCode, Snapshot, SwarmId,
+    TaskId, TaskOutput, ToDevice, Welcome,
 };
 use rand::RngCore;
 
@@ -223,6 +224,13 @@ pub enum DeviceEvent {
         /// MFLOP/s.
         ops_score: u32,
     },
+    /// It reported its kernel paths and choice.
+    Kernels {
+        /// The session.
+        session: SessionId,
+        /// The report, as sent.
+        report: KernelReport,
+    },
 }
 
 impl Handler<DeviceEvent> for Scheduler {
@@ -241,6 +249,7 @@ impl Handler<DeviceEvent> for Scheduler {
             }
             DeviceEvent::Failed { session, task_id, reason } => self.core.task_failed(session, task_id, &reason, now),
             DeviceEvent::Benchmark { session, ops_score } => self.core.benchmark(session, ops_score),
+            DeviceEvent::Kernels { session, report } => self.core.kernels(session, report),
         }
         self.deliver();
     }

@@ -84,6 +84,7 @@ impl Core {
                 ops_score: device.caps.ops_score,
                 role: device.role,
                 stats,
+                kernels: device.kernels.clone(),
             });
         }
         rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.device_id.cmp(&b.device_id)));

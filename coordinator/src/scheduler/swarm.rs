@@ -12,7 +12,8 @@ use crate::{
     metrics::{Metrics, SwarmCounters, SwarmLabel},
 };
 use ostrich_protocol::{
-    Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, JobId, LogLine, Role, RunState, SwarmId, TaskId,
+    Capabilities, DeviceId, DeviceStats, DeviceStatus, GpuInfo, GpuPath, JobId, KernelReport, LogLine, PowerPolicy,
+    Role, RunState, SwarmId, TaskId,
 };
 
 /// Identifies one WebSocket session; a device gets a new one each time it connects.
@@ -34,6 +35,25 @@ pub mod limits {
     pub const GPU_SLOTS: u32 = 8;
     /// Tasks in flight on any one device.
     pub const MAX_SLOTS: u32 = 256;
+    /// A kernel path's figure, in MFLOP/s (100 TFLOP/s).
+    pub const MAX_PATH_MFLOPS: u32 = 100_000_000;
+}
+
+/// Clamps a device's kernel report like its capabilities: figures into bounds, texts trimmed.
+pub fn clamp_kernels(report: KernelReport) -> KernelReport {
+    KernelReport {
+        threads: report.threads.min(limits::MAX_CORES),
+        cpu_mflops: report.cpu_mflops.min(limits::MAX_PATH_MFLOPS),
+        gpu: report.gpu.map(|gpu| GpuPath {
+            info: GpuInfo {
+                vendor: trim(&gpu.info.vendor),
+                description: trim(&gpu.info.description),
+                fallback: gpu.info.fallback,
+            },
+            mflops: gpu.mflops.min(limits::MAX_PATH_MFLOPS),
+        }),
+        ..report
+    }
 }
 
 /// Clamps every figure a device claims into sane bounds and trims its texts.
@@ -138,6 +158,8 @@ pub struct Device {
     pub offered: Option<f64>,
     /// The most bytes the results of the tasks it holds take on the wire.
     pub owed: u64,
+    /// Its kernel paths and choice, as it last reported them (clamped).
+    pub kernels: Option<KernelReport>,
 }
 
 impl Device {
@@ -169,6 +191,7 @@ impl Device {
             in_flight: self.leases.len() as u32,
             status: self.status(),
             weight: self.weight,
+            slots: if self.session.is_some() { self.slots } else { 0 },
         }
     }
 }
@@ -218,6 +241,8 @@ pub struct Swarm {
     pub throttle: u8,
     /// Whether tasks are dispatched.
     pub run_state: RunState,
+    /// When devices compute, by their power source (devices may set their own).
+    pub power_policy: PowerPolicy,
     /// Devices by id.
     pub devices: HashMap<DeviceId, Device>,
     /// Tasks dispatched before and waiting again (failed check, expired lease, lost device);
@@ -261,6 +286,7 @@ impl Swarm {
             id,
             throttle: 100,
             run_state: RunState::Idle,
+            power_policy: PowerPolicy::ALWAYS,
             devices: HashMap::new(),
             queue: VecDeque::new(),
             fresh: VecDeque::new(),

@@ -415,3 +415,93 @@ fn quotas_refuse_jobs_and_devices_past_their_limits() {
     assert_eq!(again.map(|_| ()).map_err(|e| e.0), Err(RejectCode::DeviceIdInUse), "not refused for the quota");
     assert_eq!(core.usage(swarm_id).devices.used, 2);
 }
+
+/// The master's device table rows, from a fresh snapshot.
+fn rows(core: &mut Core, swarm_id: SwarmId) -> Vec<ostrich_protocol::DeviceRow> {
+    let snapshots = core.snapshots(swarm_id, Instant::now()).expect("live swarm");
+    match &snapshots.masters[0].1 {
+        ostrich_protocol::Snapshot::Master { devices, .. } => devices.clone(),
+        other => panic!("a master snapshot expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn only_an_offline_device_can_be_forgotten_and_its_credential_goes_with_it() {
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    let welcome = core.register(2, Uuid::from_u128(2), "phone", caps(4), Admission::Invited(swarm_id)).expect("worker");
+    let credential = welcome.resume_credential.expect("a worker gets a credential");
+    let forget = MasterCommand::ForgetDevice { device_id: Uuid::from_u128(2) };
+
+    let online = core.command(1, forget.clone(), Instant::now()).map_err(|e| e.0);
+    assert_eq!(online.map(|_| ()), Err(CommandErrorCode::InvalidValue), "an online device is refused");
+    let by_worker = core.command(2, forget.clone(), Instant::now()).map_err(|e| e.0);
+    assert_eq!(by_worker.map(|_| ()), Err(CommandErrorCode::NotMaster));
+
+    core.disconnect(2);
+    assert_eq!(rows(&mut core, swarm_id).len(), 2, "an offline device keeps its row");
+    assert!(core.command(1, forget.clone(), Instant::now()).is_ok());
+    let names: Vec<String> = rows(&mut core, swarm_id).into_iter().map(|r| r.name).collect();
+    assert_eq!(names, vec!["master".to_string()]);
+    let back = core.register(3, Uuid::from_u128(2), "phone", caps(4), Admission::Resume(credential));
+    assert_eq!(back.map(|_| ()).map_err(|e| e.0), Err(RejectCode::InvalidCredential), "it needs a new invite");
+    let again = core.command(1, forget, Instant::now()).map_err(|e| e.0);
+    assert_eq!(again.map(|_| ()), Err(CommandErrorCode::NotFound));
+    core.check_invariants().expect("invariants hold");
+}
+
+#[test]
+fn a_kernel_report_reaches_the_device_table_clamped_and_the_gpu_counts_only_while_used() {
+    use ostrich_protocol::{GpuInfo, GpuPath, KernelReport, MatmulPath};
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    worker(&mut core, swarm_id, 2, 4);
+    let swiftshader = GpuPath {
+        info: GpuInfo { vendor: "google".into(), description: "SwiftShader ".repeat(20), fallback: true },
+        mflops: u32::MAX,
+    };
+    let report =
+        KernelReport { threads: 3, cpu_mflops: 21_700, gpu: Some(swiftshader), matmul: MatmulPath::Cpu, forced: false };
+    core.kernels(2, report.clone());
+    let row = rows(&mut core, swarm_id).into_iter().find(|r| r.device_id == Uuid::from_u128(2)).expect("row");
+    let kernels = row.kernels.expect("the report is kept");
+    assert_eq!((kernels.threads, kernels.cpu_mflops, kernels.matmul), (3, 21_700, MatmulPath::Cpu));
+    let gpu = kernels.gpu.expect("the unused adapter is still shown");
+    assert!(gpu.mflops <= super::swarm::limits::MAX_PATH_MFLOPS && gpu.info.description.chars().count() <= 64);
+    assert_eq!(row.gpu, None, "an adapter the device does not use is not counted as its GPU");
+
+    core.kernels(2, KernelReport { matmul: MatmulPath::Gpu, forced: true, ..report });
+    let row = rows(&mut core, swarm_id).into_iter().find(|r| r.device_id == Uuid::from_u128(2)).expect("row");
+    assert!(row.gpu.is_some_and(|g| g.starts_with("SwiftShader")), "forced onto the GPU, it counts");
+    assert_eq!(row.stats.slots, 0, "no work asked for yet");
+    core.work_request(2, 3, Instant::now());
+    let row = rows(&mut core, swarm_id).into_iter().find(|r| r.device_id == Uuid::from_u128(2)).expect("row");
+    assert_eq!(row.stats.slots, 3);
+}
+
+#[test]
+fn the_power_policy_reaches_every_device_and_later_welcomes() {
+    use ostrich_protocol::PowerPolicy;
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    worker(&mut core, swarm_id, 2, 4);
+    core.take_effects();
+    let policy = PowerPolicy { plugged_in_only: false, min_battery_percent: 30 };
+    let bad = PowerPolicy { min_battery_percent: 101, ..policy };
+    let refused = core.command(1, MasterCommand::SetPowerPolicy { policy: bad }, Instant::now()).map_err(|e| e.0);
+    assert_eq!(refused.map(|_| ()), Err(CommandErrorCode::InvalidValue));
+    assert!(core.command(2, MasterCommand::SetPowerPolicy { policy }, Instant::now()).is_err(), "workers may not");
+    assert!(core.command(1, MasterCommand::SetPowerPolicy { policy }, Instant::now()).is_ok());
+    let mut told: Vec<u64> = core
+        .take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Send(session, ToDevice::PowerPolicy { policy: sent }) if sent == policy => Some(session),
+            _ => None,
+        })
+        .collect();
+    told.sort_unstable();
+    assert_eq!(told, vec![1, 2], "the master and the worker are told");
+    let later = core.register(3, Uuid::from_u128(3), "late", caps(2), Admission::Invited(swarm_id)).expect("join");
+    assert_eq!(later.power_policy, policy);
+}

@@ -197,6 +197,9 @@ impl DeviceSession {
             (Phase::Joined { .. }, ToCoordinator::Benchmark { ops_score }) => {
                 self.scheduler.do_send(DeviceEvent::Benchmark { session: self.id, ops_score });
             }
+            (Phase::Joined { .. }, ToCoordinator::Kernels(report)) => {
+                self.scheduler.do_send(DeviceEvent::Kernels { session: self.id, report });
+            }
             (Phase::Joined { role }, ToCoordinator::Command(command)) => {
                 if *role == Role::Master {
                     self.command(ctx, command);

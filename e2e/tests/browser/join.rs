@@ -58,10 +58,8 @@ async fn the_landing_page_creates_nothing_and_wrong_codes_and_leaving_each_say_w
     // It joins with a fresh code, then leaves: asked first, it returns to the landing page.
     phone.goto(&mint(&server, &key)).await;
     phone.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
-    eventually("the phone online", || async {
-        (metric(&server, "ostrich_devices_online") == Some(2.0)).then_some(())
-    })
-    .await;
+    eventually("the phone online", || async { (metric(&server, "ostrich_devices_online") == Some(2.0)).then_some(()) })
+        .await;
     phone.click("#leave").await;
     phone.find("#confirm-leave").await;
     phone.screenshot("leave-confirm-phone").await;
@@ -71,10 +69,8 @@ async fn the_landing_page_creates_nothing_and_wrong_codes_and_leaving_each_say_w
     phone.goto(&server.url("/")).await;
     phone.find("#landing").await;
     phone.wait_text("#connection-status", "not joined", |t| t.contains("not joined")).await;
-    eventually("the phone gone", || async {
-        (metric(&server, "ostrich_devices_online") == Some(1.0)).then_some(())
-    })
-    .await;
+    eventually("the phone gone", || async { (metric(&server, "ostrich_devices_online") == Some(1.0)).then_some(()) })
+        .await;
     assert_eq!(metric(&server, "ostrich_swarms"), Some(1.0), "leaving or visiting `/` created a swarm");
     phone.close().await;
     master.close().await;

@@ -8,6 +8,9 @@ mod common;
 mod join;
 /// WebGPU and CPU kernels agree in the browser.
 mod kernels;
+/// The master computes unless told not to; a SwiftShader phone chooses the CPU by
+/// measurement; the device table at tablet width, and forgetting an offline device.
+mod phones;
 /// A master shares an invite, two browsers join (WebGPU and CPU) and compute real jobs
 /// under the master's live controls.
 mod swarm;

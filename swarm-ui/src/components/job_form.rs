@@ -75,25 +75,54 @@ impl Fields {
 
 /// Each field: element id, label, default value, step and a line of help.
 const FIELDS: [(&str, &str, &str, &str, &str); 10] = [
-    ("matmul-size", "Size n (n×n×n)", "1024", "1",
-        "Multiplies two random n×n matrices. At most 4096 (16.8 M numbers each)."),
-    ("matmul-tile", "Tile", "128", "1",
+    (
+        "matmul-size",
+        "Size n (n×n×n)",
+        "1024",
+        "1",
+        "Multiplies two random n×n matrices. At most 4096 (16.8 M numbers each).",
+    ),
+    (
+        "matmul-tile",
+        "Tile",
+        "128",
+        "1",
         "Each task computes a tile × tile block of the result. Bigger tiles make fewer, longer \
-         tasks with more to send each; 128–256 suits phones."),
-    ("matmul-seed", "Seed", "42", "1",
-        "Generates the matrices: the same seed gives the same matrices, so NumPy can check the result."),
+         tasks with more to send each; 128–256 suits phones.",
+    ),
+    (
+        "matmul-seed",
+        "Seed",
+        "42",
+        "1",
+        "Generates the matrices: the same seed gives the same matrices, so NumPy can check the result.",
+    ),
     ("mandel-width", "Width", "800", "1", "Image width in pixels."),
     ("mandel-height", "Height", "600", "1", "Image height in pixels."),
-    ("mandel-center-re", "Centre re", "-0.75", "any",
-        "Real part (x) of the point at the image's centre. −0.75 with 0 shows the whole set."),
+    (
+        "mandel-center-re",
+        "Centre re",
+        "-0.75",
+        "any",
+        "Real part (x) of the point at the image's centre. −0.75 with 0 shows the whole set.",
+    ),
     ("mandel-center-im", "Centre im", "0.0", "any", "Imaginary part (y) of the point at the image's centre."),
-    ("mandel-zoom", "Zoom", "1", "any",
+    (
+        "mandel-zoom",
+        "Zoom",
+        "1",
+        "any",
         "Magnification: at 1 the image spans 3.5 units of the real axis, at 2 half that. \
-         Try zoom 80 at −0.745, 0.113."),
-    ("mandel-iter", "Max iterations", "500", "1",
-        "Steps before a point counts as inside the set. Deep zooms need more; each step costs time."),
-    ("mandel-tile", "Tile", "64", "1",
-        "Each task renders a tile × tile square; the preview fills in tile by tile."),
+         Try zoom 80 at −0.745, 0.113.",
+    ),
+    (
+        "mandel-iter",
+        "Max iterations",
+        "500",
+        "1",
+        "Steps before a point counts as inside the set. Deep zooms need more; each step costs time.",
+    ),
+    ("mandel-tile", "Tile", "64", "1", "Each task renders a tile × tile square; the preview fills in tile by tile."),
 ];
 
 /// The inputs whose ids start with `prefix`. They carry no `value` in the markup: Yew would

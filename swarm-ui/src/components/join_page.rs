@@ -43,7 +43,7 @@ pub fn JoinPage(props: &JoinPageProps) -> Html {
     };
     let state = &props.state;
     let error = (*local_error).clone().or_else(|| state.join_error.clone());
-    let kernel = state.worker.kernel.clone().unwrap_or_else(|| "probing…".into());
+    let kernel = state.worker.kernels.as_ref().map_or_else(|| "measuring…".into(), |k| k.matmul.label().to_owned());
     html! {
         <div class="app join">
             <Header role={None} connection={state.connection.clone()} />

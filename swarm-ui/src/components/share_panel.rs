@@ -36,8 +36,8 @@ pub fn loopback_host(url: &str) -> Option<String> {
         Some(v6) => v6.split(']').next()?,
         None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
     };
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     loopback.then(|| host.to_string())
 }
 
@@ -49,8 +49,12 @@ pub fn webgpu_notice(devices: (usize, usize)) -> String {
     let found = match (online, webgpu) {
         (0, _) => String::new(),
         (_, 0) => format!(" So far none of the {} computes on WebGPU.", format::plural(online as u64, "device")),
-        (n, w) if n == w => format!(" All {} use WebGPU (they opened this page on localhost).", format::count(n as u64)),
-        (n, w) => format!(" {} of {} use WebGPU: those that opened this page on localhost.", w, format::count(n as u64)),
+        (n, w) if n == w => {
+            format!(" All {} use WebGPU (they opened this page on localhost).", format::count(n as u64))
+        }
+        (n, w) => {
+            format!(" {} of {} use WebGPU: those that opened this page on localhost.", w, format::count(n as u64))
+        }
     };
     format!(
         "Served over plain HTTP: browsers allow WebGPU and keeping the screen on only over HTTPS or on \

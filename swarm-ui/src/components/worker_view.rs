@@ -1,12 +1,16 @@
 //! The worker view: the swarm, this device's name, threads, throttle, tasks done and the
-//! kernel in use, with a local Pause/Resume and Leave.
+//! kernel in use with each path's figure, with a local Pause/Resume, "Keep the screen on"
+//! and Leave. It says plainly why work is paused: here, by the master, by the swarm, or
+//! because the page is hidden.
 
 use ostrich_protocol::{Role, RunState};
 use yew::prelude::*;
 
-use super::{DeviceName, Header, Notice};
+use super::{DeviceName, Header, Notice, PowerSelect};
+use crate::compute::KernelPreference;
 use crate::format;
 use crate::hooks::use_session_context;
+use crate::power::{BatteryView, PolicyChoice, describe_pause};
 use crate::state::{Connection, State};
 
 /// Properties of [`WorkerView`].
@@ -25,6 +29,8 @@ fn activity(state: &State) -> (&'static str, &'static str) {
         (Connection::Halted { .. }, _) => ("Not connected", "state-stopped"),
         _ if !state.enabled => ("Disabled by the master", "state-stopped"),
         _ if figures.local_pause => ("Paused on this device", "state-paused"),
+        _ if figures.hidden => ("Paused: this page is hidden", "state-paused"),
+        _ if figures.power.pause().is_some() => ("Paused by the power policy", "state-paused"),
         (_, RunState::Stopped) => ("The swarm is stopped", "state-stopped"),
         (_, RunState::Paused) => ("The swarm is paused", "state-paused"),
         _ if state.throttle == 0 => ("Throttled to 0 %", "state-paused"),
@@ -54,12 +60,52 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
         let confirming_leave = confirming_leave.clone();
         Callback::from(move |_| confirming_leave.set(false))
     };
-    let leave = Callback::from(move |_| session.leave());
+    let leave = {
+        let session = session.clone();
+        Callback::from(move |_| session.leave())
+    };
     let swarm = state.welcome.as_ref().map_or_else(|| "—".into(), |w| w.swarm_id.simple().to_string()[..8].to_string());
-    let kernel = figures.kernel.clone().unwrap_or_else(|| "probing…".into());
+    let kernel = figures.kernels.as_ref().map_or_else(|| "measuring…".into(), |k| k.matmul.label().to_owned());
+    let forced = figures.kernels.as_ref().is_some_and(|k| k.forced);
+    let kernel_figures = figures.kernels.as_ref().map_or_else(|| "measuring…".into(), format::kernel_figures);
+    let wake_lock = &figures.wake_lock;
+    let wake_wanted = wake_lock.wanted;
+    let toggle_wake = {
+        let session = session.clone();
+        Callback::from(move |_| session.set_wake_lock(!wake_wanted))
+    };
+    let (wake_text, wake_state) = match (wake_wanted, wake_lock.held, &wake_lock.unavailable) {
+        (false, _, _) => ("off: the screen may sleep and stop the work".to_owned(), "off"),
+        (true, true, _) => ("the screen stays on while this device computes".to_owned(), "held"),
+        (true, false, Some(why)) => (format!("not available here ({why}): keep the screen on yourself"), "unavailable"),
+        (true, false, None) => ("on while this device computes".to_owned(), "idle"),
+    };
+    let power = figures.power;
+    let on_power = {
+        let session = session.clone();
+        Callback::from(move |choice: PolicyChoice| session.set_power_choice(choice))
+    };
+    let battery = match power.battery {
+        BatteryView::Unknown => "reading…".to_owned(),
+        BatteryView::Missing => "this browser does not report its battery: power policies do not apply here".to_owned(),
+        BatteryView::Present(b) => {
+            let charger = if b.charging { "on the charger" } else { "on battery" };
+            format!("{} %, {charger}", (b.level * 100.0).round())
+        }
+    };
+    let choice = |preference: KernelPreference, text: &'static str| {
+        if figures.kernel_preference == preference {
+            html! { <strong>{ text }</strong> }
+        } else {
+            html! { <a href={format!("/?kernel={}", preference.as_str())}>{ text }</a> }
+        }
+    };
     let tasks_done = figures.me.as_ref().map_or(figures.computed, |me| me.tasks_done);
     let (activity, class) = activity(state);
-    let gpu = figures.gpu.as_ref().map_or_else(|| "none".into(), |g| format!("{} ({})", g.description, g.vendor));
+    let gpu = figures.kernels.as_ref().and_then(|k| k.gpu.as_ref()).map_or_else(
+        || "none".into(),
+        |g| format!("{} ({}){}", g.info.description, g.info.vendor, if g.info.fallback { ", software" } else { "" }),
+    );
     html! {
         <div class="app worker" id="worker-view">
             <Header role={Some(Role::Worker)} connection={state.connection.clone()} />
@@ -80,8 +126,22 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
                             <span id="worker-tasks-done" class="stat-value">{ tasks_done }</span></div>
                         <div class="stat"><span class="stat-label">{ "Kernel" }</span>
                             <span id="worker-kernel" class="stat-value">{ kernel }</span>
-                            if figures.forced_cpu { <span class="stat-note">{ "forced" }</span> }</div>
+                            if forced { <span class="stat-note">{ "forced" }</span> }</div>
                     </div>
+                    if figures.hidden {
+                        <p id="pause-reason" class="pause-reason">
+                            { "This page is hidden, so it takes no new tasks: a browser slows or freezes a hidden \
+                               tab, and a locked phone stops it. Keep this page in front with the screen on." }
+                        </p>
+                    }
+                    if let Some(pause) = power.pause() {
+                        <p id="power-pause" class="pause-reason">{ describe_pause(pause) }</p>
+                    }
+                    <label class="switch-row" for="wake-lock">
+                        <input type="checkbox" id="wake-lock" role="switch" checked={wake_wanted} onchange={toggle_wake} />
+                        <span class="switch-label">{ "Keep the screen on" }</span>
+                        <span id="wake-lock-state" class="muted" data-state={wake_state}>{ wake_text }</span>
+                    </label>
                     <div class="btn-row">
                         <button id="local-pause" class={classes!("btn", "btn-big", if paused { "btn-go" } else { "btn-warn" })}
                             onclick={toggle_pause} aria-pressed={paused.to_string()}>
@@ -101,14 +161,19 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
                     }
                     <dl class="details">
                         <dt>{ "GPU" }</dt><dd>{ gpu }</dd>
+                        <dt>{ "Measured" }</dt><dd id="worker-kernel-figures">{ kernel_figures }</dd>
                         <dt>{ "Kernel choice" }</dt>
-                        <dd>
-                            if figures.forced_cpu {
-                                { "CPU forced · " }<a href="/?kernel=auto">{ "allow WebGPU" }</a>
-                            } else {
-                                { "WebGPU when available · " }<a href="/?kernel=cpu">{ "force the CPU" }</a>
-                            }
+                        <dd id="kernel-choice">
+                            { choice(KernelPreference::Auto, "fastest measured") }{ " · " }
+                            { choice(KernelPreference::Cpu, "force the CPU") }{ " · " }
+                            { choice(KernelPreference::Gpu, "force WebGPU") }
                         </dd>
+                        <dt><label for="power-policy">{ "Power" }</label></dt>
+                        <dd>
+                            <PowerSelect id="power-policy" value={PolicyChoice::of(power.own)} swarm={power.swarm}
+                                with_swarm=true on_change={on_power} />
+                        </dd>
+                        <dt>{ "Battery" }</dt><dd id="battery-state">{ battery }</dd>
                         <dt>{ "Benchmark" }</dt><dd>{ format::ops_score(figures.ops_score.unwrap_or(0)) }</dd>
                         <dt>{ "Computed on this page" }</dt>
                         <dd>{ format!("{}, {} failed", format::plural(figures.computed, "task"), format::count(figures.failed)) }</dd>

@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use ostrich_kernels::{BENCHMARK_SIZE, benchmark_kernel, ops_score};
+use ostrich_kernels::{BENCHMARK_SIZE, STREAM_A, STREAM_B, benchmark_kernel, matmul_flops, ops_score, seeded_matrix};
 
 /// The shortest timed benchmark round. One run of the kernel takes well under a
 /// millisecond on a fast device, which a browser clock (coarsened to 0.1 ms without
@@ -11,6 +11,46 @@ use ostrich_kernels::{BENCHMARK_SIZE, benchmark_kernel, ops_score};
 pub const MIN_ROUND_MS: f64 = 40.0;
 
 pub use ostrich_kernels::run_task;
+
+/// The edge of the reference tile on which each kernel path's matrix product is timed: the
+/// size of a typical job tile, so the figures compare what jobs will run.
+pub const REFERENCE_TILE: usize = 256;
+
+/// The reference tile's two inputs (seeded, so every device times the same numbers).
+pub fn reference_inputs() -> (Vec<f32>, Vec<f32>) {
+    let len = REFERENCE_TILE * REFERENCE_TILE;
+    (seeded_matrix(1, STREAM_A, len), seeded_matrix(1, STREAM_B, len))
+}
+
+/// The flops of one reference tile's product.
+pub fn reference_flops() -> f64 {
+    matmul_flops(REFERENCE_TILE, REFERENCE_TILE, REFERENCE_TILE)
+}
+
+/// Times one thread's CPU matrix product on the reference tile: the best of `rounds`
+/// rounds of at least [`MIN_ROUND_MS`], in MFLOP/s.
+pub fn matmul_benchmark(rounds: u32, now_ms: impl Fn() -> f64) -> u32 {
+    let (a, b) = reference_inputs();
+    let n = REFERENCE_TILE;
+    let mut best = 0;
+    for _ in 0..rounds.max(1) {
+        let start = now_ms();
+        let mut flops = 0.0;
+        let elapsed = loop {
+            let Ok(c) = ostrich_kernels::matmul::matmul_tile(&a, &b, n, n, n) else {
+                return 0;
+            };
+            black_box(c);
+            flops += reference_flops();
+            let elapsed = now_ms() - start;
+            if elapsed >= MIN_ROUND_MS {
+                break elapsed;
+            }
+        };
+        best = best.max(ops_score(flops, elapsed / 1000.0));
+    }
+    best
+}
 
 /// True when a matmul tile's buffers match its dimensions and its output is not empty, so
 /// the GPU can run it; anything else goes to [`run_task`], which reports the error.
@@ -49,7 +89,7 @@ mod tests {
     use ostrich_kernels::{STREAM_A, STREAM_B, seeded_matrix, verify_matmul_tile};
     use ostrich_protocol::{MandelbrotView, TaskKind, TaskOutput};
 
-    use super::{benchmark, gpu_runnable, run_task};
+    use super::{benchmark, gpu_runnable, matmul_benchmark, run_task};
 
     #[test]
     fn matmul_tasks_give_a_verified_tile() {
@@ -94,5 +134,12 @@ mod tests {
         let start = Instant::now();
         let score = benchmark(2, || start.elapsed().as_secs_f64() * 1000.0);
         assert!(score > 10, "even an unoptimised build does 10 MFLOP/s, got {score}");
+    }
+
+    #[test]
+    fn the_matmul_benchmark_times_the_reference_tile() {
+        let start = Instant::now();
+        let score = matmul_benchmark(1, || start.elapsed().as_secs_f64() * 1000.0);
+        assert!(score > 10, "a 256³ product runs at more than 10 MFLOP/s: {score}");
     }
 }

@@ -14,11 +14,15 @@ pub enum ToWorker {
     /// Open a WebGPU device and build the matmul pipeline; answered by `GpuReady` or
     /// `GpuUnavailable`.
     ProbeGpu,
-    /// Time the standard benchmark kernel; answered by `Benchmarked`.
+    /// Time the standard benchmark kernel and the CPU matrix product on the reference tile;
+    /// answered by `Benchmarked`.
     Benchmark {
         /// Timed rounds; the best one counts.
         rounds: u32,
     },
+    /// Time the WebGPU matrix product on the reference tile (after `GpuReady`); answered by
+    /// `GpuBenchmarked`.
+    BenchmarkGpu,
     /// Compute a task; answered by `Done` or `Failed`.
     Run {
         /// The task, with all its inputs.
@@ -53,6 +57,13 @@ pub enum FromWorker {
     Benchmarked {
         /// Millions of f32 operations per second in the best round.
         ops_score: u32,
+        /// MFLOP/s of one thread's CPU matrix product on the reference tile.
+        matmul_mflops: u32,
+    },
+    /// The WebGPU matrix product's figure on the reference tile.
+    GpuBenchmarked {
+        /// MFLOP/s; 0 when it could not be timed.
+        mflops: u32,
     },
     /// A task's output.
     Done {
@@ -117,6 +128,7 @@ mod tests {
     fn every_message_to_a_worker_survives_the_codec() {
         round_trip(ToWorker::ProbeGpu);
         round_trip(ToWorker::Benchmark { rounds: 3 });
+        round_trip(ToWorker::BenchmarkGpu);
         let matmul = TaskKind::MatmulTile { rows: 1, k: 2, cols: 1, a: vec![1.0, 2.0], b: vec![3.0, 4.0] };
         round_trip(ToWorker::Run { task: task(matmul), gpu: true });
         let view = MandelbrotView { width: 64, height: 48, center_re: -0.5, center_im: 0.0, zoom: 1.0, max_iter: 100 };
@@ -133,7 +145,8 @@ mod tests {
         round_trip(FromWorker::GpuReady { info });
         round_trip(FromWorker::GpuUnavailable { reason: "no adapter".into() });
         round_trip(FromWorker::GpuLost { reason: "device lost".into() });
-        round_trip(FromWorker::Benchmarked { ops_score: 12_345 });
+        round_trip(FromWorker::Benchmarked { ops_score: 12_345, matmul_mflops: 4_321 });
+        round_trip(FromWorker::GpuBenchmarked { mflops: 2_900 });
         round_trip(FromWorker::Done { task_id: 9, output: TaskOutput::MatmulTile { c: vec![0.5; 4] } });
         round_trip(FromWorker::Done { task_id: 9, output: TaskOutput::MandelbrotTile { iterations: vec![1, 2] } });
         round_trip(FromWorker::Failed { task_id: 9, reason: "matmul tile: bad a".into() });

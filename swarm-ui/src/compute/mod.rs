@@ -25,9 +25,7 @@ mod js;
 #[cfg(target_arch = "wasm32")]
 mod selftest;
 
-use std::fmt;
-
-use ostrich_protocol::{GpuInfo, TaskId, TaskOutput};
+use ostrich_protocol::{KernelReport, TaskId, TaskOutput};
 use serde::{Deserialize, Serialize};
 
 pub use pool::ComputePool;
@@ -35,34 +33,44 @@ pub use pool::ComputePool;
 pub use selftest::{self_test_kernels, self_test_kernels_sized};
 pub use worker::worker_main;
 
-/// The kernel that runs matrix products on this device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KernelKind {
-    /// The WGSL shader on a WebGPU adapter.
-    WebGpu,
-    /// The wasm SIMD kernel in the CPU workers.
+/// Which kernel path the user wants for matrix products (`?kernel=`, kept in the browser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum KernelPreference {
+    /// Measure every path and use the fastest (the default).
+    #[default]
+    Auto,
+    /// The CPU only; WebGPU is not even probed.
     Cpu,
+    /// WebGPU whenever there is an adapter, even a software one that measures slower.
+    Gpu,
 }
 
-impl fmt::Display for KernelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::WebGpu => "WebGPU",
-            Self::Cpu => "CPU",
-        })
+impl KernelPreference {
+    /// Reads `?kernel=` or the stored value: "cpu", "gpu" (or "webgpu"), anything else is auto.
+    pub fn parse(value: &str) -> Self {
+        match value.to_ascii_lowercase().as_str() {
+            "cpu" => Self::Cpu,
+            "gpu" | "webgpu" => Self::Gpu,
+            _ => Self::Auto,
+        }
+    }
+
+    /// The value for the URL and the browser's storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Cpu => "cpu",
+            Self::Gpu => "gpu",
+        }
     }
 }
 
 /// What the pool tells the app.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PoolEvent {
-    /// The kernel in use is known (after the GPU probe) or has changed (after a GPU failure).
-    Ready {
-        /// The kernel that now runs matrix products.
-        kernel: KernelKind,
-        /// The adapter, when the kernel is WebGPU.
-        gpu: Option<GpuInfo>,
-    },
+    /// Every kernel path is measured and the matmul path chosen, or the choice changed (a
+    /// GPU failure). `threads` is the CPU worker count asked for when it was sent.
+    Kernels(KernelReport),
     /// The join benchmark finished.
     Benchmark {
         /// Millions of f32 operations per second, as [`ostrich_kernels::ops_score`] gives it.
@@ -107,7 +115,7 @@ pub fn thread_count(logical_cores: u32, throttle: u8) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{KernelKind, thread_count};
+    use super::{KernelPreference, thread_count};
 
     #[test]
     fn full_throttle_keeps_one_core_up_to_eight_and_two_above() {
@@ -138,8 +146,13 @@ mod tests {
     }
 
     #[test]
-    fn kernel_names_are_what_the_worker_view_shows() {
-        assert_eq!(KernelKind::WebGpu.to_string(), "WebGPU");
-        assert_eq!(KernelKind::Cpu.to_string(), "CPU");
+    fn kernel_preferences_read_what_the_links_and_users_write() {
+        assert_eq!(KernelPreference::parse("CPU"), KernelPreference::Cpu);
+        assert_eq!(KernelPreference::parse("webgpu"), KernelPreference::Gpu);
+        assert_eq!(KernelPreference::parse("auto"), KernelPreference::Auto);
+        assert_eq!(KernelPreference::parse("nonsense"), KernelPreference::Auto);
+        for preference in [KernelPreference::Auto, KernelPreference::Cpu, KernelPreference::Gpu] {
+            assert_eq!(KernelPreference::parse(preference.as_str()), preference);
+        }
     }
 }

@@ -10,8 +10,10 @@ use std::rc::{Rc, Weak};
 use ostrich_protocol::{Task, TaskId};
 use yew::Callback;
 
-use super::scheduler::{Effect, Scheduler, SlotId};
-use super::{KernelKind, PoolEvent};
+use super::scheduler::{Effect, GPU_DEADLINE_MS, Scheduler, SlotId};
+use ostrich_protocol::MatmulPath;
+
+use super::{KernelPreference, PoolEvent};
 
 /// The pool of Web Workers that computes this device's tasks.
 ///
@@ -31,12 +33,19 @@ struct Inner {
 
 impl ComputePool {
     /// Starts a pool with no CPU workers (call [`set_threads`](Self::set_threads)). It runs
-    /// the benchmark in a worker and, when `prefer_gpu`, probes WebGPU in another; the
-    /// results arrive as [`PoolEvent::Benchmark`] and [`PoolEvent::Ready`].
-    pub fn new(prefer_gpu: bool, on_event: Callback<PoolEvent>) -> Self {
-        let scheduler = Scheduler::new(prefer_gpu);
+    /// the benchmark in a worker and, unless the CPU is forced, opens and times WebGPU in
+    /// another; the results arrive as [`PoolEvent::Benchmark`] and [`PoolEvent::Kernels`].
+    /// `full_threads` is the CPU worker count at full throttle.
+    pub fn new(preference: KernelPreference, full_threads: u32, on_event: Callback<PoolEvent>) -> Self {
+        let scheduler = Scheduler::new(preference, full_threads);
         let inner = Rc::new(RefCell::new(Inner { scheduler, workers: HashMap::new(), on_event }));
         run(&inner, |_| {});
+        let weak = Rc::downgrade(&inner);
+        platform::after(GPU_DEADLINE_MS, move || {
+            if let Some(inner) = weak.upgrade() {
+                run(&inner, Scheduler::gpu_deadline);
+            }
+        });
         Self { inner }
     }
 
@@ -68,9 +77,9 @@ impl ComputePool {
         self.inner.borrow().scheduler.threads()
     }
 
-    /// The kernel that runs matrix products now.
-    pub fn kernel(&self) -> KernelKind {
-        self.inner.borrow().scheduler.kernel()
+    /// Where matrix products run now.
+    pub fn matmul_path(&self) -> MatmulPath {
+        self.inner.borrow().scheduler.matmul_path()
     }
 }
 
@@ -82,7 +91,7 @@ impl PartialEq for ComputePool {
 
 impl fmt::Debug for ComputePool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ComputePool").field("threads", &self.threads()).field("kernel", &self.kernel()).finish()
+        f.debug_struct("ComputePool").field("threads", &self.threads()).field("matmul", &self.matmul_path()).finish()
     }
 }
 
@@ -216,6 +225,11 @@ mod platform {
     pub fn warn(line: &str) {
         js::warn(line);
     }
+
+    /// Calls `f` once after `ms` milliseconds.
+    pub fn after(ms: u32, f: impl FnOnce() + 'static) {
+        gloo::timers::callback::Timeout::new(ms, f).forget();
+    }
 }
 
 /// Outside the browser there are no workers: every spawn fails, so the pool stays empty
@@ -256,4 +270,7 @@ mod platform {
 
     /// Drops the line: there is no console.
     pub fn warn(_line: &str) {}
+
+    /// Never calls `f`: there is no event loop (the unit tests call the scheduler directly).
+    pub fn after(_ms: u32, _f: impl FnOnce() + 'static) {}
 }

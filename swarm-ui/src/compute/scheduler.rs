@@ -4,17 +4,23 @@
 //! natively.
 //!
 //! Workers come in three roles. CPU workers (as many as [`Scheduler::set_threads`] asks for)
-//! run every task, except matmul tiles while a WebGPU worker is up; the one GPU worker runs
-//! matmul tiles on its WebGPU device; the benchmark worker times the kernel once and is
-//! terminated. Every worker gets one task at a time, and only after it said `Ready`.
+//! run every task, except matmul tiles when the chosen path is the GPU alone; the one GPU
+//! worker runs matmul tiles on its WebGPU device; the benchmark worker times the kernels once
+//! and is terminated. Every worker gets one task at a time, and only after it said `Ready`.
+//!
+//! The matmul path is chosen by measurement: the benchmark worker times one thread's CPU
+//! product on the reference tile, then the GPU worker (if the user did not force the CPU)
+//! opens its adapter and times the WebGPU product on the same tile, and
+//! [`ostrich_protocol::choose_matmul_path`] decides, unless the user forced a path. A GPU that is not used is
+//! let go.
 
 use std::collections::VecDeque;
 use std::mem;
 
-use ostrich_protocol::{GpuInfo, Task, TaskId, TaskKind};
+use ostrich_protocol::{GpuPath, KernelReport, MatmulPath, Task, TaskId, TaskKind};
 
 use super::messages::{FromWorker, ToWorker};
-use super::{KernelKind, PoolEvent};
+use super::{KernelPreference, PoolEvent};
 
 /// A worker's number in the pool; never reused, so a late message from a terminated worker
 /// cannot be mistaken for one from its replacement.
@@ -22,6 +28,11 @@ pub type SlotId = u32;
 
 /// Benchmark rounds run on creation; the best one counts.
 pub const BENCHMARK_ROUNDS: u32 = 3;
+
+/// How long after the pool starts the GPU may take to open and be timed; past it the GPU is
+/// given up and matrix products run on the CPU (a browser without a usable adapter can
+/// leave `requestAdapter` unanswered).
+pub const GPU_DEADLINE_MS: u32 = 15_000;
 
 /// What a worker is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +50,7 @@ enum Phase {
     /// Loaded, and waiting for the benchmark to end before probing the GPU, so that the
     /// probe (a software adapter compiles the shader on the CPU) cannot skew the score.
     Loaded,
-    /// Probing the GPU or running the benchmark.
+    /// Probing the GPU, or running a benchmark.
     Setup,
     /// Waiting for a task.
     Idle,
@@ -77,11 +88,21 @@ pub enum Effect {
 pub struct Scheduler {
     /// CPU workers asked for; 0 pauses the pool.
     threads: u32,
-    kernel: KernelKind,
-    gpu: Option<GpuInfo>,
-    /// False once the GPU failed: a lost or missing GPU is not tried again.
+    preference: KernelPreference,
+    /// CPU workers at full throttle: the CPU path's figure is one thread's × this.
+    full_threads: u32,
+    /// One thread's CPU matmul figure, once the benchmark ended (0 if it failed).
+    cpu_thread_mflops: Option<u32>,
+    /// The adapter and its figure, once opened.
+    gpu: Option<GpuPath>,
+    /// The GPU worker answered its benchmark.
+    gpu_timed: bool,
+    /// False once the GPU failed or was let go: it is not tried again.
     gpu_wanted: bool,
-    ready_sent: bool,
+    /// Where matrix products run now.
+    path: MatmulPath,
+    /// The last report emitted.
+    reported: Option<KernelReport>,
     queue: VecDeque<Task>,
     slots: Vec<Slot>,
     next_slot: SlotId,
@@ -90,15 +111,21 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A pool with no CPU workers yet: it starts the benchmark worker and, when
-    /// `prefer_gpu`, the GPU worker that probes WebGPU; otherwise the kernel is the CPU.
-    pub fn new(prefer_gpu: bool) -> Self {
+    /// A pool with no CPU workers yet: it starts the benchmark worker and, unless the user
+    /// forced the CPU, the GPU worker that probes WebGPU. `full_threads` is the CPU worker
+    /// count at full throttle.
+    pub fn new(preference: KernelPreference, full_threads: u32) -> Self {
+        let gpu_wanted = preference != KernelPreference::Cpu;
         let mut scheduler = Self {
             threads: 0,
-            kernel: KernelKind::Cpu,
+            preference,
+            full_threads: full_threads.max(1),
+            cpu_thread_mflops: None,
             gpu: None,
-            gpu_wanted: prefer_gpu,
-            ready_sent: false,
+            gpu_timed: false,
+            gpu_wanted,
+            path: MatmulPath::Cpu,
+            reported: None,
             queue: VecDeque::new(),
             slots: Vec::new(),
             next_slot: 0,
@@ -106,10 +133,8 @@ impl Scheduler {
             reported_running: 0,
         };
         scheduler.spawn(Role::Benchmark);
-        if prefer_gpu {
+        if gpu_wanted {
             scheduler.spawn(Role::Gpu);
-        } else {
-            scheduler.set_kernel(KernelKind::Cpu, None);
         }
         scheduler
     }
@@ -119,9 +144,14 @@ impl Scheduler {
         self.threads
     }
 
-    /// The kernel that runs matrix products now.
-    pub fn kernel(&self) -> KernelKind {
-        self.kernel
+    /// Where matrix products run now.
+    pub fn matmul_path(&self) -> MatmulPath {
+        self.path
+    }
+
+    /// The last kernel report, once every path was measured.
+    pub fn report(&self) -> Option<&KernelReport> {
+        self.reported.as_ref()
     }
 
     /// Tasks waiting for a worker.
@@ -218,8 +248,16 @@ impl Scheduler {
                 }
             },
             FromWorker::GpuReady { info } if role == Role::Gpu && phase == Phase::Setup => {
+                self.gpu = Some(GpuPath { info, mflops: 0 });
+                self.effects.push(Effect::Send(id, ToWorker::BenchmarkGpu));
+            }
+            FromWorker::GpuBenchmarked { mflops } if role == Role::Gpu && phase == Phase::Setup => {
                 self.slots[index].phase = Phase::Idle;
-                self.set_kernel(KernelKind::WebGpu, Some(info));
+                self.gpu_timed = true;
+                if let Some(gpu) = &mut self.gpu {
+                    gpu.mflops = mflops;
+                }
+                self.choose();
             }
             FromWorker::GpuUnavailable { reason } if role == Role::Gpu => {
                 self.gpu_failed(&format!("no usable WebGPU ({reason}); matrix products run on the CPU"));
@@ -233,10 +271,12 @@ impl Scheduler {
                     self.terminate(id);
                 }
             }
-            FromWorker::Benchmarked { ops_score } if role == Role::Benchmark => {
+            FromWorker::Benchmarked { ops_score, matmul_mflops } if role == Role::Benchmark => {
                 self.effects.push(Effect::Emit(PoolEvent::Benchmark { ops_score }));
+                self.cpu_thread_mflops = Some(matmul_mflops);
                 self.terminate(id);
                 self.probe_gpu();
+                self.choose();
             }
             FromWorker::Done { task_id, output } if phase == Phase::Busy(task_id) => {
                 self.effects.push(Effect::Emit(PoolEvent::Done { task_id, output }));
@@ -271,9 +311,28 @@ impl Scheduler {
             Role::Gpu => self.gpu_failed(&format!("the WebGPU worker failed ({reason}); using the CPU")),
             Role::Benchmark => {
                 self.log(format!("the benchmark worker failed: {reason}"));
+                self.cpu_thread_mflops = Some(0);
                 self.probe_gpu();
+                self.choose();
             }
         }
+        self.pump();
+    }
+
+    /// [`GPU_DEADLINE_MS`] have passed since the pool started: a GPU not yet opened and
+    /// timed is given up.
+    pub fn gpu_deadline(&mut self) {
+        if !self.gpu_wanted || self.gpu_timed {
+            return;
+        }
+        let waiting: Vec<SlotId> = self.slots.iter().filter(|s| s.role == Role::Gpu).map(|s| s.id).collect();
+        for id in waiting {
+            self.terminate(id);
+        }
+        self.gpu_failed(&format!(
+            "WebGPU did not answer within {} s; matrix products run on the CPU",
+            GPU_DEADLINE_MS / 1000
+        ));
         self.pump();
     }
 
@@ -283,7 +342,7 @@ impl Scheduler {
             return;
         }
         let gpu_takes_matmul =
-            self.kernel == KernelKind::WebGpu && self.slots.iter().any(|s| s.role == Role::Gpu && !s.retiring);
+            self.path == MatmulPath::Gpu && self.slots.iter().any(|s| s.role == Role::Gpu && !s.retiring);
         for slot in self.slots.iter_mut().filter(|s| s.phase == Phase::Idle && !s.retiring) {
             let fits = |task: &Task| {
                 let matmul = matches!(task.kind, TaskKind::MatmulTile { .. });

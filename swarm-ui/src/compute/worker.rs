@@ -29,6 +29,11 @@ mod browser {
     use crate::compute::messages::{FromWorker, ToWorker, from_js, to_js};
     use crate::compute::{cpu, js};
 
+    /// The GPU benchmark stops after this many milliseconds of timed runs...
+    const GPU_BENCHMARK_MS: f64 = 300.0;
+    /// ...or this many runs, whichever comes first.
+    const GPU_BENCHMARK_RUNS: u32 = 16;
+
     /// This worker's WebGPU device, once probed and while it works.
     type GpuSlot = Rc<RefCell<Option<Rc<GpuMatmul>>>>;
 
@@ -64,7 +69,16 @@ mod browser {
                 });
             }
             ToWorker::Benchmark { rounds } => {
-                post(scope, &FromWorker::Benchmarked { ops_score: cpu::benchmark(rounds, js::now_ms) });
+                let ops_score = cpu::benchmark(rounds, js::now_ms);
+                let matmul_mflops = cpu::matmul_benchmark(rounds, js::now_ms);
+                post(scope, &FromWorker::Benchmarked { ops_score, matmul_mflops });
+            }
+            ToWorker::BenchmarkGpu => {
+                let (scope, gpu) = (scope.clone(), gpu.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let mflops = benchmark_gpu(&scope, &gpu).await;
+                    post(&scope, &FromWorker::GpuBenchmarked { mflops });
+                });
             }
             ToWorker::Run { task, gpu: true } => {
                 let (scope, gpu) = (scope.clone(), gpu.clone());
@@ -98,6 +112,30 @@ mod browser {
             }
             Err(reason) => FromWorker::GpuUnavailable { reason },
         }
+    }
+
+    /// Times this worker's WebGPU matrix product on the reference tile: one untimed run
+    /// (the shader compiles on first use), then runs until [`GPU_BENCHMARK_MS`] have passed
+    /// or [`GPU_BENCHMARK_RUNS`] were timed. 0 when there is no device or it failed.
+    async fn benchmark_gpu(scope: &DedicatedWorkerGlobalScope, gpu: &GpuSlot) -> u32 {
+        let Some(device) = gpu.borrow().clone() else {
+            return 0;
+        };
+        let (a, b) = cpu::reference_inputs();
+        let n = cpu::REFERENCE_TILE as u32;
+        if let Err(reason) = device.matmul(&a, &b, n, n, n).await {
+            lose_gpu(scope, gpu, reason);
+            return 0;
+        }
+        let (start, mut runs) = (js::now_ms(), 0u32);
+        while runs < GPU_BENCHMARK_RUNS && js::now_ms() - start < GPU_BENCHMARK_MS {
+            if let Err(reason) = device.matmul(&a, &b, n, n, n).await {
+                lose_gpu(scope, gpu, reason);
+                return 0;
+            }
+            runs += 1;
+        }
+        ostrich_kernels::ops_score(cpu::reference_flops() * f64::from(runs), (js::now_ms() - start) / 1000.0)
     }
 
     /// Runs a matmul tile on the GPU; `None` when it must run on the CPU instead (no

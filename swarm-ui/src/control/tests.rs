@@ -12,6 +12,7 @@ fn welcome(throttle: u8, run_state: RunState, enabled: bool) -> Welcome {
         resume_credential: Some("r".into()),
         throttle,
         run_state,
+        power_policy: ostrich_protocol::PowerPolicy::ALWAYS,
         enabled,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
         tls_fingerprint: None,
@@ -120,4 +121,37 @@ fn a_lost_session_stops_the_pool_and_the_next_welcome_asks_again() {
     assert!(control.done(5, TaskOutput::MatmulTile { c: vec![] }).is_none());
     let again = control.welcomed(&welcome(100, RunState::Running, true));
     assert_eq!(again, vec![Effect::Send(ToCoordinator::WorkRequest { slots: 1 })], "threads unchanged, slots re-sent");
+}
+
+#[test]
+fn a_hidden_page_asks_for_nothing_and_finishes_what_it_holds() {
+    let mut control = WorkerControl::new(4);
+    control.welcomed(&welcome(100, RunState::Running, true));
+    control.on_message(&ToDevice::Assign { tasks: vec![task(1)] });
+    let effects = control.set_hidden(true);
+    assert_eq!(work_request(&effects), Some(0));
+    assert_eq!(threads(&effects), None, "the threads stay, so the task in flight finishes");
+    assert!(control.done(1, TaskOutput::MatmulTile { c: vec![2.0] }).is_some());
+    assert_eq!(work_request(&control.set_hidden(false)), Some(3), "visible again, it asks for work");
+}
+
+#[test]
+fn compute_here_off_keeps_no_threads_and_on_asks_again() {
+    let mut control = WorkerControl::new(4);
+    control.welcomed(&welcome(100, RunState::Running, true));
+    control.on_message(&ToDevice::Assign { tasks: vec![task(1)] });
+    let effects = control.set_computing(false);
+    assert_eq!((threads(&effects), work_request(&effects)), (Some(0), Some(0)));
+    assert!(control.done(1, TaskOutput::MatmulTile { c: vec![2.0] }).is_some(), "its last result is still sent");
+    let effects = control.set_computing(true);
+    assert_eq!((threads(&effects), work_request(&effects)), (Some(3), Some(3)));
+}
+
+#[test]
+fn the_power_policy_pauses_asking_and_resumes() {
+    let mut control = WorkerControl::new(4);
+    control.welcomed(&welcome(100, RunState::Running, true));
+    let effects = control.set_power_paused(true);
+    assert_eq!((threads(&effects), work_request(&effects)), (None, Some(0)));
+    assert_eq!(work_request(&control.set_power_paused(false)), Some(3));
 }

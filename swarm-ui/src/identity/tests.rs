@@ -60,11 +60,28 @@ fn credentials_and_role_survive_a_reload_and_can_be_forgotten() {
 }
 
 #[test]
-fn the_kernel_preference_is_kept() {
+fn the_kernel_preference_and_the_switches_are_kept() {
+    use crate::compute::KernelPreference;
     let identity = Identity::new(MemoryStore::default());
-    assert!(!identity.prefers_cpu());
-    identity.set_kernel_preference("CPU");
-    assert!(identity.prefers_cpu());
-    identity.set_kernel_preference("auto");
-    assert!(!identity.prefers_cpu());
+    assert_eq!(identity.kernel_preference(), KernelPreference::Auto);
+    identity.set_kernel_preference(KernelPreference::parse("CPU"));
+    assert_eq!(identity.kernel_preference(), KernelPreference::Cpu);
+    identity.set_kernel_preference(KernelPreference::Gpu);
+    assert_eq!(identity.kernel_preference(), KernelPreference::Gpu);
+    identity.set_kernel_preference(KernelPreference::Auto);
+    assert_eq!(identity.kernel_preference(), KernelPreference::Auto);
+
+    assert!(identity.compute_here() && identity.wake_lock(), "both switches are on by default");
+    identity.set_compute_here(false);
+    identity.set_wake_lock(false);
+    assert!(!identity.compute_here() && !identity.wake_lock());
+    identity.set_compute_here(true);
+    assert!(identity.compute_here());
+
+    use crate::power::PolicyChoice;
+    assert_eq!(identity.power_policy(), None, "a device follows the swarm by default");
+    identity.set_power_policy(PolicyChoice::Battery(20));
+    assert_eq!(PolicyChoice::of(identity.power_policy()), PolicyChoice::Battery(20));
+    identity.set_power_policy(PolicyChoice::Swarm);
+    assert_eq!(identity.power_policy(), None);
 }

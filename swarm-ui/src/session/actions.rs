@@ -6,6 +6,7 @@ use ostrich_protocol::{JobId, JobSpec, JoinCredential, LogLevel, MasterCommand};
 use super::{BACKOFF_INITIAL_MS, Session};
 use crate::dom;
 use crate::net::CLOSE_NORMAL;
+use crate::power::PolicyChoice;
 use crate::route::Plan;
 use crate::state::Action;
 
@@ -62,6 +63,31 @@ impl Session {
         inner.dispatch.dispatch(Action::LocalPause(paused));
         let effects = inner.control.set_local_pause(paused);
         inner.run(effects);
+    }
+
+    /// Turns "Compute here" on or off (the master's page): off, this browser keeps no
+    /// compute threads and asks for no tasks; the ones it holds finish and are sent.
+    pub fn set_compute_here(&self, on: bool) {
+        let mut inner = self.0.borrow_mut();
+        inner.identity.set_compute_here(on);
+        inner.dispatch.dispatch(Action::ComputeHere(on));
+        let effects = inner.control.set_computing(on);
+        inner.run(effects);
+    }
+
+    /// Sets this device's own power policy, or follows the swarm's again.
+    pub fn set_power_choice(&self, choice: PolicyChoice) {
+        let mut inner = self.0.borrow_mut();
+        inner.identity.set_power_policy(choice);
+        inner.power.own = choice.policy();
+        inner.apply_power();
+    }
+
+    /// Turns "Keep the screen on" on or off.
+    pub fn set_wake_lock(&self, on: bool) {
+        let inner = self.0.borrow();
+        inner.identity.set_wake_lock(on);
+        inner.wake_lock.set_wanted(on, inner.computing(), &inner.dispatch);
     }
 
     /// Renames this device; the name reaches the coordinator with a fresh hello.

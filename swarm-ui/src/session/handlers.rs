@@ -5,12 +5,13 @@ use ostrich_protocol::{
     Capabilities, HEARTBEAT_INTERVAL_MS, JoinCredential, LogLevel, RejectCode, Role, ToCoordinator, ToDevice, Welcome,
 };
 
-use super::{BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, Event, HELLO_WAIT_MS, IDLE_HEARTBEATS, Inner, MIN_IDLE_MS, post};
+use super::{BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, Event, IDLE_HEARTBEATS, Inner, MIN_IDLE_MS, post};
 use crate::compute::PoolEvent;
 use crate::control::Effect;
 use crate::dom;
 use crate::identity::Resume;
 use crate::net::{CLOSE_INVALID, Socket, SocketEvent};
+use crate::power::BatteryView;
 use crate::route::Plan;
 use crate::state::{Action, CredentialKind};
 
@@ -30,10 +31,14 @@ impl Inner {
                     self.connect();
                 }
             }
-            Event::HelloWait => {
-                self.hello_wait = None;
-                self.hello_wait_over = true;
-                self.send_hello();
+            Event::Battery(battery) => {
+                self.power.battery = battery.map_or(BatteryView::Missing, BatteryView::Present);
+                self.apply_power();
+            }
+            Event::Visibility(hidden) => {
+                self.dispatch.dispatch(Action::Hidden(hidden));
+                let effects = self.control.set_hidden(hidden);
+                self.run(effects);
             }
         }
     }
@@ -42,13 +47,7 @@ impl Inner {
         match event {
             SocketEvent::Open => {
                 self.last_heard_ms = dom::now_ms();
-                let probing = self.pool.is_some() && !self.pool_ready && !self.hello_wait_over;
-                if probing {
-                    let weak = self.weak.clone();
-                    self.hello_wait = Some(Timeout::new(HELLO_WAIT_MS, move || post(&weak, Event::HelloWait)));
-                } else {
-                    self.send_hello();
-                }
+                self.send_hello();
             }
             SocketEvent::Message(message) => {
                 self.last_heard_ms = dom::now_ms();
@@ -68,7 +67,8 @@ impl Inner {
         }
     }
 
-    /// Says hello once the socket is open (and, on worker pages, the GPU probe is over).
+    /// Says hello once the socket is open. It does not wait for the kernel measurements:
+    /// they follow as a `Kernels` report, which also says whether the GPU is used.
     fn send_hello(&mut self) {
         let open = self.socket.as_ref().is_some_and(Socket::is_open);
         let credential = match &self.plan {
@@ -79,20 +79,16 @@ impl Inner {
         if !open || self.hello_sent {
             return;
         }
-        self.hello_wait = None;
-        let platform = match self.kernel {
-            Some(kernel) => format!("{} · {kernel}", self.boot.platform),
-            None => self.boot.platform.clone(),
-        };
+        let gpu = self.kernels.as_ref().filter(|k| k.matmul.uses_gpu()).and_then(|k| k.gpu.as_ref());
         let hello = ToCoordinator::Hello {
             device_id: self.boot.device_id,
             name: self.boot.name.clone(),
             capabilities: Capabilities {
                 logical_cores: self.boot.cores,
                 memory_mb: self.boot.memory_mb,
-                gpu: self.gpu.clone(),
+                gpu: gpu.map(|g| g.info.clone()),
                 ops_score: self.ops_score,
-                platform,
+                platform: self.boot.platform.clone(),
             },
             credential,
         };
@@ -109,14 +105,25 @@ impl Inner {
                 self.run(effects);
             }
             message @ (ToDevice::Throttle { .. } | ToDevice::RunState { .. } | ToDevice::DeviceEnabled { .. }) => {
-                if self.welcome.as_ref().is_some_and(|w| w.role == Role::Worker) {
+                if self.pool.is_some() {
                     let effects = self.control.on_message(&message);
                     self.run(effects);
                 }
                 self.dispatch.dispatch(Action::Received { message: Box::new(message), now_ms });
             }
+            ToDevice::PowerPolicy { policy } => {
+                self.power.swarm = policy;
+                self.apply_power();
+            }
             message => self.dispatch.dispatch(Action::Received { message: Box::new(message), now_ms }),
         }
+    }
+
+    /// Shows the power view and pauses or resumes asking for work as its policy says.
+    pub(super) fn apply_power(&mut self) {
+        self.dispatch.dispatch(Action::Power(self.power));
+        let effects = self.control.set_power_paused(self.power.pause().is_some());
+        self.run(effects);
     }
 
     fn on_welcome(&mut self, welcome: Welcome, now_ms: f64) {
@@ -151,12 +158,16 @@ impl Inner {
         let weak = self.weak.clone();
         self.heartbeat = Some(Interval::new(period, move || post(&weak, Event::Heartbeat)));
         self.welcome = Some(welcome.clone());
-        if welcome.role == Role::Worker {
-            let effects = self.control.welcomed(&welcome);
+        self.power.swarm = welcome.power_policy;
+        self.dispatch.dispatch(Action::Power(self.power));
+        if self.pool.is_some() {
+            let mut effects = self.control.welcomed(&welcome);
+            effects.extend(self.control.set_power_paused(self.power.pause().is_some()));
             self.run(effects);
             if self.ops_score > 0 {
                 self.send(&ToCoordinator::Benchmark { ops_score: self.ops_score });
             }
+            self.send_kernels();
         }
         self.dispatch.dispatch(Action::Received { message: Box::new(ToDevice::Welcome(welcome)), now_ms });
     }
@@ -188,15 +199,15 @@ impl Inner {
 
     fn on_pool(&mut self, event: PoolEvent) {
         match event {
-            PoolEvent::Ready { kernel, gpu } => {
-                if self.kernel.is_some_and(|k| k != kernel) {
-                    self.log(LogLevel::Warn, format!("the kernel is now {kernel}"));
+            PoolEvent::Kernels(mut report) => {
+                let previous = self.kernels.as_ref().map(|k| k.matmul);
+                if previous.is_some_and(|p| p != report.matmul) {
+                    self.log(LogLevel::Warn, format!("matrix products now run on {}", report.matmul.label()));
                 }
-                self.pool_ready = true;
-                self.kernel = Some(kernel);
-                self.gpu.clone_from(&gpu);
-                self.dispatch.dispatch(Action::PoolReady { kernel: kernel.to_string(), gpu });
-                self.send_hello();
+                report.threads = self.pool.as_ref().map_or(0, |p| p.threads());
+                self.kernels = Some(report.clone());
+                self.dispatch.dispatch(Action::Kernels(report));
+                self.send_kernels();
             }
             PoolEvent::Benchmark { ops_score } => {
                 self.ops_score = ops_score;
@@ -220,7 +231,14 @@ impl Inner {
                     self.dispatch.dispatch(Action::TaskFailed);
                 }
             }
-            PoolEvent::Threads { running } => self.dispatch.dispatch(Action::Threads(running)),
+            PoolEvent::Threads { running } => {
+                self.dispatch.dispatch(Action::Threads(running));
+                if let Some(report) = &mut self.kernels {
+                    report.threads = running;
+                    self.dispatch.dispatch(Action::Kernels(report.clone()));
+                }
+                self.send_kernels();
+            }
         }
     }
 
@@ -255,7 +273,25 @@ impl Inner {
         self.reconnect = Some(Timeout::new(wait, move || post(&weak, Event::Reconnect)));
     }
 
-    /// Carries out the worker loop's decisions on the pool and the socket.
+    /// Sends the kernel report, when welcomed and when it changed since the last one sent.
+    fn send_kernels(&mut self) {
+        if self.welcome.is_none() || self.kernels == self.kernels_sent {
+            return;
+        }
+        if let Some(report) = self.kernels.clone()
+            && self.send(&ToCoordinator::Kernels(report.clone()))
+        {
+            self.kernels_sent = Some(report);
+        }
+    }
+
+    /// Whether this device takes work now: welcomed, and asking for tasks.
+    pub(super) fn computing(&self) -> bool {
+        self.welcome.is_some() && self.control.wanted_slots() > 0
+    }
+
+    /// Carries out the worker loop's decisions on the pool and the socket, then holds or
+    /// releases the wake lock to match.
     pub(super) fn run(&mut self, effects: Vec<Effect>) {
         for effect in effects {
             if let Effect::Send(message) = &effect {
@@ -273,6 +309,7 @@ impl Inner {
                 Effect::Send(_) => {}
             }
         }
+        self.wake_lock.sync(self.computing(), &self.dispatch);
     }
 }
 

@@ -1,6 +1,8 @@
 //! The actions that change the state.
 
-use ostrich_protocol::{GpuInfo, JobId, JobSpec, LogLevel, RejectCode, ToDevice};
+use ostrich_protocol::{JobId, JobSpec, KernelReport, LogLevel, RejectCode, ToDevice};
+
+use super::WakeLockState;
 
 /// Which credential a refused hello presented; the same code means different things for each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +68,8 @@ pub enum Action {
     },
     /// The user chose to start a new swarm after the master key was refused.
     NewSwarmRequested,
-    /// The compute pool knows its kernel.
-    PoolReady {
-        /// "WebGPU" or "CPU".
-        kernel: String,
-        /// The adapter, for WebGPU.
-        gpu: Option<GpuInfo>,
-    },
+    /// The compute pool measured its kernel paths and chose, or changed its choice.
+    Kernels(KernelReport),
     /// The join benchmark finished.
     Benchmarked(u32),
     /// The pool's live worker count changed.
@@ -87,4 +84,12 @@ pub enum Action {
     Renamed(String),
     /// The user dismissed the notice bar.
     DismissNotice,
+    /// The master turned "Compute here" on or off.
+    ComputeHere(bool),
+    /// The page became hidden or visible.
+    Hidden(bool),
+    /// The wake lock changed: wanted, held, or unavailable.
+    WakeLock(WakeLockState),
+    /// The battery, the swarm's policy or the device's own changed.
+    Power(crate::power::PowerView),
 }

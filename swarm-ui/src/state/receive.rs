@@ -25,6 +25,7 @@ impl State {
             ToDevice::Throttle { percent } => self.throttle = percent.min(100),
             ToDevice::RunState { state } => self.run_state = state,
             ToDevice::DeviceEnabled { enabled } => self.enabled = enabled,
+            ToDevice::PowerPolicy { policy } => self.worker.power.swarm = policy,
             ToDevice::Snapshot(snapshot) => self.snapshot(snapshot),
             ToDevice::JobProgress(progress) => self.merge_progress(progress),
             ToDevice::MandelbrotTile { job_id, rect, iterations } => {

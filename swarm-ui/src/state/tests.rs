@@ -24,6 +24,7 @@ fn welcome(role: Role) -> Welcome {
         resume_credential: (role == Role::Worker).then(|| "resume".into()),
         throttle: 60,
         run_state: RunState::Running,
+        power_policy: ostrich_protocol::PowerPolicy::ALWAYS,
         enabled: true,
         heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
         tls_fingerprint: None,
@@ -157,7 +158,15 @@ fn a_welcome_picks_the_page_and_keeps_the_master_key() {
 #[test]
 fn worker_figures_track_threads_tasks_pause_and_pushed_settings() {
     let mut state = state();
-    state.apply(Action::PoolReady { kernel: "WebGPU".into(), gpu: None });
+    let report = ostrich_protocol::KernelReport {
+        threads: 3,
+        cpu_mflops: 900,
+        gpu: None,
+        matmul: ostrich_protocol::MatmulPath::Cpu,
+        forced: true,
+    };
+    state.apply(Action::Kernels(report.clone()));
+    state.apply(Action::Hidden(true));
     state.apply(Action::Threads(3));
     state.apply(Action::Threads(0));
     state.apply(Action::TaskComputed);
@@ -168,7 +177,8 @@ fn worker_figures_track_threads_tasks_pause_and_pushed_settings() {
     receive(&mut state, ToDevice::DeviceEnabled { enabled: false });
     let w = &state.worker;
     assert_eq!((w.threads, w.computed, w.failed, w.local_pause), (0, 2, 1, true));
-    assert_eq!(w.kernel.as_deref(), Some("WebGPU"));
+    assert_eq!(w.kernels.as_ref(), Some(&report));
+    assert!(w.hidden);
     assert_eq!((state.throttle, state.enabled), (100, false));
 }
 
@@ -286,7 +296,9 @@ fn the_device_table_comes_from_the_master_snapshot() {
             in_flight: 1,
             status: DeviceStatus::Online,
             weight: 80,
+            slots: 7,
         },
+        kernels: None,
     };
     receive(
         &mut state,

@@ -55,13 +55,15 @@ impl Fake {
         let (tcp, _) =
             tokio::time::timeout(DEADLINE, self.listener.accept()).await.expect("a connection").expect("accept");
         let ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
-        Peer { ws }
+        Peer { ws, kernels: None }
     }
 }
 
 /// The coordinator's end of one session.
 pub struct Peer {
     pub ws: WebSocketStream<TcpStream>,
+    /// The last kernel report the worker sent (reports are skipped like heartbeats).
+    pub kernels: Option<ostrich_protocol::KernelReport>,
 }
 
 /// What the coordinator side observed next.
@@ -77,13 +79,15 @@ impl Peer {
         self.ws.send(Message::binary(encode(&message).expect("encode"))).await.expect("send");
     }
 
-    /// The next protocol message or end of the session, skipping heartbeats.
+    /// The next protocol message or end of the session, skipping heartbeats and kernel
+    /// reports (kept in `kernels`).
     pub async fn next(&mut self) -> Seen {
         loop {
             let frame = tokio::time::timeout(DEADLINE, self.ws.next()).await.expect("the worker says something");
             match frame {
                 Some(Ok(Message::Binary(bytes))) => match decode(&bytes).expect("decodable") {
                     ToCoordinator::Heartbeat => {}
+                    ToCoordinator::Kernels(report) => self.kernels = Some(report),
                     message => return Seen::Message(message),
                 },
                 Some(Ok(Message::Close(_))) => return Seen::Close,
@@ -156,6 +160,7 @@ fn welcome(role: Role) -> Welcome {
         resume_credential: None,
         throttle: 100,
         run_state: RunState::Running,
+        power_policy: ostrich_protocol::PowerPolicy::ALWAYS,
         enabled: true,
         heartbeat_interval_ms: 10_000,
         tls_fingerprint: None,

@@ -44,6 +44,10 @@ mod join {
             other => panic!("expected a result, got {other:?}"),
         }
         until(&worker, "tasks_done", |s| s.tasks_done == 1).await;
+        // Its kernel report: one path, its CPU threads, the benchmark times its cores.
+        let report = peer.kernels.clone().expect("a kernel report after the welcome");
+        assert_eq!((report.threads, report.cpu_mflops, report.gpu), (2, 14, None));
+        assert_eq!((report.matmul, report.forced), (ostrich_protocol::MatmulPath::Cpu, false));
         let (outcome, seen) = tokio::join!(worker.shutdown(), peer.until_gone());
         outcome.expect("clean shutdown");
         assert!(matches!(seen, Seen::Close));

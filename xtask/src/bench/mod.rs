@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: runs every benchmark (micro-benchmarks, kernels natively and in wasm,
-//! the swarm simulator, the 2048² matmul through a swarm, hostile sockets, a 10-minute soak)
+//! the swarm simulator, the 2048² matmul through a swarm, hostile sockets, a 10-minute soak,
+//! the kernel choice on a headless-Chromium phone)
 //! and writes `BENCHMARKS.md`.
 //!
 //! Each part returns a [`Section`]; this module only runs them in order and renders the
@@ -14,6 +15,7 @@ use anyhow::{Context, Result, bail};
 mod hardening;
 mod kernels;
 mod micro;
+mod phone;
 mod swarm;
 
 /// One table of the report.
@@ -81,6 +83,7 @@ const PARTS: &[(&str, Part)] = &[
     ("matmul", swarm::matmul),
     ("hostile", hardening::hostile),
     ("soak", hardening::soak),
+    ("phone", phone::section),
 ];
 
 /// The heading of the profiling notes, which stay last.

@@ -142,6 +142,11 @@ pub enum Command {
     Preview(u8),
     /// Ask for an invite (the token authority's business: refused here).
     Invite,
+    /// Forget one of the few device ids (refused while it is online).
+    Forget {
+        /// Which device id.
+        device: u8,
+    },
 }
 
 /// A run state.

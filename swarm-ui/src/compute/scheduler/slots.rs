@@ -1,11 +1,11 @@
-//! The scheduler's bookkeeping: starting, retiring and replacing workers, and recording
-//! the kernel in use.
+//! The scheduler's bookkeeping: starting, retiring and replacing workers, and choosing and
+//! reporting the matmul path.
 
-use ostrich_protocol::GpuInfo;
+use ostrich_protocol::{KernelReport, MatmulPath, choose_matmul_path};
 
 use super::{Effect, Phase, Role, Scheduler, Slot, SlotId};
 use crate::compute::messages::ToWorker;
-use crate::compute::{KernelKind, PoolEvent};
+use crate::compute::{KernelPreference, PoolEvent};
 
 impl Scheduler {
     /// A slot's task is over: the worker takes the next one, or leaves if it was retiring.
@@ -31,10 +31,12 @@ impl Scheduler {
         }
     }
 
+    /// The GPU cannot be used: it is not tried again, and matrix products go to the CPU.
     pub(super) fn gpu_failed(&mut self, line: &str) {
         self.gpu_wanted = false;
+        self.gpu = None;
         self.log(line.to_owned());
-        self.set_kernel(KernelKind::Cpu, None);
+        self.choose();
     }
 
     /// Sends the GPU probe to a loaded GPU worker once no benchmark is running.
@@ -48,15 +50,34 @@ impl Scheduler {
         }
     }
 
-    /// Records the kernel in use and tells the app when it is new or changed.
-    pub(super) fn set_kernel(&mut self, kernel: KernelKind, gpu: Option<GpuInfo>) {
-        if self.ready_sent && self.kernel == kernel && self.gpu == gpu {
+    /// Chooses the matmul path once every path wanted is measured, lets go of a GPU that
+    /// is not used, and tells the app when the report is new or changed.
+    pub(super) fn choose(&mut self) {
+        let Some(per_thread) = self.cpu_thread_mflops else {
+            return;
+        };
+        if self.gpu_wanted && !self.gpu_timed {
             return;
         }
-        self.ready_sent = true;
-        self.kernel = kernel;
-        self.gpu.clone_from(&gpu);
-        self.effects.push(Effect::Emit(PoolEvent::Ready { kernel, gpu }));
+        let cpu_mflops = per_thread.saturating_mul(self.full_threads);
+        let (path, forced) = match (self.preference, &self.gpu) {
+            (KernelPreference::Cpu, _) => (MatmulPath::Cpu, true),
+            (KernelPreference::Gpu, Some(_)) => (MatmulPath::Gpu, true),
+            (_, gpu) => (choose_matmul_path(cpu_mflops, gpu.as_ref()), false),
+        };
+        self.path = path;
+        if !path.uses_gpu() && self.gpu_wanted {
+            self.gpu_wanted = false;
+            let unused: Vec<SlotId> = self.slots.iter().filter(|s| s.role == Role::Gpu).map(|s| s.id).collect();
+            for id in unused {
+                self.terminate(id);
+            }
+        }
+        let report = KernelReport { threads: self.threads, cpu_mflops, gpu: self.gpu.clone(), matmul: path, forced };
+        if self.reported.as_ref() != Some(&report) {
+            self.reported = Some(report.clone());
+            self.effects.push(Effect::Emit(PoolEvent::Kernels(report)));
+        }
     }
 
     /// Live CPU workers: started or starting, and not retiring.

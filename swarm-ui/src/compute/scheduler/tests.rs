@@ -1,10 +1,13 @@
 //! Unit tests of the pool's decisions, driven through the messages real workers send.
 
-use ostrich_protocol::{GpuInfo, MandelbrotView, Task, TaskKind, TaskOutput};
+use ostrich_protocol::{GpuInfo, GpuPath, KernelReport, MandelbrotView, MatmulPath, Task, TaskKind, TaskOutput};
 
 use super::{Effect, Scheduler, SlotId};
 use crate::compute::messages::{FromWorker, ToWorker};
-use crate::compute::{KernelKind, PoolEvent};
+use crate::compute::{KernelPreference, PoolEvent};
+
+/// CPU workers at full throttle in these tests.
+const FULL_THREADS: u32 = 2;
 
 /// A scheduler and everything it asked for so far, sorted by kind.
 struct Harness {
@@ -17,8 +20,13 @@ struct Harness {
 
 impl Harness {
     fn new(prefer_gpu: bool) -> Self {
+        let preference = if prefer_gpu { KernelPreference::Auto } else { KernelPreference::Cpu };
+        Self::with(preference)
+    }
+
+    fn with(preference: KernelPreference) -> Self {
         let mut harness = Self {
-            pool: Scheduler::new(prefer_gpu),
+            pool: Scheduler::new(preference, FULL_THREADS),
             spawned: vec![],
             sent: vec![],
             terminated: vec![],
@@ -68,6 +76,10 @@ impl Harness {
         self.message(id, FromWorker::Done { task_id, output: TaskOutput::MatmulTile { c: vec![] } });
     }
 
+    fn reports(&self) -> Vec<KernelReport> {
+        self.events.iter().filter_map(|e| if let PoolEvent::Kernels(r) = e { Some(r.clone()) } else { None }).collect()
+    }
+
     fn threads_events(&self) -> Vec<u32> {
         self.events
             .iter()
@@ -94,6 +106,17 @@ fn swiftshader() -> GpuInfo {
     GpuInfo { vendor: "google".into(), description: "swiftshader".into(), fallback: true }
 }
 
+fn hardware() -> GpuInfo {
+    GpuInfo { vendor: "nvidia".into(), description: "rtx".into(), fallback: false }
+}
+
+/// One thread's CPU matmul figure in these tests: the CPU path is twice this.
+const CPU_THREAD_MFLOPS: u32 = 500;
+
+fn benchmarked() -> FromWorker {
+    FromWorker::Benchmarked { ops_score: 900, matmul_mflops: CPU_THREAD_MFLOPS }
+}
+
 /// A CPU-only pool with `n` ready workers; slot 0 is the benchmark worker.
 fn cpu_pool(n: u32) -> Harness {
     let mut h = Harness::new(false);
@@ -104,26 +127,35 @@ fn cpu_pool(n: u32) -> Harness {
 }
 
 #[test]
-fn a_cpu_pool_reports_its_kernel_and_benchmarks_once() {
+fn a_cpu_pool_benchmarks_once_and_reports_its_forced_kernel() {
     let mut h = Harness::new(false);
-    assert_eq!(h.events, vec![PoolEvent::Ready { kernel: KernelKind::Cpu, gpu: None }]);
+    assert!(h.events.is_empty(), "nothing is reported before the benchmark");
     assert_eq!(h.spawned, vec![0], "only the benchmark worker until threads are set");
     h.message(0, FromWorker::Ready);
     assert_eq!(h.sent, vec![(0, ToWorker::Benchmark { rounds: super::BENCHMARK_ROUNDS })]);
-    h.message(0, FromWorker::Benchmarked { ops_score: 900 });
-    assert_eq!(h.events.last(), Some(&PoolEvent::Benchmark { ops_score: 900 }));
+    h.message(0, benchmarked());
+    assert!(h.events.contains(&PoolEvent::Benchmark { ops_score: 900 }));
+    let report = KernelReport { threads: 0, cpu_mflops: 1_000, gpu: None, matmul: MatmulPath::Cpu, forced: true };
+    assert_eq!(h.reports(), vec![report]);
     assert_eq!(h.terminated, vec![0]);
 }
 
 /// A pool that prefers the GPU with `n` ready CPU workers, its benchmark done and its GPU
 /// probed: slot 0 is the benchmark worker, slot 1 the GPU worker.
 fn gpu_pool(n: u32) -> Harness {
-    let mut h = Harness::new(true);
+    measured_pool(KernelPreference::Auto, n, swiftshader(), 10_000)
+}
+
+/// A pool whose GPU worker (slot 1) opened `info` and timed it at `gpu_mflops`.
+fn measured_pool(preference: KernelPreference, n: u32, info: GpuInfo, gpu_mflops: u32) -> Harness {
+    let mut h = Harness::with(preference);
     h.pool.set_threads(n);
     h.drain();
     h.all_ready();
-    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
-    h.message(1, FromWorker::GpuReady { info: swiftshader() });
+    h.message(0, benchmarked());
+    h.message(1, FromWorker::GpuReady { info });
+    assert_eq!(h.sent.last(), Some(&(1, ToWorker::BenchmarkGpu)), "an opened adapter is timed");
+    h.message(1, FromWorker::GpuBenchmarked { mflops: gpu_mflops });
     h
 }
 
@@ -132,12 +164,12 @@ fn the_gpu_is_probed_after_the_benchmark_so_it_cannot_skew_the_score() {
     let mut h = Harness::new(true);
     h.all_ready();
     assert_eq!(h.sent, vec![(0, ToWorker::Benchmark { rounds: super::BENCHMARK_ROUNDS })]);
-    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    h.message(0, benchmarked());
     assert_eq!(h.sent.last(), Some(&(1, ToWorker::ProbeGpu)));
 
     let mut h = Harness::new(true);
     h.message(0, FromWorker::Ready);
-    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    h.message(0, benchmarked());
     assert!(!h.sent.contains(&(1, ToWorker::ProbeGpu)), "not before the GPU worker is loaded");
     h.message(1, FromWorker::Ready);
     assert_eq!(h.sent.last(), Some(&(1, ToWorker::ProbeGpu)));
@@ -150,21 +182,54 @@ fn the_gpu_is_probed_after_the_benchmark_so_it_cannot_skew_the_score() {
 }
 
 #[test]
-fn a_gpu_probe_sets_the_kernel_either_way() {
+fn nothing_is_reported_until_every_path_is_measured_and_no_adapter_means_the_cpu() {
     let mut h = Harness::new(true);
-    assert!(h.events.is_empty(), "no kernel is reported before the probe");
     h.all_ready();
-    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    h.message(0, benchmarked());
     h.message(1, FromWorker::GpuReady { info: swiftshader() });
-    assert_eq!(h.events.last(), Some(&PoolEvent::Ready { kernel: KernelKind::WebGpu, gpu: Some(swiftshader()) }));
-    assert_eq!(h.pool.kernel(), KernelKind::WebGpu);
+    assert!(h.reports().is_empty(), "the GPU is not timed yet");
 
     let mut h = Harness::new(true);
     h.all_ready();
-    h.message(0, FromWorker::Benchmarked { ops_score: 500 });
+    h.message(0, benchmarked());
     h.message(1, FromWorker::GpuUnavailable { reason: "no adapter".into() });
-    assert_eq!(h.events.last(), Some(&PoolEvent::Ready { kernel: KernelKind::Cpu, gpu: None }));
+    let report = KernelReport { threads: 0, cpu_mflops: 1_000, gpu: None, matmul: MatmulPath::Cpu, forced: false };
+    assert_eq!(h.reports(), vec![report]);
     assert_eq!(h.terminated, vec![0, 1]);
+}
+
+#[test]
+fn a_software_adapter_slower_than_the_cpu_is_let_go_and_matmul_runs_on_the_cpu() {
+    let mut h = measured_pool(KernelPreference::Auto, 2, swiftshader(), 150);
+    let report = h.reports().pop().expect("a report");
+    assert_eq!((report.matmul, report.forced, report.cpu_mflops), (MatmulPath::Cpu, false, 1_000));
+    assert_eq!(report.gpu, Some(GpuPath { info: swiftshader(), mflops: 150 }), "its figure is still shown");
+    assert!(h.terminated.contains(&1), "the unused GPU worker is let go");
+    h.pool.submit(matmul(1));
+    h.pool.submit(matmul(2));
+    h.drain();
+    assert_eq!(h.runs(), vec![(2, 1, false), (3, 2, false)], "both CPU workers take matmul");
+}
+
+#[test]
+fn forcing_webgpu_uses_even_a_slower_software_adapter() {
+    let mut h = measured_pool(KernelPreference::Gpu, 1, swiftshader(), 150);
+    let report = h.reports().pop().expect("a report");
+    assert_eq!((report.matmul, report.forced), (MatmulPath::Gpu, true));
+    h.pool.submit(matmul(1));
+    h.pool.submit(matmul(2));
+    h.drain();
+    assert_eq!(h.runs(), vec![(1, 1, true)], "the CPU worker leaves matmul to the GPU");
+}
+
+#[test]
+fn a_hardware_adapter_and_the_cpu_both_take_matmul_when_both_help() {
+    let mut h = measured_pool(KernelPreference::Auto, 1, hardware(), 4_000);
+    assert_eq!(h.reports().pop().map(|r| r.matmul), Some(MatmulPath::Both));
+    h.pool.submit(matmul(1));
+    h.pool.submit(matmul(2));
+    h.drain();
+    assert_eq!(h.runs(), vec![(1, 1, true), (2, 2, false)], "one tile on the GPU, one on the CPU worker");
 }
 
 #[test]
@@ -254,7 +319,7 @@ fn a_gpu_failure_mid_task_switches_to_the_cpu_for_good() {
     h.pool.submit(matmul(2));
     h.drain();
     h.message(1, FromWorker::GpuLost { reason: "device lost".into() });
-    assert_eq!(h.events.last(), Some(&PoolEvent::Ready { kernel: KernelKind::Cpu, gpu: None }));
+    assert_eq!(h.reports().pop().map(|r| (r.matmul, r.gpu)), Some((MatmulPath::Cpu, None)));
     assert_eq!(h.runs().last(), Some(&(2, 2, false)), "queued matmul now runs on the CPU");
     h.done(1, 1);
     assert!(h.events.iter().any(|e| matches!(e, PoolEvent::Done { task_id: 1, .. })), "the GPU worker's CPU result");
@@ -319,7 +384,28 @@ fn stray_messages_are_ignored() {
     h.done(1, 99);
     h.done(42, 1);
     h.message(1, FromWorker::GpuReady { info: swiftshader() });
-    h.message(1, FromWorker::Benchmarked { ops_score: 1 });
+    h.message(1, FromWorker::GpuBenchmarked { mflops: 1 });
+    h.message(1, benchmarked());
     assert_eq!(h.events.len(), before);
-    assert_eq!(h.pool.kernel(), KernelKind::Cpu);
+    assert_eq!(h.pool.matmul_path(), MatmulPath::Cpu);
+}
+
+#[test]
+fn a_gpu_that_never_answers_is_given_up_at_the_deadline() {
+    let mut h = Harness::new(true);
+    h.pool.set_threads(1);
+    h.drain();
+    h.all_ready();
+    h.message(0, benchmarked());
+    assert!(h.reports().is_empty(), "waiting for the GPU");
+    h.pool.gpu_deadline();
+    h.drain();
+    assert!(h.terminated.contains(&1), "the silent GPU worker is terminated");
+    assert_eq!(h.reports().pop().map(|r| (r.matmul, r.gpu)), Some((MatmulPath::Cpu, None)));
+    let reports = h.reports().len();
+    h.pool.gpu_deadline();
+    h.drain();
+    assert_eq!(h.reports().len(), reports, "a second deadline changes nothing");
+    h.message(1, FromWorker::GpuReady { info: swiftshader() });
+    assert_eq!(h.pool.matmul_path(), MatmulPath::Cpu, "a late answer from the terminated worker is ignored");
 }
