@@ -1,7 +1,8 @@
 //! The phone benchmark behind `cargo xtask bench phone`: one headless-Chromium phone (390×844,
 //! touch, WebGPU on SwiftShader offered) computes a seeded 1024² matmul alone, once with the
-//! automatic kernel choice and once with the CPU forced; each from a fresh browser, twice,
-//! alternating. The master's browser has "Compute here" off. Prints one JSON line.
+//! automatic kernel choice and once with the CPU forced, each from a fresh browser, twice,
+//! alternating; then once with WebGPU forced, which is what the automatic choice did before
+//! it measured. The master's browser has "Compute here" off. Prints one JSON line.
 //!
 //! Needs the app built into the coordinator (`cargo xtask build-ui`) and Chromium with
 //! chromedriver (`scripts/install-browser.sh`).
@@ -33,8 +34,8 @@ async fn main() {
     master.click("#close-share").await;
 
     let mut results: Vec<Value> = Vec::new();
-    for run in 0..RUNS * 2 {
-        let setting = if run % 2 == 0 { "auto" } else { "cpu" };
+    let settings = (0..RUNS * 2).map(|run| if run % 2 == 0 { "auto" } else { "cpu" }).chain(["gpu"]);
+    for (run, setting) in settings.enumerate() {
         let phone = Browser::open(&driver, BrowserOptions::PHONE).await;
         phone.goto(&format!("{}&kernel={setting}", link.trim())).await;
         let kernel = phone.wait_text("#worker-kernel", "a chosen kernel", |t| !t.contains("measuring")).await;
@@ -58,6 +59,7 @@ async fn main() {
         "runs": results,
         "auto_s": best("auto"),
         "cpu_s": best("cpu"),
+        "gpu_s": best("gpu"),
     });
     println!("{report}");
     master.close().await;

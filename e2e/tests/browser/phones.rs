@@ -24,6 +24,19 @@ async fn row_text(master: &Browser, needle: &str) -> String {
     .await
 }
 
+/// A coordinator, its chromedriver and a desktop master whose own browser does not compute
+/// (the phones do the work); answers them and the master key.
+async fn swarm_of_phones() -> (Server, Chromedriver, Browser, String) {
+    let server = Server::start(Config { snapshot_interval_s: 0.5, ..Config::default() });
+    let driver = Chromedriver::start().await;
+    let master = Browser::open(&driver, BrowserOptions::DESKTOP).await;
+    create_swarm(&master, &server).await;
+    let key = api_key(&master).await;
+    master.click("#compute-here").await;
+    master.wait_text("#compute-here-summary", "off", |t| t.starts_with("off")).await;
+    (server, driver, master, key)
+}
+
 /// Mints an invite on the dashboard and answers its link.
 async fn invite_link(master: &Browser) -> String {
     master.click("#share-button").await;
@@ -86,13 +99,7 @@ async fn a_lone_master_computes_its_own_job_and_compute_here_off_stops_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swiftshader_phone_runs_matmul_on_the_cpu_and_forced_webgpu_shows_in_the_table() {
-    let server = Server::start(Config { snapshot_interval_s: 0.5, ..Config::default() });
-    let driver = Chromedriver::start().await;
-    let master = Browser::open(&driver, BrowserOptions::DESKTOP).await;
-    create_swarm(&master, &server).await;
-    let key = api_key(&master).await;
-    // The phones do the work here.
-    master.click("#compute-here").await;
+    let (server, driver, master, key) = swarm_of_phones().await;
     let link = invite_link(&master).await;
 
     // A phone whose only adapter is SwiftShader measures both paths and picks the CPU.
@@ -182,12 +189,7 @@ async fn at_768_px_the_device_table_fits_and_an_offline_device_can_be_forgotten(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_on_battery_follows_the_swarms_power_policy_or_its_own_and_says_why() {
-    let server = Server::start(Config { snapshot_interval_s: 0.5, ..Config::default() });
-    let driver = Chromedriver::start().await;
-    let master = Browser::open(&driver, BrowserOptions::DESKTOP).await;
-    create_swarm(&master, &server).await;
-    let key = api_key(&master).await;
-    master.click("#compute-here").await;
+    let (server, driver, master, key) = swarm_of_phones().await;
     // The master asks for a charger: "compute only while plugged in".
     master.set_value("#swarm-power-policy", "plugged").await;
     master
