@@ -106,10 +106,10 @@ impl PolicyChoice {
         }
     }
 
-    /// The label of the choice; `swarm` is the swarm's policy, for "follow the swarm".
+    /// The label of the choice; `swarm` is the swarm's policy, named by "as the swarm".
     pub fn label(self, swarm: PowerPolicy) -> String {
         match self.policy() {
-            None => format!("Follow the swarm (compute {})", swarm.describe()),
+            None => format!("As the swarm: {}", swarm.describe()),
             Some(policy) => format!("Compute {}", policy.describe()),
         }
     }
@@ -152,6 +152,6 @@ mod tests {
         assert_eq!(view.pause(), None);
         let low = PowerPause::BatteryLow { percent: 15, min_percent: 20 };
         assert_eq!(describe_pause(low), "Paused: battery at 15 % (below 20 %)");
-        assert_eq!(PolicyChoice::Swarm.label(PowerPolicy::ALWAYS), "Follow the swarm (compute on battery too)");
+        assert_eq!(PolicyChoice::Swarm.label(PowerPolicy::ALWAYS), "As the swarm: on battery too");
     }
 }

@@ -38,7 +38,8 @@ async fn main() {
     for (run, setting) in settings.enumerate() {
         let phone = Browser::open(&driver, BrowserOptions::PHONE).await;
         phone.goto(&format!("{}&kernel={setting}", link.trim())).await;
-        let kernel = phone.wait_text("#worker-kernel", "a chosen kernel", |t| !t.contains("measuring")).await;
+        let kernel =
+            phone.wait_text("#worker-kernel", "a chosen kernel", |t| !t.trim().is_empty() && !t.contains('—')).await;
         let figures = phone.text("#worker-kernel-figures").await;
         phone.wait_text("#worker-threads", "compute threads", |t| t.trim().parse::<u32>().is_ok_and(|n| n > 0)).await;
         let seconds = time_job(&server, &key, run as u64).await;

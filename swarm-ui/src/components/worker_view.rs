@@ -65,7 +65,8 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
         Callback::from(move |_| session.leave())
     };
     let swarm = state.welcome.as_ref().map_or_else(|| "—".into(), |w| w.swarm_id.simple().to_string()[..8].to_string());
-    let kernel = figures.kernels.as_ref().map_or_else(|| "measuring…".into(), |k| k.matmul.label().to_owned());
+    // "—" until every path is measured (a second or two after the page opens).
+    let kernel = figures.kernels.as_ref().map_or_else(|| "—".into(), |k| k.matmul.label().to_owned());
     let forced = figures.kernels.as_ref().is_some_and(|k| k.forced);
     let kernel_figures = figures.kernels.as_ref().map_or_else(|| "measuring…".into(), format::kernel_figures);
     let wake_lock = &figures.wake_lock;
@@ -126,7 +127,8 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
                             <span id="worker-tasks-done" class="stat-value">{ tasks_done }</span></div>
                         <div class="stat"><span class="stat-label">{ "Kernel" }</span>
                             <span id="worker-kernel" class="stat-value">{ kernel }</span>
-                            if forced { <span class="stat-note">{ "forced" }</span> }</div>
+                            if forced { <span class="stat-note">{ "forced" }</span> }
+                            if figures.kernels.is_none() { <span class="stat-note">{ "measuring…" }</span> }</div>
                     </div>
                     if figures.hidden {
                         <p id="pause-reason" class="pause-reason">
@@ -141,6 +143,11 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
                         <input type="checkbox" id="wake-lock" role="switch" checked={wake_wanted} onchange={toggle_wake} />
                         <span class="switch-label">{ "Keep the screen on" }</span>
                         <span id="wake-lock-state" class="muted" data-state={wake_state}>{ wake_text }</span>
+                    </label>
+                    <label class="power-row" for="power-policy">
+                        <span class="switch-label">{ "Power" }</span>
+                        <PowerSelect id="power-policy" value={PolicyChoice::of(power.own)} swarm={power.swarm}
+                            with_swarm=true on_change={on_power} />
                     </label>
                     <div class="btn-row">
                         <button id="local-pause" class={classes!("btn", "btn-big", if paused { "btn-go" } else { "btn-warn" })}
@@ -167,11 +174,6 @@ pub fn WorkerView(props: &WorkerViewProps) -> Html {
                             { choice(KernelPreference::Auto, "fastest measured") }{ " · " }
                             { choice(KernelPreference::Cpu, "force the CPU") }{ " · " }
                             { choice(KernelPreference::Gpu, "force WebGPU") }
-                        </dd>
-                        <dt><label for="power-policy">{ "Power" }</label></dt>
-                        <dd>
-                            <PowerSelect id="power-policy" value={PolicyChoice::of(power.own)} swarm={power.swarm}
-                                with_swarm=true on_change={on_power} />
                         </dd>
                         <dt>{ "Battery" }</dt><dd id="battery-state">{ battery }</dd>
                         <dt>{ "Benchmark" }</dt><dd>{ format::ops_score(figures.ops_score.unwrap_or(0)) }</dd>
