@@ -16,7 +16,7 @@ use rand::{RngCore, TryRngCore, rngs::OsRng};
 
 use super::{
     quotas::{Quotas, unix_ms},
-    swarm::{Device, SessionId, Swarm, clamp_capabilities, clamp_kernels, slot_limit, trim, weight},
+    swarm::{Device, SessionId, Swarm, clamp_capabilities, clamp_kernels, slot_limit, trim, weight, weight_with},
 };
 use crate::{jobs::Job, limits::frame_limit, metrics::Metrics, store::Store};
 
@@ -260,6 +260,7 @@ impl Core {
         };
         device.weight = weight(&caps);
         device.caps = caps;
+        device.kernels = None;
         device.role = role;
         device.session = Some(session);
         device.slots = 0;
@@ -380,22 +381,21 @@ impl Core {
     }
 
     /// A device's kernel report, kept (clamped) for the device table. Its GPU counts (in
-    /// the totals, its weight and its slot limit) only while matrix products run on it.
+    /// the totals and, from the next refresh, its weight) only while matrix products run on
+    /// it; see [`Device::gpu_in_use`].
     pub fn kernels(&mut self, session: SessionId, report: KernelReport) {
         let Some((swarm_id, device_id)) = self.session(session) else {
             return;
         };
         if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
-            let report = clamp_kernels(report);
-            device.caps.gpu = report.gpu.as_ref().filter(|_| report.matmul.uses_gpu()).map(|g| g.info.clone());
-            device.kernels = Some(report);
+            device.kernels = Some(clamp_kernels(report));
         }
     }
 
     /// Recomputes every device's weight from its latest benchmark score.
     pub fn refresh_weights(&mut self) {
         for device in self.swarms.values_mut().flat_map(|s| s.devices.values_mut()) {
-            device.weight = weight(&device.caps);
+            device.weight = weight_with(&device.caps, device.gpu_in_use().is_some());
         }
     }
 

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 use ostrich_protocol::{
-    Capabilities, DeviceId, GpuInfo, JobId, JobState, MasterCommand, SwarmId, Task, TaskId, TaskOutput, ToDevice,
+    Capabilities, DeviceId, GpuInfo, GpuPath, JobId, JobState, KernelReport, MasterCommand, MatmulPath, SwarmId, Task,
+    TaskId, TaskOutput, ToDevice,
 };
 use uuid::Uuid;
 
@@ -52,6 +53,9 @@ fn settings() -> Settings {
         quarantine_after: 2,
         max_task_attempts: 3,
         tls_fingerprint: None,
+        // Small enough that random sequences meet every refusal: a fourth unfinished job, a
+        // few jobs' results, a fifth device online.
+        quotas: super::quotas::Quotas { jobs: 3, result_bytes: 2_048, devices: 4 },
         ..Settings::default()
     }
 }
@@ -239,6 +243,17 @@ impl Driver {
             Op::Tick { steps } => {
                 self.now += TICK * u32::from(*steps);
                 self.core.expire_leases(self.now);
+            }
+            Op::Kernels { session, gpu, used } => {
+                let info = GpuInfo { vendor: "fuzz".into(), description: "adapter".into(), fallback: !used };
+                let gpu = gpu.then(|| GpuPath { info, mflops: 1_000 });
+                let matmul = if *used && gpu.is_some() { MatmulPath::Gpu } else { MatmulPath::Cpu };
+                let report = KernelReport { threads: 1, cpu_mflops: 1_000, gpu, matmul, forced: false };
+                self.core.kernels(self.session(*session), report);
+                self.core.refresh_weights();
+            }
+            Op::Expire => {
+                self.core.expire_swarms(u64::MAX, Duration::ZERO);
             }
             Op::Drain if last => {
                 self.core.drain();

@@ -56,7 +56,7 @@ impl Core {
         let totals = SwarmTotals {
             online: online.len() as u32,
             cores: online.iter().map(|d| d.caps.logical_cores).sum(),
-            gpus: online.iter().filter(|d| d.caps.gpu.is_some()).count() as u32,
+            gpus: online.iter().filter(|d| d.gpu_in_use().is_some()).count() as u32,
             tasks_per_sec: swarm.rate.rate(second),
             queued,
             in_flight: swarm.devices.values().map(|d| d.leases.len() as u32).sum(),
@@ -80,7 +80,7 @@ impl Core {
                 name: device.name.clone(),
                 platform: device.caps.platform.clone(),
                 cores: device.caps.logical_cores,
-                gpu: device.caps.gpu.as_ref().map(|g| g.description.clone()),
+                gpu: device.gpu_in_use().map(|g| g.description.clone()),
                 ops_score: device.caps.ops_score,
                 role: device.role,
                 stats,

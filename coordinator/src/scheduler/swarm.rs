@@ -78,7 +78,12 @@ pub fn trim(text: &str) -> String {
 
 /// weight = cores×10 + (GPU ? 50 : 0) + min(opsScore/1000, 100), from clamped figures.
 pub fn weight(caps: &Capabilities) -> u32 {
-    caps.logical_cores * 10 + if caps.gpu.is_some() { 50 } else { 0 } + (caps.ops_score / 1000).min(100)
+    weight_with(caps, caps.gpu.is_some())
+}
+
+/// The weight of a device whose GPU counts when `gpu` (it runs matrix products on it).
+pub fn weight_with(caps: &Capabilities, gpu: bool) -> u32 {
+    caps.logical_cores * 10 + if gpu { 50 } else { 0 } + (caps.ops_score / 1000).min(100)
 }
 
 /// The most tasks a device may hold, whatever it asks for.
@@ -158,7 +163,7 @@ pub struct Device {
     pub offered: Option<f64>,
     /// The most bytes the results of the tasks it holds take on the wire.
     pub owed: u64,
-    /// Its kernel paths and choice, as it last reported them (clamped).
+    /// Its kernel paths and choice, as it last reported them in this session (clamped).
     pub kernels: Option<KernelReport>,
 }
 
@@ -171,6 +176,16 @@ impl Device {
     /// How many more tasks it may receive now.
     pub fn room(&self) -> u32 {
         if self.eligible() { self.slots.saturating_sub(self.leases.len() as u32) } else { 0 }
+    }
+
+    /// The GPU it computes on: the one its kernel report says matrix products run on, or,
+    /// before its first report, the one its hello announced. (The slot limit keeps the
+    /// hello's figure for the session, so a GPU given up never leaves it over its limit.)
+    pub fn gpu_in_use(&self) -> Option<&GpuInfo> {
+        match &self.kernels {
+            Some(report) => report.gpu.as_ref().filter(|_| report.matmul.uses_gpu()).map(|g| &g.info),
+            None => self.caps.gpu.as_ref(),
+        }
     }
 
     /// Its status for tables.

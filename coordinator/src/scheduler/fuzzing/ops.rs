@@ -94,6 +94,19 @@ pub enum Op {
     },
     /// The periodic work of the actor: progress flush, metrics and every swarm's snapshots.
     Flush,
+    /// A device reports its kernel paths: a GPU or none, used for matrix products or not
+    /// (a GPU given up mid-session leaves it holding more than a CPU-only limit).
+    Kernels {
+        /// The sending session.
+        session: u8,
+        /// Whether it has an adapter.
+        gpu: bool,
+        /// Whether matrix products run on it.
+        used: bool,
+    },
+    /// The hourly expiry of abandoned swarms, with a time-to-live of zero: every swarm with no
+    /// device online and no running job goes, with its keys, credentials and jobs.
+    Expire,
     /// The coordinator shuts down. Only as the last op of a sequence (elsewhere it is a
     /// [`Op::Flush`]), so that random sequences are not cut short.
     Drain,
