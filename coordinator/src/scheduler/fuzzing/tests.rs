@@ -57,3 +57,40 @@ fn cancelling_a_job_hands_its_slots_to_the_next_job_at_once() {
         ],
     );
 }
+
+/// A GPU worker holding more tasks than a CPU-only device may (2 cores: 8, with the GPU 16)
+/// reports that it gave its GPU up: its GPU stops counting, but its slot limit stays what
+/// its hello allowed, so it is never over its limit.
+#[test]
+fn a_gpu_given_up_mid_session_leaves_the_slot_limit_as_it_was() {
+    run_ops(
+        true,
+        &[
+            Op::Kernels { session: 2, gpu: true, used: false },
+            Op::Flush,
+            Op::Kernels { session: 2, gpu: true, used: true },
+        ],
+    );
+}
+
+/// An abandoned swarm expires with its key, credentials and jobs; its master coming back with
+/// the old key and an API call on its old job leave every invariant intact. (That the key is
+/// refused is tested in `scheduler::tests`.)
+#[test]
+fn an_expired_swarm_takes_its_key_and_jobs_with_it() {
+    run_ops(
+        false,
+        &[
+            Op::Join { device: 0, cores: 1, gpu: false, admission: Join::NewSwarm },
+            Op::Command {
+                session: 0,
+                command: Command::Submit(Spec::Mandelbrot { width: 4, height: 4, tile: 4, max_iter: 8 }),
+            },
+            Op::Command { session: 0, command: Command::Cancel(0) },
+            Op::Disconnect { session: 0 },
+            Op::Expire,
+            Op::Join { device: 0, cores: 1, gpu: false, admission: Join::MasterKey(0) },
+            Op::Http { swarm: 0, request: Http::Status(0) },
+        ],
+    );
+}
