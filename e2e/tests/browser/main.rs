@@ -9,7 +9,8 @@ mod join;
 /// WebGPU and CPU kernels agree in the browser.
 mod kernels;
 /// The master computes unless told not to; a SwiftShader phone chooses the CPU by
-/// measurement; the device table at tablet width, and forgetting an offline device.
+/// measurement; the device table at tablet width, and forgetting an offline device; power
+/// policies and a hidden page pause a phone and say why.
 mod phones;
 /// A master shares an invite, two browsers join (WebGPU and CPU) and compute real jobs
 /// under the master's live controls.

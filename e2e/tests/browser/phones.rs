@@ -230,3 +230,29 @@ async fn a_phone_on_battery_follows_the_swarms_power_policy_or_its_own_and_says_
     phone.close().await;
     master.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_phone_takes_no_work_says_so_and_resumes_when_visible() {
+    let (server, driver, master, key) = swarm_of_phones().await;
+    let link = invite_link(&master).await;
+    let phone = Browser::open(&driver, BrowserOptions { webgpu: false, ..BrowserOptions::PHONE }).await;
+    phone.goto(&link).await;
+    phone.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
+    // The page is hidden (another tab in front, the phone locked): what the browser tells it
+    // through `document.hidden` and a `visibilitychange` event.
+    let visibility = "const hidden = arguments[0]; \
+                      Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden }); \
+                      document.dispatchEvent(new Event('visibilitychange'));";
+    phone.client.execute(visibility, vec![serde_json::json!(true)]).await.expect("hide");
+    phone.wait_text("#pause-reason", "why it pauses", |t| t.contains("hidden")).await;
+    phone.screenshot("phone-hidden").await;
+    submit_mandelbrot(&master, 160, 120, 300, 32).await;
+    let id = job_id(&server, &key, "mandelbrot 160").await;
+    master.wait_text("#no-device-hint", "no device takes work", |t| t.contains("No device is taking work")).await;
+    assert_eq!(job(&server, &key, id)["tasks_verified"], 0, "the hidden phone computed nothing");
+    // Visible again, it takes the job.
+    phone.client.execute(visibility, vec![serde_json::json!(false)]).await.expect("show");
+    job_until(&server, &key, id, "completes once the phone is visible", |p| p["state"] == "Completed").await;
+    phone.close().await;
+    master.close().await;
+}
