@@ -53,27 +53,36 @@ impl WakeLock {
     /// The user turned "Keep the screen on" on or off.
     pub fn set_wanted(&self, wanted: bool, computing: bool, dispatch: &UseReducerDispatcher<State>) {
         self.shared.borrow_mut().state.wanted = wanted;
-        self.sync(computing, dispatch);
+        self.apply(computing, true, dispatch);
     }
 
-    /// Holds the lock while `computing` (and the user wants it), releases it otherwise.
+    /// Holds the lock while `computing` (and the user wants it), releases it otherwise. Called
+    /// after every change the session makes, so it does nothing unless whether to hold
+    /// changed: a refused request is tried again only at the next change (the page becoming
+    /// visible, the swarm running again), not at every message.
     pub fn sync(&self, computing: bool, dispatch: &UseReducerDispatcher<State>) {
+        self.apply(computing, false, dispatch);
+    }
+
+    fn apply(&self, computing: bool, force: bool, dispatch: &UseReducerDispatcher<State>) {
         let mut shared = self.shared.borrow_mut();
-        shared.hold = computing && shared.state.wanted;
+        let hold = computing && shared.state.wanted;
+        if hold == shared.hold && !force {
+            return;
+        }
+        shared.hold = hold;
         // The browser drops the lock when the page is hidden; its sentinel says so.
         if shared.sentinel.as_ref().is_some_and(released) {
             shared.sentinel = None;
             shared.state.held = false;
         }
-        if shared.hold && shared.sentinel.is_none() && !shared.pending {
+        if hold && shared.sentinel.is_none() && !shared.pending {
             shared.pending = true;
             drop(shared);
             self.request(dispatch.clone());
             return;
         }
-        if !shared.hold
-            && let Some(sentinel) = shared.sentinel.take()
-        {
+        if !hold && let Some(sentinel) = shared.sentinel.take() {
             call(&sentinel, "release", None);
             shared.state.held = false;
         }
