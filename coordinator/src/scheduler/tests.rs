@@ -505,3 +505,34 @@ fn the_power_policy_reaches_every_device_and_later_welcomes() {
     let later = core.register(3, Uuid::from_u128(3), "late", caps(2), Admission::Invited(swarm_id)).expect("join");
     assert_eq!(later.power_policy, policy);
 }
+
+#[test]
+fn a_job_submitted_to_a_swarm_that_went_idle_runs_it_again_and_says_so() {
+    let mut core = core();
+    let swarm_id = swarm(&mut core);
+    worker(&mut core, swarm_id, 2, 1);
+    core.work_request(2, 4, Instant::now());
+    let run_states = |effects: &[Effect]| -> Vec<(u64, RunState)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(s, ToDevice::RunState { state }) => Some((*s, *state)),
+                _ => None,
+            })
+            .collect()
+    };
+    for round in 0..2 {
+        core.take_effects();
+        core.submit_job(swarm_id, seeded_job(1), Instant::now()).expect("accepted");
+        let effects = core.take_effects();
+        let mut told = run_states(&effects);
+        told.sort_unstable_by_key(|(s, _)| *s);
+        assert_eq!(told, vec![(1, RunState::Running), (2, RunState::Running)], "round {round}");
+        for (session, task) in assigned(&effects) {
+            core.task_result(session, task.id, honest(&task), Instant::now(), 1);
+        }
+        let told = run_states(&core.take_effects());
+        assert!(told.contains(&(1, RunState::Idle)), "round {round}: the master hears the swarm went idle");
+        assert_eq!(core.swarms[&swarm_id].run_state, RunState::Idle);
+    }
+}

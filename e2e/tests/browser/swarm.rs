@@ -192,6 +192,8 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
     // A worker page closed mid-job loses nothing: the job completes on the last worker.
     submit_matmul(&master, 256, 16, 21).await;
     let last = job_id(&server, &key, "matmul 256").await;
+    // A job submitted to a swarm that went idle sets it running again, on the dashboard too.
+    master.wait_text("#run-state", "running again", |t| t.to_lowercase().contains("running")).await;
     job_until(&server, &key, last, "has results", |p| p["tasks_verified"].as_u64() > Some(0)).await;
     gpu.close().await;
     let done = job_until(&server, &key, last, "completes", |p| p["state"] == "Completed").await;
@@ -202,6 +204,16 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
     let native = matmul_tile(&a, &b, 256, 256, 256).expect("kernel");
     let worst = c.iter().zip(&native).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-3, "browser matmul differs from native by {worst}");
+    // The dashboard catches up: the job completed and the swarm idle.
+    master
+        .wait_text(&format!("[data-job-id=\"{last}\"] .job-state"), "completed", |t| {
+            t.to_lowercase().contains("complete")
+        })
+        .await;
+    master.wait_text("#run-state", "idle", |t| t.to_lowercase().contains("idle")).await;
+    // The totals follow with the next snapshot.
+    master.wait_text("#totals-queued", "nothing queued", |t| t.trim() == "0").await;
+    master.wait_text("#totals-in-flight", "nothing in flight", |t| t.trim() == "0").await;
     master.screenshot("dashboard-after").await;
     cpu.close().await;
     master.close().await;
