@@ -149,10 +149,6 @@ impl Scheduler {
         self.path
     }
 
-    /// The last kernel report, once every path was measured.
-    pub fn report(&self) -> Option<&KernelReport> {
-        self.reported.as_ref()
-    }
 
     /// Tasks waiting for a worker.
     pub fn queued(&self) -> usize {
