@@ -24,6 +24,25 @@ pub enum Effect {
     StopAll,
 }
 
+/// Why this device asks for no new work, apart from the swarm and the master: tasks in flight
+/// finish either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    /// The user paused it here.
+    Local,
+    /// Its page is hidden (another tab, a locked phone): the browser throttles or freezes
+    /// it, and tasks held there would only wait for their lease to expire.
+    Hidden,
+    /// Its power policy (on battery, or below its level).
+    Power,
+}
+
+impl Pause {
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
 /// The worker loop's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerControl {
@@ -31,9 +50,8 @@ pub struct WorkerControl {
     throttle: u8,
     run_state: RunState,
     enabled: bool,
-    local_pause: bool,
-    hidden: bool,
-    power_paused: bool,
+    /// The [`Pause`]s in force, one bit each.
+    paused: u8,
     computing: bool,
     connected: bool,
     threads: Option<u32>,
@@ -49,9 +67,7 @@ impl WorkerControl {
             throttle: 100,
             run_state: RunState::Idle,
             enabled: true,
-            local_pause: false,
-            hidden: false,
-            power_paused: false,
+            paused: 0,
             computing: true,
             connected: false,
             threads: None,
@@ -69,11 +85,9 @@ impl WorkerControl {
     }
 
     /// Task slots to ask for now: one per thread while the swarm runs (or idles), the device
-    /// is enabled, not paused here (by the user or the power policy) and its page is
-    /// visible; otherwise none.
+    /// is enabled and no [`Pause`] holds; otherwise none.
     pub fn wanted_slots(&self) -> u32 {
-        let paused = self.local_pause || self.hidden || self.power_paused;
-        if self.run_state.wants_work(self.enabled) && !paused { self.wanted_threads() } else { 0 }
+        if self.run_state.wants_work(self.enabled) && self.paused == 0 { self.wanted_threads() } else { 0 }
     }
 
     /// Tasks handed to the pool and not yet answered.
@@ -99,24 +113,13 @@ impl WorkerControl {
         vec![Effect::StopAll]
     }
 
-    /// The user paused or resumed this device.
-    pub fn set_local_pause(&mut self, paused: bool) -> Vec<Effect> {
-        self.local_pause = paused;
-        self.reconcile()
-    }
-
-    /// The page became hidden (another tab, a locked phone) or visible again. Hidden, it
-    /// asks for no new work: the browser throttles or freezes a hidden page, and tasks held
-    /// there would only wait for their lease to expire. Tasks in flight finish.
-    pub fn set_hidden(&mut self, hidden: bool) -> Vec<Effect> {
-        self.hidden = hidden;
-        self.reconcile()
-    }
-
-    /// The power policy paused this device (on battery, or below its level) or let it go on.
-    /// Paused, it asks for no new work; tasks in flight finish.
-    pub fn set_power_paused(&mut self, paused: bool) -> Vec<Effect> {
-        self.power_paused = paused;
+    /// Sets or lifts one reason to ask for no new work; tasks in flight finish.
+    pub fn set_paused(&mut self, why: Pause, paused: bool) -> Vec<Effect> {
+        if paused {
+            self.paused |= why.bit()
+        } else {
+            self.paused &= !why.bit()
+        }
         self.reconcile()
     }
 

@@ -14,7 +14,7 @@ use ostrich_protocol::{DeviceId, KernelReport, LogLevel, MasterCommand, ToCoordi
 use yew::UseReducerDispatcher;
 
 use crate::compute::{ComputePool, KernelPreference, PoolEvent, thread_count};
-use crate::control::WorkerControl;
+use crate::control::{Pause, WorkerControl};
 use crate::dom;
 use crate::identity::Identity;
 use crate::net::{Socket, SocketEvent};
@@ -145,7 +145,7 @@ impl Session {
                 kernels: None,
                 kernels_sent: None,
                 ops_score: 0,
-                wake_lock: crate::wake_lock::WakeLock::new(crate::identity::Identity::local().wake_lock()),
+                wake_lock: crate::wake_lock::WakeLock::new(Identity::local().wake_lock()),
                 power: crate::power::PowerView {
                     own: Identity::local().power_policy(),
                     ..crate::power::PowerView::default()
@@ -165,7 +165,7 @@ impl Session {
             let mut guard = inner.borrow_mut();
             let computing = !matches!(guard.plan, Plan::Master { .. }) || guard.boot.compute_here;
             let mut effects = guard.control.set_computing(computing);
-            effects.extend(guard.control.set_hidden(dom::hidden()));
+            effects.extend(guard.control.set_paused(Pause::Hidden, dom::hidden()));
             guard.run(effects);
             let weak = Rc::downgrade(&inner);
             guard._visibility = dom::on_visibility_change(move |hidden| post(&weak, Event::Visibility(hidden)));

@@ -140,15 +140,16 @@ impl Core {
     /// needs a new invite to come back. An online one is refused: it would only reappear.
     fn forget_device(&mut self, swarm_id: SwarmId, device_id: DeviceId) -> Result<ToDevice, CommandError> {
         let swarm = self.swarm_mut(swarm_id)?;
-        let device =
-            swarm.devices.get(&device_id).ok_or((CommandErrorCode::NotFound, "no such device in this swarm".into()))?;
-        if device.session.is_some() {
-            let message = format!("{} is online: disable it, or forget it once it is offline", device.name);
-            return Err((CommandErrorCode::InvalidValue, message));
+        let not_found = || (CommandErrorCode::NotFound, "no such device in this swarm".to_string());
+        match swarm.devices.get(&device_id) {
+            None => return Err(not_found()),
+            Some(device) if device.session.is_some() => {
+                let message = format!("{} is online: disable it, or forget it once it is offline", device.name);
+                return Err((CommandErrorCode::InvalidValue, message));
+            }
+            Some(_) => {}
         }
-        let Some(device) = swarm.devices.remove(&device_id) else {
-            return Err((CommandErrorCode::NotFound, "no such device in this swarm".into()));
-        };
+        let device = swarm.devices.remove(&device_id).ok_or_else(not_found)?;
         if let Some(credential) = &device.resume_credential {
             self.resume.remove(credential);
             self.store.forget_resume(credential);

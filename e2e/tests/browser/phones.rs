@@ -37,6 +37,24 @@ async fn swarm_of_phones() -> (Server, Chromedriver, Browser, String) {
     (server, driver, master, key)
 }
 
+/// A phone without WebGPU joined through `link`, once connected.
+async fn join_cpu_phone(driver: &Chromedriver, link: &str) -> Browser {
+    let phone = Browser::open(driver, BrowserOptions { webgpu: false, ..BrowserOptions::PHONE }).await;
+    phone.goto(link).await;
+    phone.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
+    phone
+}
+
+/// Submits a small Mandelbrot job that no device takes (every phone is paused), and checks
+/// that the dashboard says so and that nothing of it was computed; answers its id.
+async fn job_nobody_takes(master: &Browser, server: &Server, key: &str) -> u64 {
+    submit_mandelbrot(master, 160, 120, 300, 32).await;
+    let id = job_id(server, key, "mandelbrot 160").await;
+    master.wait_text("#no-device-hint", "no device takes work", |t| t.contains("No device is taking work")).await;
+    assert_eq!(job(server, key, id)["tasks_verified"], 0, "a paused phone computed part of job {id}");
+    id
+}
+
 /// Mints an invite on the dashboard and answers its link.
 async fn invite_link(master: &Browser) -> String {
     master.click("#share-button").await;
@@ -159,9 +177,7 @@ async fn at_768_px_the_device_table_fits_and_an_offline_device_can_be_forgotten(
     let master = Browser::open(&driver, tablet).await;
     create_swarm(&master, &server).await;
     let link = invite_link(&master).await;
-    let phone = Browser::open(&driver, BrowserOptions { webgpu: false, ..BrowserOptions::PHONE }).await;
-    phone.goto(&link).await;
-    phone.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
+    let phone = join_cpu_phone(&driver, &link).await;
     row_text(&master, "Online").await;
 
     let overflow = "const w = document.querySelector('.table-wrap'); \
@@ -198,9 +214,7 @@ async fn a_phone_on_battery_follows_the_swarms_power_policy_or_its_own_and_says_
         .await;
     let link = invite_link(&master).await;
 
-    let phone = Browser::open(&driver, BrowserOptions { webgpu: false, ..BrowserOptions::PHONE }).await;
-    phone.goto(&link).await;
-    phone.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
+    let phone = join_cpu_phone(&driver, &link).await;
     let battery = phone.wait_text("#battery-state", "the battery read", |t| !t.contains("reading")).await;
     assert!(battery.contains("on the charger"), "headless Chromium reports a charging battery: {battery}");
     let policy = phone.find("#power-policy").await.prop("value").await.expect("value");
@@ -215,10 +229,7 @@ async fn a_phone_on_battery_follows_the_swarms_power_policy_or_its_own_and_says_
     phone.wait_text("#power-pause", "the pause reason", |t| t.contains("not plugged in")).await;
     phone.wait_text("#battery-state", "on battery", |t| t.contains("15 %, on battery")).await;
     phone.screenshot("phone-power-paused").await;
-    submit_mandelbrot(&master, 160, 120, 300, 32).await;
-    let id = job_id(&server, &key, "mandelbrot 160").await;
-    master.wait_text("#no-device-hint", "no device takes work", |t| t.contains("No device is taking work")).await;
-    assert_eq!(job(&server, &key, id)["tasks_verified"], 0, "the paused phone computed nothing");
+    let id = job_nobody_takes(&master, &server, &key).await;
 
     // Its own policy ("on battery too") overrides the swarm's: it computes the job.
     phone.set_value("#power-policy", "always").await;
@@ -235,9 +246,7 @@ async fn a_phone_on_battery_follows_the_swarms_power_policy_or_its_own_and_says_
 async fn a_hidden_phone_takes_no_work_says_so_and_resumes_when_visible() {
     let (server, driver, master, key) = swarm_of_phones().await;
     let link = invite_link(&master).await;
-    let phone = Browser::open(&driver, BrowserOptions { webgpu: false, ..BrowserOptions::PHONE }).await;
-    phone.goto(&link).await;
-    phone.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
+    let phone = join_cpu_phone(&driver, &link).await;
     // The page is hidden (another tab in front, the phone locked): what the browser tells it
     // through `document.hidden` and a `visibilitychange` event.
     let visibility = "const hidden = arguments[0]; \
@@ -246,10 +255,7 @@ async fn a_hidden_phone_takes_no_work_says_so_and_resumes_when_visible() {
     phone.client.execute(visibility, vec![serde_json::json!(true)]).await.expect("hide");
     phone.wait_text("#pause-reason", "why it pauses", |t| t.contains("hidden")).await;
     phone.screenshot("phone-hidden").await;
-    submit_mandelbrot(&master, 160, 120, 300, 32).await;
-    let id = job_id(&server, &key, "mandelbrot 160").await;
-    master.wait_text("#no-device-hint", "no device takes work", |t| t.contains("No device is taking work")).await;
-    assert_eq!(job(&server, &key, id)["tasks_verified"], 0, "the hidden phone computed nothing");
+    let id = job_nobody_takes(&master, &server, &key).await;
     // Visible again, it takes the job.
     phone.client.execute(visibility, vec![serde_json::json!(false)]).await.expect("show");
     job_until(&server, &key, id, "completes once the phone is visible", |p| p["state"] == "Completed").await;

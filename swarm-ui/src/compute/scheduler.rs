@@ -149,7 +149,6 @@ impl Scheduler {
         self.path
     }
 
-
     /// Tasks waiting for a worker.
     pub fn queued(&self) -> usize {
         self.queue.len()

@@ -95,8 +95,8 @@ fn stop_and_disable_terminate_everything_and_drop_the_threads() {
 fn local_pause_asks_for_no_work_and_resume_asks_again() {
     let mut control = WorkerControl::new(4);
     control.welcomed(&welcome(100, RunState::Running, true));
-    assert_eq!(control.set_local_pause(true), vec![Effect::Send(ToCoordinator::WorkRequest { slots: 0 })]);
-    assert_eq!(control.set_local_pause(false), vec![Effect::Send(ToCoordinator::WorkRequest { slots: 3 })]);
+    assert_eq!(control.set_paused(Pause::Local, true), vec![Effect::Send(ToCoordinator::WorkRequest { slots: 0 })]);
+    assert_eq!(control.set_paused(Pause::Local, false), vec![Effect::Send(ToCoordinator::WorkRequest { slots: 3 })]);
 }
 
 #[test]
@@ -128,11 +128,11 @@ fn a_hidden_page_asks_for_nothing_and_finishes_what_it_holds() {
     let mut control = WorkerControl::new(4);
     control.welcomed(&welcome(100, RunState::Running, true));
     control.on_message(&ToDevice::Assign { tasks: vec![task(1)] });
-    let effects = control.set_hidden(true);
+    let effects = control.set_paused(Pause::Hidden, true);
     assert_eq!(work_request(&effects), Some(0));
     assert_eq!(threads(&effects), None, "the threads stay, so the task in flight finishes");
     assert!(control.done(1, TaskOutput::MatmulTile { c: vec![2.0] }).is_some());
-    assert_eq!(work_request(&control.set_hidden(false)), Some(3), "visible again, it asks for work");
+    assert_eq!(work_request(&control.set_paused(Pause::Hidden, false)), Some(3), "visible again, it asks for work");
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn compute_here_off_keeps_no_threads_and_on_asks_again() {
 fn the_power_policy_pauses_asking_and_resumes() {
     let mut control = WorkerControl::new(4);
     control.welcomed(&welcome(100, RunState::Running, true));
-    let effects = control.set_power_paused(true);
+    let effects = control.set_paused(Pause::Power, true);
     assert_eq!((threads(&effects), work_request(&effects)), (None, Some(0)));
-    assert_eq!(work_request(&control.set_power_paused(false)), Some(3));
+    assert_eq!(work_request(&control.set_paused(Pause::Power, false)), Some(3));
 }

@@ -4,6 +4,7 @@
 use ostrich_protocol::{JobId, JobSpec, JoinCredential, LogLevel, MasterCommand};
 
 use super::{BACKOFF_INITIAL_MS, Session};
+use crate::control::Pause;
 use crate::dom;
 use crate::net::CLOSE_NORMAL;
 use crate::power::PolicyChoice;
@@ -61,7 +62,7 @@ impl Session {
     pub fn set_local_pause(&self, paused: bool) {
         let mut inner = self.0.borrow_mut();
         inner.dispatch.dispatch(Action::LocalPause(paused));
-        let effects = inner.control.set_local_pause(paused);
+        let effects = inner.control.set_paused(Pause::Local, paused);
         inner.run(effects);
     }
 

@@ -7,7 +7,7 @@ use ostrich_protocol::{
 
 use super::{BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, Event, IDLE_HEARTBEATS, Inner, MIN_IDLE_MS, post};
 use crate::compute::PoolEvent;
-use crate::control::Effect;
+use crate::control::{Effect, Pause};
 use crate::dom;
 use crate::identity::Resume;
 use crate::net::{CLOSE_INVALID, Socket, SocketEvent};
@@ -37,7 +37,7 @@ impl Inner {
             }
             Event::Visibility(hidden) => {
                 self.dispatch.dispatch(Action::Hidden(hidden));
-                let effects = self.control.set_hidden(hidden);
+                let effects = self.control.set_paused(Pause::Hidden, hidden);
                 self.run(effects);
             }
         }
@@ -122,7 +122,7 @@ impl Inner {
     /// Shows the power view and pauses or resumes asking for work as its policy says.
     pub(super) fn apply_power(&mut self) {
         self.dispatch.dispatch(Action::Power(self.power));
-        let effects = self.control.set_power_paused(self.power.pause().is_some());
+        let effects = self.control.set_paused(Pause::Power, self.power.pause().is_some());
         self.run(effects);
     }
 
@@ -158,11 +158,11 @@ impl Inner {
         let weak = self.weak.clone();
         self.heartbeat = Some(Interval::new(period, move || post(&weak, Event::Heartbeat)));
         self.welcome = Some(welcome.clone());
+        // The swarm's policy first, so the welcomed control's first work request follows it.
         self.power.swarm = welcome.power_policy;
-        self.dispatch.dispatch(Action::Power(self.power));
+        self.apply_power();
         if self.pool.is_some() {
-            let mut effects = self.control.welcomed(&welcome);
-            effects.extend(self.control.set_power_paused(self.power.pause().is_some()));
+            let effects = self.control.welcomed(&welcome);
             self.run(effects);
             if self.ops_score > 0 {
                 self.send(&ToCoordinator::Benchmark { ops_score: self.ops_score });

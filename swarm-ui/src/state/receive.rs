@@ -20,12 +20,15 @@ impl State {
         match message {
             ToDevice::Welcome(welcome) => self.welcomed(welcome),
             // The session turns a refusal into `Action::Rejected`, which says what was
-            // presented; tasks go straight to the pool.
-            ToDevice::Rejected { .. } | ToDevice::Assign { .. } | ToDevice::Cancel { .. } => {}
+            // presented; tasks go straight to the pool; the session owns the power view and
+            // shows it with `Action::Power`.
+            ToDevice::Rejected { .. }
+            | ToDevice::Assign { .. }
+            | ToDevice::Cancel { .. }
+            | ToDevice::PowerPolicy { .. } => {}
             ToDevice::Throttle { percent } => self.throttle = percent.min(100),
             ToDevice::RunState { state } => self.run_state = state,
             ToDevice::DeviceEnabled { enabled } => self.enabled = enabled,
-            ToDevice::PowerPolicy { policy } => self.worker.power.swarm = policy,
             ToDevice::Snapshot(snapshot) => self.snapshot(snapshot),
             ToDevice::JobProgress(progress) => self.merge_progress(progress),
             ToDevice::MandelbrotTile { job_id, rect, iterations } => {
