@@ -43,7 +43,14 @@ struct Bench {
 }
 
 fn caps() -> Capabilities {
-    Capabilities { logical_cores: 1, memory_mb: 0, gpu: None, ops_score: 0, platform: "bench".into() }
+    Capabilities {
+        logical_cores: 1,
+        memory_mb: 0,
+        gpu: None,
+        ops_score: 0,
+        platform: "bench".into(),
+        runtime: ostrich_protocol::WasmRuntime::Native,
+    }
 }
 
 impl Bench {

@@ -1,6 +1,6 @@
 //! The embedded store on disk: one redb file in the data directory holding swarms and their
-//! master keys, workers' resume credentials, jobs (spec, state, counters) and every verified
-//! tile. The scheduler keeps working in memory; this is its write-ahead copy, read back once
+//! master keys, workers' resume credentials, jobs (spec, state, counters), every verified
+//! tile, the swarms' wasm modules and the records appended to wasm jobs. The scheduler keeps working in memory; this is its write-ahead copy, read back once
 //! at start.
 //!
 //! redb rather than SQLite: it is pure Rust, so the static musl build needs no C toolchain,
@@ -8,7 +8,12 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use ostrich_protocol::{DeviceId, JobId, JobSpec, JobState, SwarmId, TaskOutput, decode, encode, encode_into};
+use std::sync::Arc;
+
+use ostrich_protocol::{
+    DeviceId, JobId, JobSpec, JobState, ModuleHash, Record, SwarmId, TaskOutput, decode, encode, encode_into,
+    read_records, write_records,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +31,19 @@ const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 /// u32 index, a u32 length and the encoded output. One insert per job per commit, not per
 /// tile: at 200 000 tiles/s a row per tile cost a fifth of the scheduler's time.
 const TILES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tiles");
+/// Swarm id (16 bytes, big-endian) then module hash (32 bytes) → the module as stored.
+const MODULES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("modules");
+/// (job, chunk) → records appended to a wasm job in one commit, in the upload format
+/// (`ostrich_protocol::write_records`).
+const RECORDS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("records");
+/// Wasm records jobs closed to more records.
+const CLOSED: TableDefinition<u64, ()> = TableDefinition::new("closed");
+
+fn module_key(swarm: SwarmId, hash: ModuleHash) -> Vec<u8> {
+    let mut key = swarm.as_u128().to_be_bytes().to_vec();
+    key.extend_from_slice(&hash.0);
+    key
+}
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +79,10 @@ pub struct Batch {
     deleted: Vec<JobId>,
     activity: Vec<(SwarmId, u64)>,
     forgotten: Vec<SwarmId>,
+    modules: Vec<(SwarmId, ModuleHash, Arc<[u8]>)>,
+    removed_modules: Vec<(SwarmId, ModuleHash)>,
+    records: Vec<(JobId, Vec<u8>)>,
+    closed: Vec<JobId>,
 }
 
 impl Batch {
@@ -75,6 +97,30 @@ impl Batch {
             && self.deleted.is_empty()
             && self.activity.is_empty()
             && self.forgotten.is_empty()
+            && self.modules.is_empty()
+            && self.removed_modules.is_empty()
+            && self.records.is_empty()
+            && self.closed.is_empty()
+    }
+
+    /// A module uploaded to a swarm.
+    pub fn module(&mut self, swarm: SwarmId, hash: ModuleHash, bytes: Arc<[u8]>) {
+        self.modules.push((swarm, hash, bytes));
+    }
+
+    /// A module deleted from a swarm.
+    pub fn remove_module(&mut self, swarm: SwarmId, hash: ModuleHash) {
+        self.removed_modules.push((swarm, hash));
+    }
+
+    /// Records appended to a wasm job.
+    pub fn records(&mut self, job: JobId, records: &[Record]) {
+        self.records.push((job, write_records(records.iter().map(|r| r.0.as_slice()))));
+    }
+
+    /// A records job closed to more records.
+    pub fn close(&mut self, job: JobId) {
+        self.closed.push(job);
     }
 
     /// When a swarm was last active (Unix ms).
@@ -146,6 +192,10 @@ pub struct StoredJob {
     pub record: JobRecord,
     /// Its verified tiles.
     pub tiles: Vec<(u32, TaskOutput)>,
+    /// Records appended to a wasm job after its submission, in order.
+    pub records: Vec<Record>,
+    /// Whether a records job was closed.
+    pub closed: bool,
 }
 
 /// Everything read back at start.
@@ -159,6 +209,8 @@ pub struct Restored {
     pub activity: Vec<(SwarmId, u64)>,
     /// Jobs, oldest first.
     pub jobs: Vec<StoredJob>,
+    /// Wasm modules and their swarms.
+    pub modules: Vec<(SwarmId, ModuleHash, Vec<u8>)>,
 }
 
 /// The store's file.
@@ -183,14 +235,18 @@ impl Durable {
         tx.open_table(ACTIVITY).map_err(err)?;
         tx.open_table(RESUME).map_err(err)?;
         tx.open_table(TILES).map_err(err)?;
+        tx.open_table(MODULES).map_err(err)?;
+        tx.open_table(RECORDS).map_err(err)?;
+        tx.open_table(CLOSED).map_err(err)?;
         tx.commit().map_err(err)?;
-        let last = db.begin_read().map_err(err)?.open_table(TILES).map_err(err)?.iter().map_err(err)?.try_fold(
-            0u64,
-            |max, item| -> Result<u64, StoreError> {
-                let (key, _) = item.map_err(err)?;
-                Ok(max.max(key.value().1))
-            },
-        )?;
+        let read = db.begin_read().map_err(err)?;
+        let mut last = 0;
+        for table in [TILES, RECORDS] {
+            for item in read.open_table(table).map_err(err)?.iter().map_err(err)? {
+                last = last.max(item.map_err(err)?.0.value().1);
+            }
+        }
+        drop(read);
         Ok(Self { db, next_chunk: std::cell::Cell::new(last + 1) })
     }
 
@@ -216,11 +272,20 @@ impl Durable {
             for credential in &batch.revoked {
                 resume.remove(credential.as_str()).map_err(err)?;
             }
+            let mut modules = tx.open_table(MODULES).map_err(err)?;
+            for (swarm, hash, bytes) in &batch.modules {
+                modules.insert(module_key(*swarm, *hash).as_slice(), &**bytes).map_err(err)?;
+            }
+            for (swarm, hash) in &batch.removed_modules {
+                modules.remove(module_key(*swarm, *hash).as_slice()).map_err(err)?;
+            }
             for swarm in &batch.forgotten {
                 let id = swarm.as_u128();
                 swarms.remove(id).map_err(err)?;
                 activity.remove(id).map_err(err)?;
                 resume.retain(|_, (owner, _)| owner != id).map_err(err)?;
+                let prefix = id.to_be_bytes();
+                modules.retain(|key, _| !key.starts_with(&prefix)).map_err(err)?;
             }
             let mut specs = tx.open_table(SPECS).map_err(err)?;
             for (job, bytes) in &batch.specs {
@@ -236,10 +301,23 @@ impl Durable {
             for (job, bytes) in &batch.tiles {
                 tiles.insert((*job, chunk), bytes.as_slice()).map_err(err)?;
             }
+            let mut records = tx.open_table(RECORDS).map_err(err)?;
+            for (job, bytes) in &batch.records {
+                // Several appends to one job in one commit each get a chunk of their own.
+                let chunk = self.next_chunk.get();
+                self.next_chunk.set(chunk + 1);
+                records.insert((*job, chunk), bytes.as_slice()).map_err(err)?;
+            }
+            let mut closed = tx.open_table(CLOSED).map_err(err)?;
+            for job in &batch.closed {
+                closed.insert(job, ()).map_err(err)?;
+            }
             for job in &batch.deleted {
                 specs.remove(job).map_err(err)?;
                 jobs.remove(job).map_err(err)?;
                 tiles.retain_in((*job, 0)..=(*job, u64::MAX), |_, _| false).map_err(err)?;
+                records.retain_in((*job, 0)..=(*job, u64::MAX), |_, _| false).map_err(err)?;
+                closed.remove(job).map_err(err)?;
             }
         }
         tx.commit().map_err(err)
@@ -263,8 +341,20 @@ impl Durable {
             let ids = (SwarmId::from_u128(swarm), DeviceId::from_u128(device));
             restored.resume.push((credential.value().to_string(), ids.0, ids.1));
         }
+        for item in tx.open_table(MODULES).map_err(err)?.iter().map_err(err)? {
+            let (key, bytes) = item.map_err(err)?;
+            let key = key.value();
+            let (Some(swarm), Some(hash)) = (key.first_chunk::<16>(), key.get(16..).and_then(|h| h.first_chunk::<32>()))
+            else {
+                return Err(StoreError("a module with a malformed key".into()));
+            };
+            let swarm = SwarmId::from_u128(u128::from_be_bytes(*swarm));
+            restored.modules.push((swarm, ModuleHash(*hash), bytes.value().to_vec()));
+        }
         let specs = tx.open_table(SPECS).map_err(err)?;
         let tiles = tx.open_table(TILES).map_err(err)?;
+        let appended = tx.open_table(RECORDS).map_err(err)?;
+        let closed = tx.open_table(CLOSED).map_err(err)?;
         for item in tx.open_table(JOBS).map_err(err)?.iter().map_err(err)? {
             let (id, record) = item.map_err(err)?;
             let id = id.value();
@@ -285,7 +375,12 @@ impl Durable {
                     rest = after;
                 }
             }
-            restored.jobs.push(StoredJob { id, spec, record, tiles: outputs });
+            let mut records = Vec::new();
+            for chunk in appended.range((id, 0)..=(id, u64::MAX)).map_err(err)? {
+                records.extend(read_records(chunk.map_err(err)?.1.value()).map_err(err)?);
+            }
+            let closed = closed.get(id).map_err(err)?.is_some();
+            restored.jobs.push(StoredJob { id, spec, record, tiles: outputs, records, closed });
         }
         Ok(restored)
     }

@@ -1,5 +1,6 @@
 //! HTTP routes: the WebSocket endpoint, the pages, and the JSON API for masters
-//! (`Authorization: Bearer <master key>`).
+//! (`Authorization: Bearer <master key>`): jobs, invites, and for wasm jobs their modules,
+//! records and per-task outputs.
 
 use std::{net::IpAddr, sync::Arc};
 
@@ -10,13 +11,15 @@ use actix_web::{
     web,
 };
 use futures_util::StreamExt;
-use ostrich_protocol::{CommandErrorCode, JobId, JobSpec, SwarmId};
+use ostrich_protocol::{CommandErrorCode, JobId, JobSpec, MAX_MODULE_BYTES, ModuleHash, SwarmId, read_records};
+use ostrich_wasm::Host;
 use serde_json::json;
 
 use crate::{
     Config, assets,
     limits::{ReceiveBudget, Reservation, UnadmittedGate},
     metrics::Metrics,
+    modules::{StoredModule, Verifier},
     scheduler::{Authenticate, CommandError, JobReply, JobRequest, Scheduler},
     session::{ConnectionSocket, DeviceSession, Setup},
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
@@ -37,6 +40,8 @@ pub struct AppState {
     pub budget: ReceiveBudget,
     /// The cap on unadmitted sockets per client address.
     pub unadmitted: UnadmittedGate,
+    /// Compiles modules that export `verify`, for the scheduler's checks.
+    pub verifier: Host,
 }
 
 /// An API error: a status and a message, answered as `{"error": "..."}`.
@@ -114,6 +119,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/jobs/{id}", web::delete().to(delete_job))
                 .route("/jobs/{id}/cancel", web::post().to(cancel_job))
                 .route("/jobs/{id}/result", web::get().to(job_result))
+                .route("/jobs/{id}/records", web::post().to(append_records))
+                .route("/jobs/{id}/close", web::post().to(close_job))
+                .route("/jobs/{id}/tasks/{index}", web::get().to(task_output))
+                .route("/modules", web::post().to(upload_module))
+                .route("/modules", web::get().to(list_modules))
+                .route("/modules/{hash}", web::delete().to(delete_module))
                 .route("/invites", web::post().to(create_invite))
                 .route("/invites/{token}", web::delete().to(revoke_invite)),
         )
@@ -126,7 +137,14 @@ async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let segments: Vec<&str> = path.trim_start_matches("/api/").trim_end_matches('/').split('/').collect();
     let known = matches!(
         segments.as_slice(),
-        ["jobs"] | ["jobs", _] | ["jobs", _, "cancel" | "result"] | ["invites"] | ["invites", _]
+        ["jobs"]
+            | ["jobs", _]
+            | ["jobs", _, "cancel" | "result" | "records" | "close"]
+            | ["jobs", _, "tasks", _]
+            | ["invites"]
+            | ["invites", _]
+            | ["modules"]
+            | ["modules", _]
     );
     Err(if known {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {path}", req.method()))
@@ -332,6 +350,108 @@ async fn revoke_invite(
     let swarm = authenticate(&req, &state).await?;
     state.tokens.send(Revoke { swarm, token: token.into_inner() }).await??;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Uploads a wasm module (the body is the `.wasm` file): validated and prepared off the
+/// scheduler, then stored for the swarm. 201 with its name when new, 200 when the swarm
+/// had it already; 422 naming the cause when it is refused.
+async fn upload_module(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let swarm = authenticate(&req, &state).await?;
+    let (body, _held) = read_body(&req, body, MAX_MODULE_BYTES, &state.budget).await?;
+    let host = state.verifier.clone();
+    let module = web::block(move || -> Result<StoredModule, String> {
+        let prepared = ostrich_wasm::prepare(&body).map_err(|e| e.to_string())?;
+        let verifier = match prepared.has_verify {
+            true => Some(Verifier::compile(&host, &prepared.bytes).map_err(|e| e.to_string())?),
+            false => None,
+        };
+        Ok(StoredModule { hash: prepared.hash, bytes: prepared.bytes.into(), verifier })
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|reason| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason))?;
+    match jobs(&state, JobRequest::PutModule(swarm, Box::new(module))).await? {
+        JobReply::Module(info, true) => Ok(HttpResponse::Created().json(info)),
+        JobReply::Module(info, false) => Ok(HttpResponse::Ok().json(info)),
+        _ => Err(unexpected()),
+    }
+}
+
+async fn list_modules(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let swarm = authenticate(&req, &state).await?;
+    match jobs(&state, JobRequest::Modules(swarm)).await? {
+        JobReply::Modules(list) => Ok(HttpResponse::Ok().json(list)),
+        _ => Err(unexpected()),
+    }
+}
+
+fn module_hash(text: &str) -> Result<ModuleHash, ApiError> {
+    ModuleHash::from_hex(text)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("{text} is not a module name (64 hex digits)")))
+}
+
+async fn delete_module(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    hash: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let swarm = authenticate(&req, &state).await?;
+    match jobs(&state, JobRequest::DeleteModule(swarm, module_hash(&hash)?)).await? {
+        JobReply::Deleted => Ok(HttpResponse::NoContent().finish()),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Query of a records upload.
+#[derive(serde::Deserialize)]
+struct AppendQuery {
+    /// Close the job to more records after these.
+    #[serde(default)]
+    close: bool,
+}
+
+/// Appends records to an open wasm job: the body is the records, each a little-endian u32
+/// length and its bytes, streamed within `--max-request-mib`; committed before the answer.
+async fn append_records(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<JobId>,
+    query: web::Query<AppendQuery>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let swarm = authenticate(&req, &state).await?;
+    let (body, _held) = read_body(&req, body, state.config.max_request_bytes(), &state.budget).await?;
+    let records = read_records(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    drop(body);
+    match jobs(&state, JobRequest::Append(swarm, *id, records, query.close)).await? {
+        JobReply::Job(progress) => Ok(HttpResponse::Ok().json(progress)),
+        _ => Err(unexpected()),
+    }
+}
+
+async fn close_job(req: HttpRequest, state: web::Data<AppState>, id: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+    let swarm = authenticate(&req, &state).await?;
+    match jobs(&state, JobRequest::Close(swarm, *id)).await? {
+        JobReply::Job(progress) => Ok(HttpResponse::Ok().json(progress)),
+        _ => Err(unexpected()),
+    }
+}
+
+/// One task's verified output, as raw bytes; 409 while it has none.
+async fn task_output(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(JobId, u32)>,
+) -> Result<HttpResponse, ApiError> {
+    let swarm = authenticate(&req, &state).await?;
+    let (job, index) = path.into_inner();
+    match jobs(&state, JobRequest::Output(swarm, job, index)).await? {
+        JobReply::Output(Some(bytes)) => Ok(HttpResponse::Ok().content_type("application/octet-stream").body(bytes)),
+        JobReply::Output(None) => {
+            Err(ApiError::new(StatusCode::CONFLICT, format!("task {index} of job {job} has no verified output yet")))
+        }
+        _ => Err(unexpected()),
+    }
 }
 
 fn unexpected() -> ApiError {

@@ -12,6 +12,7 @@ pub mod image;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
+pub mod modules;
 pub mod net;
 pub mod scheduler;
 pub mod session;
@@ -114,6 +115,7 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
         config: config.clone(),
         budget: limits::ReceiveBudget::new(config.receive_budget()),
         unadmitted: limits::UnadmittedGate::new(config.unadmitted_per_address),
+        verifier: ostrich_wasm::Host::verifier().map_err(std::io::Error::other)?,
     };
     let drain = state.scheduler.clone();
     let mut server =

@@ -6,17 +6,20 @@
 
 use std::collections::BTreeMap;
 
-use ostrich_protocol::{DeviceId, JobId, JobSpec, Rect, SwarmId, TaskOutput};
+use ostrich_protocol::{DeviceId, JobId, JobSpec, ModuleHash, Record, SwarmId, TaskOutput};
 
 use crate::{
     durable::{Batch, Durable, JobRecord},
     jobs::Job,
+    modules::{Modules, StoredModule},
 };
 
-/// Jobs by id, and the writes not yet committed.
+/// Jobs by id, the swarms' modules, and the writes not yet committed.
 #[derive(Default)]
 pub struct Store {
     jobs: BTreeMap<JobId, Job>,
+    /// Every swarm's wasm modules.
+    pub modules: Modules,
     durable: Option<Durable>,
     pending: Batch,
 }
@@ -76,12 +79,55 @@ impl Store {
         }
     }
 
+    /// Adds a module to a swarm, committed at once; false when the swarm had it already.
+    pub fn put_module(&mut self, swarm: SwarmId, module: StoredModule) -> bool {
+        let (hash, bytes) = (module.hash, module.bytes.clone());
+        if !self.modules.insert(swarm, module) {
+            return false;
+        }
+        if self.durable.is_some() {
+            self.pending.module(swarm, hash, bytes);
+            self.commit();
+        }
+        true
+    }
+
+    /// Removes a module from a swarm, committed at once.
+    pub fn remove_module(&mut self, swarm: SwarmId, hash: ModuleHash) -> bool {
+        if self.modules.remove(swarm, hash).is_none() {
+            return false;
+        }
+        if self.durable.is_some() {
+            self.pending.remove_module(swarm, hash);
+            self.commit();
+        }
+        true
+    }
+
+    /// Records appended to a wasm job, committed at once: accepted input survives a
+    /// restart.
+    pub fn put_records(&mut self, job: JobId, records: &[Record]) {
+        if self.durable.is_some() {
+            self.pending.records(job, records);
+            self.commit();
+        }
+    }
+
+    /// A records job closed to more records, committed at once.
+    pub fn put_closed(&mut self, job: JobId) {
+        if self.durable.is_some() {
+            self.pending.close(job);
+            self.commit();
+        }
+    }
+
     /// Removes an abandoned swarm and its jobs, committed at once: its key, resume
-    /// credentials, activity time, jobs and their results.
+    /// credentials, activity time, modules, jobs and their results.
     pub fn forget_swarm(&mut self, swarm: SwarmId, jobs: &[JobId]) {
         for job in jobs {
             self.jobs.remove(job);
         }
+        self.modules.forget_swarm(swarm);
         if self.durable.is_some() {
             for &job in jobs {
                 self.pending.delete(job);
@@ -131,11 +177,13 @@ impl Store {
     }
 
     /// Stores a verified output of task `index` of a job, and on disk with the next commit.
-    /// Answers the tile's rectangle, or `None` when the job is gone or the task was done.
-    pub fn accept(&mut self, id: JobId, index: u32, output: TaskOutput) -> Option<Rect> {
-        let job = self.jobs.get_mut(&id)?;
+    /// False when the job is gone or the task was done.
+    pub fn accept(&mut self, id: JobId, index: u32, output: TaskOutput) -> bool {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
         if job.is_done(index) {
-            return None;
+            return false;
         }
         if self.durable.is_some() {
             self.pending.tile(id, index, &output);

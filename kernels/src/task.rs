@@ -1,5 +1,6 @@
 //! A protocol task to its kernel: the one place that maps `TaskKind` to the code that
-//! computes it, shared by the native worker and the browser's CPU workers.
+//! computes it, shared by the native worker and the browser's CPU workers. User (wasm)
+//! kernels are not here: each device runs them in its own wasm host.
 
 use ostrich_protocol::{TaskKind, TaskOutput};
 
@@ -17,6 +18,9 @@ pub fn run_task(kind: &TaskKind) -> Result<TaskOutput, String> {
         TaskKind::MandelbrotTile { view, x, y, w, h } => mandelbrot::render_tile(view, *x, *y, *w, *h)
             .map(|iterations| TaskOutput::MandelbrotTile { iterations })
             .map_err(|err| format!("mandelbrot tile: {err}")),
+        // User kernels run in a wasm host (wasmtime natively, a Web Worker's engine in the
+        // browser), never as built-in code.
+        TaskKind::Wasm { .. } => Err("a user kernel runs in a wasm host, not as a built-in kernel".into()),
     }
 }
 

@@ -3,7 +3,7 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Bumped whenever a message changes shape; peers with another version are rejected.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// The largest frame either side encodes or decodes. A matmul task carries two operand
 /// panels (at most 2 × 256 × 8192 f32 = 16 MiB), so 64 MiB leaves room for job submissions

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{JobId, TaskId};
+use crate::{JobId, ModuleHash, ReplicationStats, TaskId, WasmSpec};
 
 /// A unit of real work submitted by a master; the coordinator splits it into tasks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -12,6 +12,8 @@ pub enum JobSpec {
     Matmul(MatmulSpec),
     /// A Mandelbrot render, split into pixel tiles; the result is a PNG.
     Mandelbrot(MandelbrotSpec),
+    /// A user's WebAssembly kernel run on every task's input.
+    Wasm(WasmSpec),
 }
 
 /// C (m×n) = A (m×k) · B (k×n), all row-major f32.
@@ -116,6 +118,19 @@ pub enum TaskKind {
         /// Height of the tile in pixels.
         h: u32,
     },
+    /// A user kernel's `run` on one input.
+    Wasm {
+        /// The module; a device that does not hold it asks for it once
+        /// ([`crate::ToCoordinator::FetchModule`]).
+        module: ModuleHash,
+        /// The task's input bytes.
+        #[serde(with = "crate::byte_buf")]
+        input: Vec<u8>,
+        /// Stop the kernel and report the task failed after this long.
+        time_limit_ms: u32,
+        /// A larger output fails the task.
+        max_output_bytes: u32,
+    },
 }
 
 impl TaskKind {
@@ -126,6 +141,8 @@ impl TaskKind {
         match self {
             Self::MatmulTile { rows, cols, .. } => *rows as usize * *cols as usize * 4,
             Self::MandelbrotTile { w, h, .. } => *w as usize * *h as usize * 5,
+            // A length prefix of up to 5 bytes, then the bytes.
+            Self::Wasm { max_output_bytes, .. } => *max_output_bytes as usize + 5,
         }
     }
 }
@@ -143,6 +160,12 @@ pub enum TaskOutput {
     MandelbrotTile {
         /// One count per pixel.
         iterations: Vec<u32>,
+    },
+    /// What a user kernel's `run` returned.
+    Wasm {
+        /// The output bytes.
+        #[serde(with = "crate::byte_buf")]
+        output: Vec<u8>,
     },
 }
 
@@ -166,6 +189,8 @@ pub enum JobKind {
     Matmul,
     /// A Mandelbrot render.
     Mandelbrot,
+    /// A user's WebAssembly kernel.
+    Wasm,
 }
 
 /// Where a job is in its life.
@@ -208,4 +233,7 @@ pub struct JobProgress {
     /// The image a Mandelbrot job renders, so any dashboard can draw its preview; `None`
     /// for a matmul job.
     pub view: Option<MandelbrotView>,
+    /// How a wasm job's results were checked so far; `None` for built-in kernels, which
+    /// keep their exact checks.
+    pub replication: Option<ReplicationStats>,
 }

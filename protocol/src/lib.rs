@@ -6,18 +6,21 @@
 //! sends back. This crate knows nothing of actix, tokio or the DOM, so it compiles unchanged
 //! for native targets and for `wasm32-unknown-unknown`.
 
+mod byte_buf;
 mod codec;
 mod f32_bytes;
 mod job;
 mod kernels;
 mod messages;
 mod power;
+mod wasm;
 
 pub use codec::{DecodeError, EncodeError, MAX_FRAME_BYTES, PROTOCOL_VERSION, decode, encode, encode_into};
 pub use job::*;
 pub use kernels::*;
 pub use messages::*;
 pub use power::*;
+pub use wasm::*;
 
 /// A device's identity, chosen by the client and stable across its sessions.
 pub type DeviceId = uuid::Uuid;

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DeviceId, JobId, JobProgress, JobSpec, KernelReport, PowerPolicy, Rect, SwarmId, Task, TaskId, TaskOutput,
+    DeviceId, JobId, JobProgress, JobSpec, KernelReport, ModuleHash, PowerPolicy, Rect, SwarmId, Task, TaskId,
+    TaskOutput, WasmRuntime,
 };
 
 /// Sent by a device (browser worker, native worker or master dashboard) to the coordinator.
@@ -61,6 +62,13 @@ pub enum ToCoordinator {
     /// after its join benchmark and whenever the choice or its thread count changes. The
     /// coordinator clamps the figures and counts the device's GPU only while it is used.
     Kernels(KernelReport),
+    /// Asks for a module the device was given a task of and does not hold; answered by
+    /// [`ToDevice::Module`]. A device asks once per module: the hash names the bytes, so
+    /// they never change.
+    FetchModule {
+        /// The module.
+        module: ModuleHash,
+    },
 }
 
 /// How a device joins.
@@ -97,6 +105,8 @@ pub struct Capabilities {
     pub ops_score: u32,
     /// Platform description ("Linux x86_64 native", "Android Chrome").
     pub platform: String,
+    /// How it runs user WebAssembly kernels; trust in its results is counted per runtime.
+    pub runtime: WasmRuntime,
 }
 
 /// A GPU adapter as the device describes it.
@@ -278,7 +288,19 @@ pub enum ToDevice {
     },
     /// A line for the master's terminal.
     Log(LogLine),
+    /// A module the device asked for, or why it cannot have it (the module was deleted with
+    /// its last job): the tasks waiting for it then fail.
+    Module {
+        /// The module.
+        module: ModuleHash,
+        /// Its bytes as stored, or the reason there are none.
+        bytes: Result<ModuleBytes, String>,
+    },
 }
+
+/// A module's bytes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleBytes(#[serde(with = "crate::byte_buf")] pub Vec<u8>);
 
 /// What a device learns when it is admitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ fn capabilities() -> Capabilities {
         gpu: Some(GpuInfo { vendor: "acme".into(), description: "swiftshader".into(), fallback: true }),
         ops_score: 12_345,
         platform: "Linux x86_64".into(),
+        runtime: WasmRuntime::Browser,
     }
 }
 
@@ -68,6 +69,7 @@ fn progress() -> JobProgress {
         redispatched: 1,
         in_flight: 1,
         view: None,
+        replication: None,
     }
 }
 
@@ -146,6 +148,29 @@ round_trip! {
         forced: true,
     });
     cmd_send_preview: ToCoordinator = ToCoordinator::Command(MasterCommand::SendPreview { job_id: 14 });
+    cmd_submit_wasm_range: ToCoordinator = ToCoordinator::Command(MasterCommand::SubmitJob {
+        spec: JobSpec::Wasm(WasmSpec {
+            module: ModuleHash([7; 32]),
+            name: "pi".into(),
+            input: WasmInput::Range { count: 1000, args: vec![1, 2, 3] },
+            limits: TaskLimits::default(),
+            verification: Verification::default(),
+        }),
+    });
+    cmd_submit_wasm_records: ToCoordinator = ToCoordinator::Command(MasterCommand::SubmitJob {
+        spec: JobSpec::Wasm(WasmSpec {
+            module: ModuleHash([8; 32]),
+            name: String::new(),
+            input: WasmInput::Records { records: vec![Record(vec![]), Record(vec![9; 300])], open: true },
+            limits: TaskLimits { time_limit_ms: 5, max_output_bytes: 6 },
+            verification: Verification::None,
+        }),
+    });
+    fetch_module: ToCoordinator = ToCoordinator::FetchModule { module: ModuleHash([1; 32]) };
+    task_result_wasm: ToCoordinator = ToCoordinator::TaskResult {
+        task_id: 3,
+        output: TaskOutput::Wasm { output: vec![0, 255, 7] },
+    };
 
     welcome: ToDevice = ToDevice::Welcome(Welcome {
         swarm_id: Uuid::from_u128(1),
@@ -239,6 +264,21 @@ round_trip! {
         message: "only the master".into(),
     };
     log_line: ToDevice = ToDevice::Log(LogLine { at_ms: 1, level: LogLevel::Warn, message: "hi".into() });
+    module: ToDevice = ToDevice::Module { module: ModuleHash([2; 32]), bytes: Ok(ModuleBytes(vec![0, 97, 115, 109])) };
+    module_missing: ToDevice = ToDevice::Module { module: ModuleHash([3; 32]), bytes: Err("deleted".into()) };
+    assign_wasm: ToDevice = ToDevice::Assign {
+        tasks: vec![Task {
+            id: 4,
+            job_id: 5,
+            lease_ms: 90_000,
+            kind: TaskKind::Wasm { module: ModuleHash([4; 32]), input: vec![1; 9], time_limit_ms: 1000, max_output_bytes: 64 },
+        }],
+    };
+    job_progress_wasm: ToDevice = ToDevice::JobProgress(JobProgress {
+        kind: JobKind::Wasm,
+        replication: Some(ReplicationStats { checked: true, results: 12, replicas: 4, agreed: 3, awaiting: 1, ..Default::default() }),
+        ..progress()
+    });
 }
 
 #[test]

@@ -252,6 +252,7 @@ async fn join(
             }),
             ops_score: spec.ops_score,
             platform: "simulated".into(),
+            runtime: ostrich_protocol::WasmRuntime::Native,
         },
         credential,
     };
@@ -393,6 +394,7 @@ fn compute(spec: &DeviceSpec, task: Task, now: Instant) -> Option<Pending> {
         match &mut output {
             TaskOutput::MatmulTile { c } => c.iter_mut().for_each(|v| *v += 1.0),
             TaskOutput::MandelbrotTile { iterations } => iterations.iter_mut().for_each(|v| *v ^= 1),
+            TaskOutput::Wasm { output } => output.iter_mut().for_each(|v| *v ^= 1),
         }
     }
     Some(Pending { ready: now + spec.task_time, task_id: task.id, output })

@@ -166,6 +166,7 @@ pub(crate) async fn master(url: &str) -> Result<Master> {
             gpu: None,
             ops_score: 0,
             platform: "simulator".into(),
+            runtime: ostrich_protocol::WasmRuntime::Native,
         },
         credential: JoinCredential::Master { key: None },
     };

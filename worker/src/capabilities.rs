@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use ostrich_kernels::benchmark;
-use ostrich_protocol::Capabilities;
+use ostrich_protocol::{Capabilities, WasmRuntime};
 
 /// Benchmark runs per measurement; the fastest counts, so a cold cache or a busy moment does
 /// not drag the score down.
@@ -42,7 +42,14 @@ pub fn platform() -> String {
 
 /// The capabilities to put in a hello: `cores` is the thread count the worker offers.
 pub fn detect(cores: u32, ops_score: u32) -> Capabilities {
-    Capabilities { logical_cores: cores, memory_mb: memory_mb(), gpu: None, ops_score, platform: platform() }
+    Capabilities {
+        logical_cores: cores,
+        memory_mb: memory_mb(),
+        gpu: None,
+        ops_score,
+        platform: platform(),
+        runtime: WasmRuntime::Native,
+    }
 }
 
 /// Runs the benchmark kernel [`BENCHMARK_RUNS`] times and scores the fastest run. Blocks for

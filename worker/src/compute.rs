@@ -1,16 +1,24 @@
-//! Runs one task's kernel: the bridge between the wire's task kinds and the kernels crate.
+//! Runs one task's kernel: the bridge between the wire's task kinds and the kernels crate
+//! (built-in kernels) or the worker's wasm host (user kernels).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use ostrich_protocol::{TaskKind, TaskOutput};
 
+use crate::wasm::WasmKernels;
+
 /// Computes a task, or says why it could not; the pool sends the reason as a `TaskFailed`.
 pub type ComputeFn = Arc<dyn Fn(&TaskKind) -> Result<TaskOutput, String> + Send + Sync>;
 
-/// The real kernels, as a [`ComputeFn`].
-pub fn kernels() -> ComputeFn {
-    Arc::new(run_task)
+/// The real kernels, as a [`ComputeFn`]: built-in ones, and user kernels from `wasm`.
+pub fn kernels(wasm: Arc<WasmKernels>) -> ComputeFn {
+    Arc::new(move |kind| match kind {
+        TaskKind::Wasm { module, input, time_limit_ms, max_output_bytes } => {
+            wasm.run(*module, input, *time_limit_ms, *max_output_bytes)
+        }
+        _ => run_task(kind),
+    })
 }
 
 /// Runs the kernel a task asks for. A kernel error or a panic becomes an `Err` with a reason;

@@ -62,6 +62,8 @@ pub(crate) async fn session(worker: &mut Worker, credential: JoinCredential) -> 
         Err(end) => end,
     };
     worker.pool.clear();
+    worker.parked.clear();
+    worker.outbox.clear();
     worker.stats.connected = false;
     worker.stats.slots = 0;
     worker.publish();
@@ -194,6 +196,9 @@ async fn benchmark_done(bench: &mut Option<tokio::task::JoinHandle<u32>>) -> u32
 /// Offers the slots the worker wants now when the figure changed (or always, right after a
 /// welcome), reports its kernel when that changed, then publishes the stats.
 async fn request_work(worker: &mut Worker, socket: &mut Socket, force: bool) -> Result<(), WorkerError> {
+    for message in std::mem::take(&mut worker.outbox) {
+        send(socket, &message).await?;
+    }
     let slots = worker.pool.slots(worker.stats.run_state.wants_work(worker.stats.enabled));
     if force || slots != worker.stats.slots {
         send(socket, &ToCoordinator::WorkRequest { slots }).await?;
@@ -216,11 +221,13 @@ fn on_message(worker: &mut Worker, message: ToDevice) -> Result<(), WorkerError>
     match message {
         ToDevice::Assign { tasks } => {
             log::debug!("assigned {} tasks", tasks.len());
-            tasks.into_iter().for_each(|task| worker.pool.submit(task));
+            worker.take(tasks);
         }
         ToDevice::Cancel { task_ids } => {
-            stats.tasks_cancelled += u64::from(worker.pool.cancel(&task_ids));
+            let parked = worker.drop_parked(Some(&task_ids));
+            worker.stats.tasks_cancelled += u64::from(worker.pool.cancel(&task_ids) + parked);
         }
+        ToDevice::Module { module, bytes } => worker.module_arrived(module, bytes.map(|b| b.0)),
         ToDevice::Throttle { percent } => {
             stats.throttle = percent.min(100);
             worker.pool.set_throttle(percent);
@@ -228,13 +235,15 @@ fn on_message(worker: &mut Worker, message: ToDevice) -> Result<(), WorkerError>
         ToDevice::RunState { state } => {
             stats.run_state = state;
             if state == RunState::Stopped {
-                stats.tasks_cancelled += u64::from(worker.pool.clear());
+                let dropped = worker.pool.clear() + worker.drop_parked(None);
+                worker.stats.tasks_cancelled += u64::from(dropped);
             }
         }
         ToDevice::DeviceEnabled { enabled } => {
             stats.enabled = enabled;
             if !enabled {
-                stats.tasks_cancelled += u64::from(worker.pool.clear());
+                let dropped = worker.pool.clear() + worker.drop_parked(None);
+                worker.stats.tasks_cancelled += u64::from(dropped);
             }
         }
         ToDevice::Snapshot(Snapshot::Worker { me, .. }) => log::trace!("snapshot: {me:?}"),

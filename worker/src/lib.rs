@@ -39,6 +39,7 @@ mod runner;
 pub mod socket;
 pub mod state;
 mod stats;
+pub mod wasm;
 
 pub use config::{JoinError, WorkerConfig, coordinator_url, parse_join};
 pub use connection::{HELLO_TIMEOUT, IDLE_HEARTBEATS, MIN_IDLE_TIMEOUT};

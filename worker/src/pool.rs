@@ -16,6 +16,7 @@ use ostrich_protocol::{Task, TaskId, TaskOutput};
 use tokio::sync::mpsc;
 
 use crate::compute::{self, ComputeFn};
+use crate::wasm::WasmKernels;
 
 /// Tasks a worker keeps per active thread: the one it computes and the next.
 pub const TASKS_PER_THREAD: u32 = 2;
@@ -71,6 +72,7 @@ impl Shared {
 pub struct Pool {
     shared: Arc<Shared>,
     cores: u32,
+    wasm: Arc<WasmKernels>,
 }
 
 /// Stops a pool from another owner (the worker handle's `kill`): nothing it computes is
@@ -97,7 +99,15 @@ fn stop(shared: &Shared) {
 impl Pool {
     /// Starts `cores` threads running the real kernels, at full throttle.
     pub fn new(cores: u32) -> (Self, mpsc::UnboundedReceiver<Completed>) {
-        Self::with_compute(cores, compute::kernels())
+        let wasm = Arc::new(WasmKernels::default());
+        let (mut pool, results) = Self::with_compute(cores, compute::kernels(Arc::clone(&wasm)));
+        pool.wasm = wasm;
+        (pool, results)
+    }
+
+    /// The user kernels the pool's threads run: the connection stores fetched modules here.
+    pub fn wasm(&self) -> &WasmKernels {
+        &self.wasm
     }
 
     /// Starts `cores` threads running `compute`; tests and simulators pass their own.
@@ -122,7 +132,7 @@ impl Pool {
                 log::error!("cannot start compute thread {index}: {err}");
             }
         }
-        (Self { shared, cores }, receiver)
+        (Self { shared, cores, wasm: Arc::default() }, receiver)
     }
 
     /// Threads in the pool, the figure at 100 % throttle.

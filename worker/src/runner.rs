@@ -2,11 +2,14 @@
 //! how long to wait, and what to remember in the state file. One session at a time is run by
 //! [`crate::connection`]; this module owns everything that outlives a session.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ostrich_protocol::{JoinCredential, KernelReport, MatmulPath, RejectCode, Welcome};
+use ostrich_protocol::{
+    JoinCredential, KernelReport, MatmulPath, ModuleHash, RejectCode, Task, TaskKind, ToCoordinator, Welcome,
+};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -77,6 +80,10 @@ pub(crate) struct Worker {
     pub(crate) bench: Option<JoinHandle<u32>>,
     /// The kernel report the coordinator last got in this session.
     pub(crate) kernels_sent: Option<KernelReport>,
+    /// Wasm tasks waiting for their module, which was asked for once (this session).
+    pub(crate) parked: HashMap<ModuleHash, Vec<Task>>,
+    /// Messages decided while handling an incoming one, sent before the next work request.
+    pub(crate) outbox: Vec<ToCoordinator>,
     state: Option<WorkerState>,
 }
 
@@ -94,10 +101,59 @@ impl Worker {
         })
     }
 
+    /// Takes assigned tasks: to the pool, or, for a wasm task whose module the worker does
+    /// not hold, to wait for it (asking the coordinator once per module).
+    pub(crate) fn take(&mut self, tasks: Vec<Task>) {
+        for task in tasks {
+            match &task.kind {
+                TaskKind::Wasm { module, .. } if !self.pool.wasm().holds(*module) => {
+                    let waiting = self.parked.entry(*module).or_default();
+                    if waiting.is_empty() {
+                        self.outbox.push(ToCoordinator::FetchModule { module: *module });
+                    }
+                    waiting.push(task);
+                }
+                _ => self.pool.submit(task),
+            }
+        }
+    }
+
+    /// A module arrived, or cannot: its waiting tasks go to the pool, or fail with the
+    /// coordinator's reason.
+    pub(crate) fn module_arrived(&mut self, module: ModuleHash, bytes: Result<Vec<u8>, String>) {
+        let waiting = self.parked.remove(&module).unwrap_or_default();
+        match bytes {
+            Ok(bytes) => {
+                self.pool.wasm().insert(module, bytes);
+                waiting.into_iter().for_each(|task| self.pool.submit(task));
+            }
+            Err(reason) => {
+                for task in waiting {
+                    let reason = format!("module {module} unavailable: {reason}");
+                    self.outbox.push(ToCoordinator::TaskFailed { task_id: task.id, reason });
+                    self.stats.tasks_failed += 1;
+                }
+            }
+        }
+    }
+
+    /// Drops waiting tasks: all of them, or those named. Answers how many were dropped.
+    pub(crate) fn drop_parked(&mut self, only: Option<&[ostrich_protocol::TaskId]>) -> u32 {
+        let mut dropped = 0;
+        for waiting in self.parked.values_mut() {
+            let before = waiting.len();
+            waiting.retain(|task| only.is_some_and(|ids| !ids.contains(&task.id)));
+            dropped += (before - waiting.len()) as u32;
+        }
+        // A module still asked for keeps its (now maybe empty) entry, so it is not asked
+        // for twice when more of its tasks arrive before it does.
+        dropped
+    }
+
     /// Publishes the current stats, refreshing the pool figures first.
     pub(crate) fn publish(&mut self) {
         self.stats.active_threads = self.pool.active_threads();
-        self.stats.in_flight = self.pool.in_flight() as u32;
+        self.stats.in_flight = self.pool.in_flight() as u32 + self.parked.values().map(Vec::len).sum::<usize>() as u32;
         self.cell.publish(&self.stats);
     }
 
@@ -207,6 +263,8 @@ pub(crate) async fn drive(
         master_key,
         bench,
         kernels_sent: None,
+        parked: HashMap::new(),
+        outbox: Vec::new(),
         state,
     };
     let outcome = reconnect_loop(&mut worker).await;

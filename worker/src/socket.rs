@@ -146,5 +146,6 @@ pub fn name_of(message: &ToDevice) -> &'static str {
         ToDevice::CommandOk { .. } => "CommandOk",
         ToDevice::CommandError { .. } => "CommandError",
         ToDevice::Log(_) => "Log",
+        ToDevice::Module { .. } => "Module",
     }
 }

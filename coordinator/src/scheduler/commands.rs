@@ -162,8 +162,8 @@ impl Core {
     pub fn submit_job(&mut self, swarm_id: SwarmId, spec: JobSpec, now: Instant) -> Result<JobId, CommandError> {
         self.swarm_mut(swarm_id)?;
         let job_id = self.next_job;
-        let job =
-            Job::new(job_id, swarm_id, spec.clone()).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
+        let job = Job::new(job_id, swarm_id, spec.clone(), &self.store.modules)
+            .map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
         self.check_job_quota(swarm_id, &job)?;
         self.next_job += 1;
         let count = job.task_count();

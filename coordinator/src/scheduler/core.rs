@@ -3,7 +3,8 @@
 //! [`Effect`]s, which the actor delivers. Unit tests drive it directly.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -119,10 +120,11 @@ pub struct Core {
     pub(super) resume: HashMap<String, (SwarmId, DeviceId)>,
     pub(super) sessions: HashMap<SessionId, (SwarmId, DeviceId)>,
     pub(super) tasks: HashMap<TaskId, TaskEntry>,
-    /// Lease deadlines in dispatch order, tagged with the dispatch count they belong to.
-    /// Every lease lasts `settings.lease`, so this order is also deadline order; entries of
-    /// leases that ended are skipped when reached, and compacted away when they pile up.
-    pub(super) deadlines: VecDeque<(Instant, TaskId, u32)>,
+    /// Lease deadlines, earliest first, tagged with the dispatch count they belong to (a
+    /// wasm job's leases are longer than the others', so dispatch order is not deadline
+    /// order). Entries of leases that ended are skipped when reached, and compacted away
+    /// when they pile up.
+    pub(super) deadlines: BinaryHeap<Reverse<(Instant, TaskId, u32)>>,
     /// Jobs whose progress changed since the last flush.
     pub(super) dirty_jobs: HashSet<JobId>,
     pub(super) store: Store,
@@ -146,7 +148,7 @@ impl Core {
             resume: HashMap::new(),
             sessions: HashMap::new(),
             tasks: HashMap::new(),
-            deadlines: VecDeque::new(),
+            deadlines: BinaryHeap::new(),
             dirty_jobs: HashSet::new(),
             store: Store::default(),
             next_task: 1,
@@ -253,12 +255,16 @@ impl Core {
             offered: None,
             owed: 0,
             kernels: None,
+            trust: 0,
         });
         device.name = match trim(name) {
             n if n.is_empty() => format!("device-{}", &device_id.simple().to_string()[..6]),
             n => n,
         };
         device.weight = weight(&caps);
+        if device.caps.runtime != caps.runtime {
+            device.trust = 0;
+        }
         device.caps = caps;
         device.kernels = None;
         device.role = role;
@@ -421,6 +427,9 @@ impl Core {
             return;
         };
         job.state = state.clone();
+        if let Some(wasm) = job.wasm_mut() {
+            wasm.candidates.clear();
+        }
         let swarm_id = job.swarm;
         let leased: Vec<(TaskId, Option<Lease>)> =
             self.tasks.iter().filter(|(_, t)| t.job == job_id).map(|(id, t)| (*id, t.lease)).collect();
@@ -516,7 +525,13 @@ impl Core {
             None => Err("job is gone".into()),
         };
         self.release_answered(swarm_id, device_id, task_id);
+        let wasm = self.store.get_mut(job_id).and_then(Job::wasm_mut);
+        let replicates = wasm.is_some_and(|wasm| {
+            wasm.stats.results += 1;
+            verdict.is_ok() && wasm.replicates()
+        });
         match verdict {
+            Ok(()) if replicates => self.replicate(swarm_id, device_id, task_id, output, now, seed),
             Ok(()) => self.accept(swarm_id, device_id, task_id, output, now),
             Err(reason) => self.reject(swarm_id, device_id, task_id, reason),
         }
@@ -566,7 +581,14 @@ impl Core {
         }
     }
 
-    fn accept(&mut self, swarm_id: SwarmId, device_id: DeviceId, task_id: TaskId, output: TaskOutput, now: Instant) {
+    pub(super) fn accept(
+        &mut self,
+        swarm_id: SwarmId,
+        device_id: DeviceId,
+        task_id: TaskId,
+        output: TaskOutput,
+        now: Instant,
+    ) {
         let Some(entry) = self.tasks.remove(&task_id) else {
             return;
         };
@@ -581,10 +603,12 @@ impl Core {
         }
         let tile = match &output {
             TaskOutput::MandelbrotTile { iterations } => Some(iterations.clone()),
-            TaskOutput::MatmulTile { .. } => None,
+            TaskOutput::MatmulTile { .. } | TaskOutput::Wasm { .. } => None,
         };
-        let rect = self.store.accept(entry.job, entry.index, output);
-        let complete = self.store.get(entry.job).is_some_and(Job::is_complete);
+        let accepted = self.store.accept(entry.job, entry.index, output);
+        let job = self.store.get(entry.job);
+        let complete = job.is_some_and(Job::is_complete);
+        let rect = job.and_then(|job| job.tile(entry.index)).filter(|_| accepted);
         if let (Some(rect), Some(iterations)) = (rect, tile) {
             let message = ToDevice::MandelbrotTile { job_id: entry.job, rect, iterations };
             if let Some(swarm) = self.swarms.get(&swarm_id) {
@@ -598,11 +622,26 @@ impl Core {
     }
 
     fn reject(&mut self, swarm_id: SwarmId, device_id: DeviceId, task_id: TaskId, reason: String) {
-        if let Some(entry) = self.tasks.get_mut(&task_id) {
+        let job = self.tasks.get_mut(&task_id).map(|entry| {
             entry.excluded.push(device_id);
-            if let Some(job) = self.store.get_mut(entry.job) {
-                job.verification_failures += 1;
-            }
+            entry.job
+        });
+        self.strike(swarm_id, device_id, job, &format!("task {task_id}"), &reason);
+        self.fail_attempt(task_id);
+    }
+
+    /// A result of `device_id` was wrong: it counts against the device (its trust is reset;
+    /// after `quarantine_after` strikes it is quarantined) and against the job's figures.
+    pub(super) fn strike(
+        &mut self,
+        swarm_id: SwarmId,
+        device_id: DeviceId,
+        job: Option<JobId>,
+        what: &str,
+        reason: &str,
+    ) {
+        if let Some(job) = job.and_then(|job| self.store.get_mut(job)) {
+            job.verification_failures += 1;
         }
         let quarantine_after = self.settings.quarantine_after;
         if let Some(swarm) = self.swarms.get(&swarm_id) {
@@ -612,12 +651,9 @@ impl Core {
             return;
         };
         device.failures += 1;
+        device.trust = 0;
         let (name, failures) = (device.name.clone(), device.failures);
-        self.log(
-            swarm_id,
-            LogLevel::Warn,
-            format!("result of task {task_id} from {name} failed verification: {reason}"),
-        );
+        self.log(swarm_id, LogLevel::Warn, format!("result of {what} from {name} failed verification: {reason}"));
         if failures >= quarantine_after {
             let why = format!("{failures} results failed verification; last: {reason}");
             if let Some(device) = self.swarms.get_mut(&swarm_id).and_then(|s| s.devices.get_mut(&device_id)) {
@@ -626,7 +662,6 @@ impl Core {
             self.cancel_leases(swarm_id, |d| d == device_id);
             self.log(swarm_id, LogLevel::Error, format!("{name} quarantined after {failures} failed checks"));
         }
-        self.fail_attempt(task_id);
     }
 }
 

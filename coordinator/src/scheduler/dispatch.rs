@@ -1,7 +1,11 @@
 //! Weighted dispatch and leases: which device gets which task, and what happens when a
 //! lease ends without a verified result.
 
-use std::{collections::HashMap, time::Instant};
+use std::{
+    cmp::Reverse,
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use ostrich_protocol::{DeviceId, JobId, JobState, LogLevel, RunState, SwarmId, Task, TaskId, ToDevice};
 
@@ -21,8 +25,7 @@ impl Core {
     /// have room their shares are proportional to their weights. Devices come from the
     /// swarm's ready heap, so the cost is per task dispatched, not per device in the swarm.
     pub fn dispatch(&mut self, swarm_id: SwarmId, now: Instant) {
-        let lease = self.settings.lease;
-        let lease_ms = lease.as_millis().min(u128::from(u32::MAX)) as u32;
+        let base_lease_ms = self.settings.lease.as_millis().min(u128::from(u32::MAX)) as u64;
         let Some(swarm) = self.swarms.get_mut(&swarm_id) else {
             return;
         };
@@ -58,22 +61,26 @@ impl Core {
             let Some(entry) = self.tasks.get_mut(&task_id) else {
                 continue;
             };
-            let Some(kind) = self.store.get(entry.job).and_then(|job| job.task_kind(entry.index)) else {
+            let Some(job) = self.store.get(entry.job) else {
                 continue;
             };
+            let Some(kind) = job.task_kind(entry.index) else {
+                continue;
+            };
+            let lease_ms = job.lease_ms(base_lease_ms).min(u64::from(u32::MAX));
             let Some(device) = swarm.devices.get_mut(&candidate.device) else {
                 continue;
             };
             entry.lease = Some(Lease { device: device.id, session });
             entry.dispatches += 1;
             entry.result_bytes = result_bytes(kind.max_output_bytes());
-            self.deadlines.push_back((now + lease, task_id, entry.dispatches));
+            self.deadlines.push(Reverse((now + Duration::from_millis(lease_ms), task_id, entry.dispatches)));
             device.leases.insert(task_id);
             device.owed += entry.result_bytes;
             swarm.virtual_time = candidate.pass;
             device.pass = candidate.pass + 1.0 / f64::from(device.weight.max(1));
             swarm.offer(candidate.device);
-            let task = Task { id: task_id, job_id: entry.job, lease_ms, kind };
+            let task = Task { id: task_id, job_id: entry.job, lease_ms: lease_ms as u32, kind };
             match batches.iter_mut().find(|(s, _, _)| *s == session) {
                 Some((_, _, tasks)) => tasks.push(task),
                 None => batches.push((session, candidate.device, vec![task])),
@@ -95,7 +102,7 @@ impl Core {
     fn compact_deadlines(&mut self) {
         if self.deadlines.len() > 2 * self.tasks.len() + DEADLINE_SLACK {
             let tasks = &self.tasks;
-            self.deadlines.retain(|(_, task_id, dispatch)| {
+            self.deadlines.retain(|Reverse((_, task_id, dispatch))| {
                 tasks.get(task_id).is_some_and(|t| t.lease.is_some() && t.dispatches == *dispatch)
             });
         }
@@ -162,11 +169,11 @@ impl Core {
     /// Dispatches again every task whose lease expired; the holder is told to drop it.
     pub fn expire_leases(&mut self, now: Instant) {
         let mut touched = Vec::new();
-        while let Some((deadline, task_id, dispatch)) = self.deadlines.front().copied() {
+        while let Some(&Reverse((deadline, task_id, dispatch))) = self.deadlines.peek() {
             if deadline > now {
                 break;
             }
-            self.deadlines.pop_front();
+            self.deadlines.pop();
             let Some(entry) = self.tasks.get(&task_id) else {
                 continue;
             };

@@ -280,6 +280,7 @@ impl Driver {
             gpu: gpu.then(|| GpuInfo { vendor: "v".into(), description: "d".into(), fallback: true }),
             ops_score: 0,
             platform: "fuzz".into(),
+            runtime: ostrich_protocol::WasmRuntime::Native,
         };
         let session = self.next_session;
         self.next_session += 1;

@@ -136,7 +136,7 @@ impl Core {
         }
         leased.sort_unstable();
         let mut due = vec![false; leased.len()];
-        for (_, id, dispatch) in &self.deadlines {
+        for std::cmp::Reverse((_, id, dispatch)) in &self.deadlines {
             if let Ok(at) = leased.binary_search(&(*id, *dispatch)) {
                 due[at] = true;
             }

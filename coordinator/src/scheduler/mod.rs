@@ -10,9 +10,11 @@ mod dispatch;
 pub mod fuzzing;
 mod invariants;
 mod quotas;
+pub mod replication;
 mod restore;
 mod snapshot;
 mod swarm;
+mod wasm_jobs;
 
 use std::{
     collections::HashMap,
@@ -22,17 +24,19 @@ use std::{
 use actix::prelude::*;
 use bytes::Bytes;
 use ostrich_protocol::{
-    Capabilities, DeviceId, JobId, JobProgress, JobSpec, KernelReport, MasterCommand, RejectCode, Snapshot, SwarmId,
-    TaskId, TaskOutput, ToDevice, Welcome,
+    Capabilities, DeviceId, JobId, JobProgress, JobSpec, KernelReport, MasterCommand, ModuleHash, Record, RejectCode,
+    Snapshot, SwarmId, TaskId, TaskOutput, ToDevice, Welcome,
 };
 use rand::RngCore;
 
 pub use self::core::{Admission, CommandError, Core, Effect, Settings, secret};
 pub use self::quotas::{Quotas, unix_ms};
 pub use self::swarm::{RateWindow, SessionId, limits, weight};
+pub use self::wasm_jobs::{MAX_MODULES, ModuleInfo};
 use crate::{
     jobs::ResultFile,
     limits::{FrameLimit, Reservation},
+    modules::StoredModule,
     session::Outbound,
     tokens::InviteUsage,
 };
@@ -231,6 +235,13 @@ pub enum DeviceEvent {
         /// The report, as sent.
         report: KernelReport,
     },
+    /// It asks for a module of its swarm.
+    FetchModule {
+        /// The session.
+        session: SessionId,
+        /// The module.
+        module: ModuleHash,
+    },
 }
 
 impl Handler<DeviceEvent> for Scheduler {
@@ -250,6 +261,7 @@ impl Handler<DeviceEvent> for Scheduler {
             DeviceEvent::Failed { session, task_id, reason } => self.core.task_failed(session, task_id, &reason, now),
             DeviceEvent::Benchmark { session, ops_score } => self.core.benchmark(session, ops_score),
             DeviceEvent::Kernels { session, report } => self.core.kernels(session, report),
+            DeviceEvent::FetchModule { session, module } => self.core.fetch_module(session, module),
         }
         self.deliver();
     }
@@ -330,6 +342,18 @@ pub enum JobRequest {
     Delete(SwarmId, JobId),
     /// A completed job's result file.
     Result(SwarmId, JobId),
+    /// Store a validated module.
+    PutModule(SwarmId, Box<StoredModule>),
+    /// The swarm's modules.
+    Modules(SwarmId),
+    /// Delete a module.
+    DeleteModule(SwarmId, ModuleHash),
+    /// Append records to an open wasm job, and close it if asked.
+    Append(SwarmId, JobId, Vec<Record>, bool),
+    /// Close an open wasm job to more records.
+    Close(SwarmId, JobId),
+    /// One task's verified output.
+    Output(SwarmId, JobId, u32),
 }
 
 /// The answer to a [`JobRequest`].
@@ -344,6 +368,12 @@ pub enum JobReply {
     Deleted,
     /// A result file, or `None` while the job is not complete.
     File(Option<ResultFile>),
+    /// A module was stored (true) or was there already (false).
+    Module(ModuleInfo, bool),
+    /// The swarm's modules.
+    Modules(Vec<ModuleInfo>),
+    /// A task's output, or `None` while it has none.
+    Output(Option<Vec<u8>>),
 }
 
 impl Handler<JobRequest> for Scheduler {
@@ -367,6 +397,22 @@ impl Handler<JobRequest> for Scheduler {
             JobRequest::Result(swarm, job) => {
                 self.core.result_file(swarm, job).map(JobReply::File).ok_or_else(not_found)
             }
+            JobRequest::PutModule(swarm, module) => {
+                self.core.put_module(swarm, *module).map(|(info, new)| JobReply::Module(info, new))
+            }
+            JobRequest::Modules(swarm) => Ok(JobReply::Modules(self.core.modules(swarm))),
+            JobRequest::DeleteModule(swarm, hash) => self.core.delete_module(swarm, hash).map(|()| JobReply::Deleted),
+            JobRequest::Append(swarm, job, records, close) => self
+                .core
+                .append_records(swarm, job, records, close, Instant::now())
+                .and_then(|_| self.core.job_progress(swarm, job).ok_or_else(not_found))
+                .map(JobReply::Job),
+            JobRequest::Close(swarm, job) => self
+                .core
+                .close_records(swarm, job)
+                .and_then(|()| self.core.job_progress(swarm, job).ok_or_else(not_found))
+                .map(JobReply::Job),
+            JobRequest::Output(swarm, job, index) => self.core.task_output(swarm, job, index).map(JobReply::Output),
         };
         self.deliver();
         reply

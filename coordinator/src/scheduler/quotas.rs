@@ -21,7 +21,7 @@ pub struct Quotas {
     /// Unfinished jobs.
     pub jobs: u32,
     /// Bytes of results: every job's whole result counts from its submission until it is
-    /// deleted.
+    /// deleted; a wasm job's inputs and the swarm's modules count too.
     pub result_bytes: u64,
     /// Devices online at once, the master included.
     pub devices: u32,
@@ -70,12 +70,18 @@ impl Core {
             );
             return Err((CommandErrorCode::QuotaExceeded, message));
         }
-        let wanted = job.result_bytes();
-        if usage.result_bytes.used + wanted > quotas.result_bytes {
+        self.check_stored_bytes(swarm_id, job.result_bytes(), "this job's result")
+    }
+
+    /// Refuses `wanted` more bytes (a job's result, a wasm job's records, a module) that
+    /// would take the swarm past its quota of stored bytes.
+    pub(super) fn check_stored_bytes(&self, swarm_id: SwarmId, wanted: u64, what: &str) -> Result<(), CommandError> {
+        let limit = self.settings.quotas.result_bytes;
+        let used = self.usage(swarm_id).result_bytes.used;
+        if used + wanted > limit {
             let message = format!(
-                "this job's result ({} bytes) would take the swarm past its limit of {} bytes of results \
-                 ({} held); delete finished jobs to make room",
-                wanted, quotas.result_bytes, usage.result_bytes.used
+                "{what} ({wanted} bytes) would take the swarm past its limit of {limit} bytes of results \
+                 ({used} held); delete finished jobs to make room"
             );
             return Err((CommandErrorCode::TooLarge, message));
         }
@@ -91,6 +97,7 @@ impl Core {
             unfinished += u64::from(job.state == JobState::Running);
             result_bytes += job.result_bytes();
         }
+        result_bytes += self.store.modules.of(swarm_id).map(|m| m.bytes.len() as u64).sum::<u64>();
         let swarm = self.swarms.get(&swarm_id);
         let online = swarm.map_or(0, |s| s.sessions(false).count() as u64);
         SwarmUsage {

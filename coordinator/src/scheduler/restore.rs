@@ -3,13 +3,19 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ostrich_protocol::{JobState, RunState};
+use ostrich_protocol::{JobSpec, JobState, RunState, WasmInput};
+use ostrich_wasm::{Host, prepare};
 
 use super::{
     core::{Core, Settings},
     swarm::{Fresh, Swarm},
 };
-use crate::{durable::Restored, jobs::Job, store::Store};
+use crate::{
+    durable::Restored,
+    jobs::Job,
+    modules::{StoredModule, Verifier},
+    store::Store,
+};
 
 impl Core {
     /// A scheduler holding what `restored` read back, writing on to `store`. Devices come
@@ -35,9 +41,34 @@ impl Core {
         for (credential, swarm, device) in restored.resume {
             core.resume.insert(credential, (swarm, device));
         }
+        let verifier = Host::verifier();
+        for (swarm, hash, bytes) in restored.modules {
+            // Stored modules were validated at upload; checking again costs little and
+            // tells whether this build still accepts them, and whether they verify.
+            let has_verify = prepare(&bytes).map(|p| p.has_verify).unwrap_or(false);
+            let verifier = match (&verifier, has_verify) {
+                (Ok(host), true) => match Verifier::compile(host, &bytes) {
+                    Ok(verifier) => Some(verifier),
+                    Err(error) => {
+                        log::error!("module {hash} no longer compiles ({error}); its results will be replicated");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            core.store.modules.insert(swarm, StoredModule { hash, bytes: bytes.into(), verifier });
+        }
         for stored in restored.jobs {
-            let Ok(mut job) = Job::new(stored.id, stored.record.swarm, stored.spec) else {
-                log::error!("job {} in the store no longer validates; dropped", stored.id);
+            let mut spec = stored.spec;
+            if let JobSpec::Wasm(wasm) = &mut spec
+                && let WasmInput::Records { records, open } = &mut wasm.input
+            {
+                records.extend(stored.records);
+                *open = *open && !stored.closed;
+            }
+            let job = Job::new(stored.id, stored.record.swarm, spec, &core.store.modules);
+            let Ok(mut job) = job.inspect_err(|e| log::error!("job {} in the store no longer validates ({e}); dropped", stored.id))
+            else {
                 continue;
             };
             for (index, output) in stored.tiles {

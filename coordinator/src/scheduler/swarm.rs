@@ -68,6 +68,7 @@ pub fn clamp_capabilities(caps: Capabilities) -> Capabilities {
         }),
         ops_score: caps.ops_score.min(limits::MAX_OPS_SCORE),
         platform: trim(&caps.platform),
+        runtime: caps.runtime,
     }
 }
 
@@ -165,6 +166,10 @@ pub struct Device {
     pub owed: u64,
     /// Its kernel paths and choice, as it last reported them in this session (clamped).
     pub kernels: Option<KernelReport>,
+    /// Consecutive wasm results of its runtime (`caps.runtime`) that agreed with another
+    /// device's; reset when one disagrees or the runtime changes. In memory only: a
+    /// restarted coordinator trusts nobody yet.
+    pub trust: u32,
 }
 
 impl Device {
@@ -371,6 +376,7 @@ mod tests {
             gpu: gpu.then(|| GpuInfo { vendor: "v".into(), description: "d".into(), fallback: false }),
             ops_score: score,
             platform: "p".into(),
+            runtime: ostrich_protocol::WasmRuntime::Native,
         }
     }
 

@@ -21,7 +21,14 @@ fn core() -> Core {
 }
 
 fn caps(cores: u32) -> Capabilities {
-    Capabilities { logical_cores: cores, memory_mb: 0, gpu: None, ops_score: 0, platform: "test".into() }
+    Capabilities {
+        logical_cores: cores,
+        memory_mb: 0,
+        gpu: None,
+        ops_score: 0,
+        platform: "test".into(),
+        runtime: ostrich_protocol::WasmRuntime::Native,
+    }
 }
 
 /// Creates a swarm; answers its id and the master's session (1).

@@ -200,6 +200,9 @@ impl DeviceSession {
             (Phase::Joined { .. }, ToCoordinator::Kernels(report)) => {
                 self.scheduler.do_send(DeviceEvent::Kernels { session: self.id, report });
             }
+            (Phase::Joined { .. }, ToCoordinator::FetchModule { module }) => {
+                self.scheduler.do_send(DeviceEvent::FetchModule { session: self.id, module });
+            }
             (Phase::Joined { role }, ToCoordinator::Command(command)) => {
                 if *role == Role::Master {
                     self.command(ctx, command);

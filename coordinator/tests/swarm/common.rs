@@ -112,7 +112,14 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
 
 /// Capabilities of a plain test device.
 pub fn caps(cores: u32) -> Capabilities {
-    Capabilities { logical_cores: cores, memory_mb: 1024, gpu: None, ops_score: 0, platform: "test".into() }
+    Capabilities {
+        logical_cores: cores,
+        memory_mb: 1024,
+        gpu: None,
+        ops_score: 0,
+        platform: "test".into(),
+        runtime: ostrich_protocol::WasmRuntime::Native,
+    }
 }
 
 /// A raw protocol client.

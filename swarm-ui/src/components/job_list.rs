@@ -48,6 +48,7 @@ pub fn JobList(props: &JobListProps) -> Html {
         let (extension, kind) = match job.kind {
             JobKind::Matmul => ("npy", "matrix"),
             JobKind::Mandelbrot => ("png", "image"),
+            JobKind::Wasm => ("bin", "results"),
         };
         let download = {
             let (session, key) = (session.clone(), props.master_key.clone().unwrap_or_default());

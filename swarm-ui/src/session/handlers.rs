@@ -89,6 +89,7 @@ impl Inner {
                 gpu: gpu.map(|g| g.info.clone()),
                 ops_score: self.ops_score,
                 platform: self.boot.platform.clone(),
+                runtime: ostrich_protocol::WasmRuntime::Browser,
             },
             credential,
         };

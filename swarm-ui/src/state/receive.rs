@@ -25,7 +25,8 @@ impl State {
             ToDevice::Rejected { .. }
             | ToDevice::Assign { .. }
             | ToDevice::Cancel { .. }
-            | ToDevice::PowerPolicy { .. } => {}
+            | ToDevice::PowerPolicy { .. }
+            | ToDevice::Module { .. } => {}
             ToDevice::Throttle { percent } => self.throttle = percent.min(100),
             ToDevice::RunState { state } => self.run_state = state,
             ToDevice::DeviceEnabled { enabled } => self.enabled = enabled,

@@ -44,6 +44,7 @@ fn progress(job_id: JobId, verified: u32) -> JobProgress {
         redispatched: 0,
         in_flight: 1,
         view: None,
+        replication: None,
     }
 }
 

@@ -298,6 +298,22 @@ pub(super) fn claim(kind: &TaskKind, lie: Option<Output>) -> TaskOutput {
         (TaskOutput::MandelbrotTile { iterations }, Output::WrongKind) => {
             TaskOutput::MatmulTile { c: vec![0.0; iterations.len()] }
         }
+        (TaskOutput::Wasm { mut output }, Output::Perturbed(at)) => {
+            let at = usize::from(at) % output.len().max(1);
+            match output.get_mut(at) {
+                Some(byte) => *byte ^= 1,
+                None => output.push(1),
+            }
+            TaskOutput::Wasm { output }
+        }
+        (TaskOutput::Wasm { mut output }, Output::Resized(len)) => {
+            output.resize(usize::from(len % 40), 7);
+            TaskOutput::Wasm { output }
+        }
+        (TaskOutput::Wasm { output }, Output::WrongKind) => TaskOutput::MatmulTile { c: vec![0.0; output.len()] },
+        (TaskOutput::Wasm { output }, Output::NonFinite | Output::Zeros) => {
+            TaskOutput::Wasm { output: vec![0; output.len()] }
+        }
         (TaskOutput::MatmulTile { mut c }, Output::NonFinite) => {
             if let Some(value) = c.first_mut() {
                 *value = f32::NAN;

@@ -1,11 +1,18 @@
 //! Jobs as the coordinator holds them: validation, splitting into tiles, the payload of each
 //! task, verification of each result and assembly of the final output. Plain code, no
-//! actors: the scheduler calls it, and the store keeps what it builds.
+//! actors: the scheduler calls it, and the store keeps what it builds. User (wasm) jobs
+//! keep their inputs and outputs in [`wasm`].
+
+pub mod wasm;
 
 use ostrich_kernels::{freivalds, mandelbrot, seeded};
 use ostrich_protocol::{
-    JobId, JobKind, JobProgress, JobSpec, JobState, MandelbrotView, MatrixSource, Rect, SwarmId, TaskKind, TaskOutput,
+    JobId, JobKind, JobProgress, JobSpec, JobState, MandelbrotView, MatrixSource, Rect, Record, SwarmId, TaskKind,
+    TaskOutput,
 };
+
+use crate::modules::Modules;
+use wasm::WasmWork;
 
 /// The largest matrix edge a job may have.
 pub const MAX_MATRIX_EDGE: u32 = 8192;
@@ -28,7 +35,7 @@ pub enum JobError {
     Invalid(String),
 }
 
-fn invalid(message: impl Into<String>) -> JobError {
+pub(crate) fn invalid(message: impl Into<String>) -> JobError {
     JobError::Invalid(message.into())
 }
 
@@ -49,6 +56,7 @@ enum Work {
         view: MandelbrotView,
         iterations: Vec<u32>,
     },
+    Wasm(Box<WasmWork>),
 }
 
 /// A job: its inputs, its tiles, the outputs verified so far and its counters.
@@ -71,8 +79,9 @@ pub struct Job {
 }
 
 impl Job {
-    /// Validates a spec and builds the job, generating seeded operands.
-    pub fn new(id: JobId, swarm: SwarmId, spec: JobSpec) -> Result<Self, JobError> {
+    /// Validates a spec and builds the job, generating seeded operands; a wasm job's module
+    /// must be one of its swarm's `modules`.
+    pub fn new(id: JobId, swarm: SwarmId, spec: JobSpec, modules: &Modules) -> Result<Self, JobError> {
         let (label, work, tiles) = match spec {
             JobSpec::Matmul(spec) => {
                 let (m, k, n, tile) = (spec.m, spec.k, spec.n, spec.tile);
@@ -133,8 +142,18 @@ impl Job {
                 let work = Work::Mandelbrot { view: v, iterations: vec![0; pixels] };
                 (format!("mandelbrot {}×{}", v.width, v.height), work, split(v.width, v.height, spec.tile))
             }
+            JobSpec::Wasm(spec) => {
+                let module = modules.get(swarm, spec.module).ok_or_else(|| {
+                    invalid(format!("the swarm has no module {}; upload it first (POST /api/modules)", spec.module))
+                })?;
+                let work = WasmWork::new(spec, module.clone())?;
+                (work.label(), Work::Wasm(Box::new(work)), Vec::new())
+            }
         };
-        let count = tiles.len();
+        let count = match &work {
+            Work::Wasm(wasm) => wasm.task_count() as usize,
+            _ => tiles.len(),
+        };
         Ok(Self {
             id,
             swarm,
@@ -149,22 +168,60 @@ impl Job {
         })
     }
 
-    /// How many tasks the job was split into.
+    /// How many tasks the job was split into (so far, for an open records job).
     pub fn task_count(&self) -> u32 {
-        self.tiles.len() as u32
+        self.done.len() as u32
     }
 
-    /// The bytes its whole result takes in memory (and counts against its swarm's quota).
+    /// The bytes its whole result takes in memory (and counts against its swarm's quota);
+    /// a wasm job counts its inputs and every task's largest output.
     pub fn result_bytes(&self) -> u64 {
         match &self.work {
             Work::Matmul { c, .. } => c.len() as u64 * 4,
             Work::Mandelbrot { iterations, .. } => iterations.len() as u64 * 4,
+            Work::Wasm(wasm) => wasm.stored_bytes(),
         }
     }
 
-    /// Whether every task has a verified result.
+    /// Whether every task has a verified result (and an open records job was closed).
     pub fn is_complete(&self) -> bool {
-        self.verified == self.task_count()
+        self.verified == self.task_count() && !self.wasm().is_some_and(WasmWork::is_open)
+    }
+
+    /// A wasm job's own part.
+    pub fn wasm(&self) -> Option<&WasmWork> {
+        match &self.work {
+            Work::Wasm(wasm) => Some(wasm),
+            _ => None,
+        }
+    }
+
+    /// A wasm job's own part, to change.
+    pub fn wasm_mut(&mut self) -> Option<&mut WasmWork> {
+        match &mut self.work {
+            Work::Wasm(wasm) => Some(wasm),
+            _ => None,
+        }
+    }
+
+    /// Appends records to an open records job; answers the range of new task indices.
+    pub fn append(&mut self, records: Vec<Record>) -> Result<std::ops::Range<u32>, JobError> {
+        let wasm = self.wasm_mut().ok_or_else(|| invalid("only a wasm records job takes records"))?;
+        let first = wasm.append(records)?;
+        let end = wasm.task_count();
+        self.done.resize(end as usize, false);
+        Ok(first..end)
+    }
+
+    /// The lease of this job's tasks, from the coordinator's: a wasm job adds its time
+    /// limit.
+    pub fn lease_ms(&self, base_ms: u64) -> u64 {
+        self.wasm().map_or(base_ms, |wasm| wasm.lease_ms(base_ms))
+    }
+
+    /// Where tile `index` of a Mandelbrot job sits in its image.
+    pub fn tile(&self, index: u32) -> Option<Rect> {
+        matches!(self.work, Work::Mandelbrot { .. }).then(|| self.tiles.get(index as usize).copied()).flatten()
     }
 
     /// Whether task `index` already has a verified result.
@@ -177,11 +234,15 @@ impl Job {
         match self.work {
             Work::Matmul { .. } => JobKind::Matmul,
             Work::Mandelbrot { .. } => JobKind::Mandelbrot,
+            Work::Wasm(_) => JobKind::Wasm,
         }
     }
 
     /// The inputs of task `index`, as sent to a device.
     pub fn task_kind(&self, index: u32) -> Option<TaskKind> {
+        if let Work::Wasm(wasm) = &self.work {
+            return wasm.task_kind(index);
+        }
         let rect = *self.tiles.get(index as usize)?;
         Some(match &self.work {
             Work::Matmul { k, tile, a, b_panels, .. } => {
@@ -197,11 +258,15 @@ impl Job {
             Work::Mandelbrot { view, .. } => {
                 TaskKind::MandelbrotTile { view: *view, x: rect.x, y: rect.y, w: rect.w, h: rect.h }
             }
+            Work::Wasm(_) => return None,
         })
     }
 
     /// Checks a claimed output of task `index`; `seed` draws the random probe.
     pub fn verify(&self, index: u32, output: &TaskOutput, seed: u64) -> Result<(), String> {
+        if let (Work::Wasm(wasm), TaskOutput::Wasm { output }) = (&self.work, output) {
+            return wasm.verify(index, output);
+        }
         let rect = *self.tiles.get(index as usize).ok_or("no such task")?;
         match (&self.work, output) {
             (Work::Matmul { k, tile, a, b_panels, .. }, TaskOutput::MatmulTile { c }) => {
@@ -217,12 +282,23 @@ impl Job {
         }
     }
 
-    /// Stores a verified output of task `index`. Answers the tile's rectangle.
-    pub fn accept(&mut self, index: u32, output: TaskOutput) -> Option<Rect> {
-        let rect = *self.tiles.get(index as usize)?;
-        if self.done[index as usize] {
-            return None;
+    /// Stores a verified output of task `index`; false when it was done already or the
+    /// output is of another kind.
+    pub fn accept(&mut self, index: u32, output: TaskOutput) -> bool {
+        if self.is_done(index) {
+            return false;
         }
+        if let (Work::Wasm(wasm), TaskOutput::Wasm { output }) = (&mut self.work, &output) {
+            if !wasm.accept(index, output.clone()) {
+                return false;
+            }
+            self.done[index as usize] = true;
+            self.verified += 1;
+            return true;
+        }
+        let Some(&rect) = self.tiles.get(index as usize) else {
+            return false;
+        };
         match (&mut self.work, output) {
             (Work::Matmul { n, c, .. }, TaskOutput::MatmulTile { c: tile }) => {
                 copy_rect(c, *n, rect, &tile);
@@ -230,11 +306,11 @@ impl Job {
             (Work::Mandelbrot { view, iterations, .. }, TaskOutput::MandelbrotTile { iterations: tile }) => {
                 copy_rect(iterations, view.width as usize, rect, &tile);
             }
-            _ => return None,
+            _ => return false,
         }
         self.done[index as usize] = true;
         self.verified += 1;
-        Some(rect)
+        true
     }
 
     /// The job's progress; `in_flight` comes from the scheduler's leases.
@@ -251,8 +327,12 @@ impl Job {
             in_flight,
             view: match &self.work {
                 Work::Mandelbrot { view, .. } => Some(*view),
-                Work::Matmul { .. } => None,
+                _ => None,
             },
+            replication: self.wasm().map(|wasm| ostrich_protocol::ReplicationStats {
+                awaiting: wasm.candidates.len() as u32,
+                ..wasm.stats
+            }),
         }
     }
 
@@ -261,7 +341,7 @@ impl Job {
     pub fn verified_tiles(&self) -> impl Iterator<Item = (Rect, Vec<u32>)> + '_ {
         let image = match &self.work {
             Work::Mandelbrot { view, iterations } => Some((view.width as usize, iterations)),
-            Work::Matmul { .. } => None,
+            _ => None,
         };
         image.into_iter().flat_map(move |(width, iterations)| {
             self.tiles.iter().zip(&self.done).filter(|(_, done)| **done).map(move |(rect, _)| {
@@ -275,7 +355,8 @@ impl Job {
         })
     }
 
-    /// The result as a file, once complete: matmul as NumPy `.npy`, Mandelbrot as PNG.
+    /// The result as a file, once complete: matmul as NumPy `.npy`, Mandelbrot as PNG, a
+    /// wasm job's outputs in task order (`ostrich_protocol::RESULT_MAGIC`).
     pub fn result_file(&self) -> Option<ResultFile> {
         if self.state != JobState::Completed {
             return None;
@@ -290,6 +371,11 @@ impl Job {
                 content_type: "image/png",
                 file_name: format!("job-{}.png", self.id),
                 bytes: crate::image::mandelbrot_png(view, iterations).ok()?,
+            }),
+            Work::Wasm(wasm) => Some(ResultFile {
+                content_type: "application/octet-stream",
+                file_name: format!("job-{}-results.bin", self.id),
+                bytes: wasm.result_file()?,
             }),
         }
     }
@@ -364,7 +450,7 @@ mod tests {
 
     fn matmul(m: u32, k: u32, n: u32, tile: u32) -> Job {
         let spec = MatmulSpec { m, k, n, tile, source: MatrixSource::Seeded { seed: 7 } };
-        Job::new(1, SwarmId::nil(), JobSpec::Matmul(spec)).expect("valid job")
+        Job::new(1, SwarmId::nil(), JobSpec::Matmul(spec), &Modules::default()).expect("valid job")
     }
 
     #[test]
@@ -387,7 +473,7 @@ mod tests {
                 ostrich_kernels::matmul::matmul_tile(&a, &b, rows as usize, k as usize, cols as usize).expect("kernel");
             let output = TaskOutput::MatmulTile { c };
             job.verify(index, &output, index.into()).expect("honest tile verifies");
-            job.accept(index, output).expect("accepted");
+            assert!(job.accept(index, output), "accepted");
         }
         assert!(job.is_complete());
         let Work::Matmul { a, c, .. } = &job.work else { unreachable!() };
@@ -408,11 +494,12 @@ mod tests {
     #[test]
     fn out_of_range_specs_are_refused() {
         let too_big = MatmulSpec { m: 9000, k: 1, n: 1, tile: 8, source: MatrixSource::Seeded { seed: 1 } };
-        assert!(Job::new(1, SwarmId::nil(), JobSpec::Matmul(too_big)).is_err());
+        let modules = Modules::default();
+        assert!(Job::new(1, SwarmId::nil(), JobSpec::Matmul(too_big), &modules).is_err());
         let short = MatmulSpec { m: 2, k: 2, n: 2, tile: 2, source: MatrixSource::Data { a: vec![1.0], b: vec![] } };
-        assert!(Job::new(1, SwarmId::nil(), JobSpec::Matmul(short)).is_err());
+        assert!(Job::new(1, SwarmId::nil(), JobSpec::Matmul(short), &modules).is_err());
         let view =
             MandelbrotView { width: 10, height: 10, center_re: 0.0, center_im: 0.0, zoom: f64::NAN, max_iter: 10 };
-        assert!(Job::new(1, SwarmId::nil(), JobSpec::Mandelbrot(MandelbrotSpec { view, tile: 4 })).is_err());
+        assert!(Job::new(1, SwarmId::nil(), JobSpec::Mandelbrot(MandelbrotSpec { view, tile: 4 }), &modules).is_err());
     }
 }

@@ -1,0 +1,19 @@
+//! User WebAssembly kernels on native hosts.
+//!
+//! - [`prepare`] checks an uploaded module against the kernel ABI (see
+//!   `ostrich_protocol::wasm` and ARCHITECTURE.md) and the allowed features, naming the
+//!   cause of a refusal, and writes the memory limit into it;
+//! - [`Host`] runs kernels in wasmtime, configured for determinism, with time limits on
+//!   workers ([`Host::worker`]) and fuel on the coordinator's `verify` ([`Host::verifier`]);
+//! - [`Cache`] keeps compiled modules by hash, so a device compiles each once.
+
+mod cache;
+mod host;
+mod validate;
+
+pub use cache::Cache;
+pub use host::{Host, Kernel, KernelError, MAX_WASM_STACK, TICK, VERIFY_FUEL};
+pub use validate::{ModuleError, Prepared, module_hash, prepare};
+
+#[cfg(test)]
+mod tests;
