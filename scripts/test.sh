@@ -12,6 +12,8 @@ python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy
 
 # The browser app, embedded by the coordinator the tests start (adds the wasm target itself).
 cargo xtask build-ui
+# The example user kernels, built as a user builds them; the tests run them in the swarm.
+cargo xtask build-kernels
 
 cargo test --workspace --locked "$@"
 

@@ -32,7 +32,10 @@ pub const MAX_INPUT_BYTES: u32 = 16 * 1024 * 1024;
 pub const MAX_WASM_TASKS: u32 = 1 << 24;
 /// Consecutive agreeing results after which a device is trusted (BOINC's adaptive
 /// replication): its results are then only audited, with probability max(1/count, floor).
-pub const TRUST_THRESHOLD: u32 = 10;
+/// A device that lies once in this many results or more often is never trusted, so every
+/// one of its lies is replicated and caught; 20 covers the "one wrong byte in 20 outputs"
+/// liar, which a threshold of 10 would let slip between audits.
+pub const TRUST_THRESHOLD: u32 = 20;
 /// The default audit floor, in parts per million (5 %).
 pub const DEFAULT_AUDIT_FLOOR_PPM: u32 = 50_000;
 

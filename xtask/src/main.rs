@@ -5,6 +5,10 @@
 //! `build-ui` compiles swarm-ui for `wasm32-unknown-unknown`, binds it with wasm-bindgen
 //! (as a library: no CLI to install) and copies the static files, producing
 //! `swarm-ui/dist/`, which the coordinator embeds.
+//!
+//! `build-kernels` builds the example user kernels (`kernel-examples/`) exactly as a user
+//! would, `cargo build --target wasm32-unknown-unknown --release`, and copies the modules to
+//! `target/kernels/<name>.wasm`, where the tests and benchmarks take them.
 
 use std::{
     env, fs,
@@ -23,8 +27,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("build-ui") => build_ui(),
+        Some("build-kernels") => build_kernels().map(|_| ()),
         Some("bench") => bench::run(&root(), &args[1..]),
-        _ => bail!("usage: cargo xtask build-ui | cargo xtask bench [part ...]"),
+        _ => bail!("usage: cargo xtask build-ui | cargo xtask build-kernels | cargo xtask bench [part ...]"),
     }
 }
 
@@ -61,6 +66,37 @@ pub(crate) fn build_ui() -> Result<()> {
     }
     println!("swarm-ui built into {}", dist.display());
     Ok(())
+}
+
+/// The example kernels, by the name of their folder in `kernel-examples/`.
+pub(crate) const EXAMPLE_KERNELS: [&str; 4] = ["monte-carlo", "sweep", "raytrace", "factor"];
+
+/// Builds the example kernels for wasm with the release profile; answers the folder of
+/// the modules (`target/kernels`).
+pub(crate) fn build_kernels() -> Result<PathBuf> {
+    let root = root();
+    ensure_target()?;
+    let mut build = cargo(&root);
+    build.args(["build", "--locked", "--target", TARGET, "--release", "--lib"]);
+    // A fresh project's release profile: this workspace keeps line tables in release for
+    // the server's backtraces, which would add 1.5 MB of std's DWARF to every module.
+    build.env("CARGO_PROFILE_RELEASE_DEBUG", "false").env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+    for name in EXAMPLE_KERNELS {
+        build.args(["-p", &format!("ostrich-example-{name}")]);
+    }
+    if !build.status().context("cannot run cargo")?.success() {
+        bail!("building the example kernels for {TARGET} failed");
+    }
+    let target_dir = target_dir(&root);
+    let out = target_dir.join("kernels");
+    fs::create_dir_all(&out)?;
+    for name in EXAMPLE_KERNELS {
+        let built = target_dir.join(TARGET).join("release").join(format!("ostrich_example_{}.wasm", name.replace('-', "_")));
+        let module = out.join(format!("{name}.wasm"));
+        fs::copy(&built, &module).with_context(|| format!("cannot copy {}", built.display()))?;
+        println!("{name}: {} ({} bytes)", module.display(), fs::metadata(&module)?.len());
+    }
+    Ok(out)
 }
 
 /// Adds the wasm target through rustup when it is missing; a toolchain without rustup must

@@ -220,15 +220,24 @@ impl Client {
     }
 
     /// Skips messages until `pick` returns something.
-    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(ToDevice) -> Option<T>) -> T {
-        within("a matching message", async {
+    pub async fn recv_until<T>(&mut self, pick: impl FnMut(ToDevice) -> Option<T>) -> T {
+        self.recv_until_within(DEADLINE, pick).await
+    }
+
+    /// As [`Self::recv_until`], for waits on more work than the usual deadline covers on a
+    /// loaded 2-core machine.
+    pub async fn recv_until_within<T>(&mut self, limit: Duration, mut pick: impl FnMut(ToDevice) -> Option<T>) -> T {
+        let found = async {
             loop {
                 if let Some(value) = pick(self.recv().await) {
                     return value;
                 }
             }
-        })
-        .await
+        };
+        match tokio::time::timeout(limit, found).await {
+            Ok(value) => value,
+            Err(_) => panic!("timed out after {limit:?} waiting for a matching message"),
+        }
     }
 
     /// Waits for the server to end the socket, skipping messages.

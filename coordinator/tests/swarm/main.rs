@@ -40,3 +40,6 @@ mod shutdown;
 mod tls;
 /// 8. Wrong results are caught and the liar is quarantined.
 mod verification;
+/// User WebAssembly kernels: the examples, records jobs, hostile modules, `verify`, and
+/// adaptive replication catching a liar.
+mod wasm;
