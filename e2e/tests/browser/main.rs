@@ -15,3 +15,5 @@ mod phones;
 /// A master shares an invite, two browsers join (WebGPU and CPU) and compute real jobs
 /// under the master's live controls.
 mod swarm;
+/// User WebAssembly kernels in Chromium: the time limit, and the same bytes as wasmtime.
+mod wasm;

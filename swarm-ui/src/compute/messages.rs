@@ -4,7 +4,7 @@
 //! `Uint8Array` whose buffer is transferred, not copied. Both sides decode with
 //! [`ostrich_protocol::decode`], so a malformed message is an error, never a panic.
 
-use ostrich_protocol::{GpuInfo, Task, TaskId, TaskOutput};
+use ostrich_protocol::{GpuInfo, ModuleBytes, Task, TaskId, TaskOutput};
 use serde::{Deserialize, Serialize};
 
 /// What the pool sends to a worker. A worker gets one message at a time and answers it
@@ -29,6 +29,15 @@ pub enum ToWorker {
         task: Task,
         /// Whether to run a matmul tile on this worker's WebGPU device.
         gpu: bool,
+    },
+    /// Run a user kernel's task in a fresh instance with an empty import object; answered
+    /// by `Done` or `Failed`. The module's bytes come with the first task of that module a
+    /// worker gets; it compiles them once and keeps the compiled module.
+    RunWasm {
+        /// The task (its kind is `TaskKind::Wasm`).
+        task: Task,
+        /// The module, when this worker has not been given it yet.
+        module: Option<ModuleBytes>,
     },
 }
 
@@ -136,6 +145,13 @@ mod tests {
             task: task(TaskKind::MandelbrotTile { view, x: 0, y: 8, w: 16, h: 8 }),
             gpu: false,
         });
+        let wasm = TaskKind::Wasm {
+            module: ostrich_protocol::ModuleHash([5; 32]),
+            input: vec![1, 2],
+            time_limit_ms: 100,
+            max_output_bytes: 8,
+        };
+        round_trip(ToWorker::RunWasm { task: task(wasm), module: Some(ostrich_protocol::ModuleBytes(vec![0, 97])) });
     }
 
     #[test]

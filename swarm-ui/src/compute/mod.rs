@@ -11,6 +11,9 @@
 //! - `gpu` (wasm only): the WebGPU matrix product.
 //! - `selftest` (wasm only): `self_test_kernels`, the in-browser check that the WebGPU and
 //!   CPU kernels agree, exported to JavaScript.
+//! - `user_kernel` (wasm only): a user's WebAssembly kernel run inside a compute worker,
+//!   instantiated with nothing to import, stopped at its time limit by terminating the
+//!   worker.
 
 pub mod cpu;
 pub mod messages;
@@ -24,8 +27,10 @@ mod gpu;
 mod js;
 #[cfg(target_arch = "wasm32")]
 mod selftest;
+#[cfg(target_arch = "wasm32")]
+mod user_kernel;
 
-use ostrich_protocol::{KernelReport, TaskId, TaskOutput};
+use ostrich_protocol::{KernelReport, ModuleHash, TaskId, TaskOutput};
 use serde::{Deserialize, Serialize};
 
 pub use pool::ComputePool;
@@ -95,6 +100,10 @@ pub enum PoolEvent {
         /// CPU workers that are started or starting and not about to retire.
         running: u32,
     },
+    /// Tasks wait for a user kernel the pool does not hold: ask the coordinator for it
+    /// (`ToCoordinator::FetchModule`) and hand it over with
+    /// [`ComputePool::module_arrived`]. Asked once per module.
+    NeedModule(ModuleHash),
 }
 
 /// The number of CPU workers for a device with `logical_cores` at `throttle` percent.

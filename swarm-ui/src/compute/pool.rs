@@ -66,6 +66,12 @@ impl ComputePool {
         run(&self.inner, |s| s.cancel(task_ids));
     }
 
+    /// The coordinator answered a [`PoolEvent::NeedModule`]: the module's bytes, or why
+    /// there are none (its waiting tasks then fail).
+    pub fn module_arrived(&self, module: ostrich_protocol::ModuleHash, bytes: Result<Vec<u8>, String>) {
+        run(&self.inner, |s| s.module_arrived(module, bytes));
+    }
+
     /// Drops every task: clears the queue and terminates every running task's worker,
     /// starting fresh workers up to the thread count.
     pub fn stop(&self) {
@@ -127,6 +133,10 @@ fn run(inner: &Rc<RefCell<Inner>>, op: impl FnOnce(&mut Scheduler)) {
                     Effect::Terminate(id) => terminated.extend(workers.remove(&id)),
                     Effect::Emit(event) => events.push(event),
                     Effect::Log(line) => platform::warn(&line),
+                    Effect::Deadline(id, task_id, ms) => {
+                        let pool = Rc::downgrade(inner);
+                        platform::after(ms, move || on_time_limit(&pool, id, task_id, ms));
+                    }
                 }
             }
         }
@@ -134,6 +144,14 @@ fn run(inner: &Rc<RefCell<Inner>>, op: impl FnOnce(&mut Scheduler)) {
     };
     drop(terminated);
     platform::deliver(on_event, events);
+}
+
+/// A user kernel's time limit passed, if the pool still exists. A plain function, not a
+/// closure inside [`run`], which would make `run` instantiate itself without end.
+fn on_time_limit(pool: &Weak<RefCell<Inner>>, id: SlotId, task_id: TaskId, ms: u32) {
+    if let Some(inner) = pool.upgrade() {
+        run(&inner, |s| s.time_limit(id, task_id, ms));
+    }
 }
 
 /// Feeds one message from a worker to the pool, if the pool still exists.

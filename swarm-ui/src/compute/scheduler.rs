@@ -14,10 +14,10 @@
 //! [`ostrich_protocol::choose_matmul_path`] decides, unless the user forced a path. A GPU that is not used is
 //! let go.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::mem;
 
-use ostrich_protocol::{GpuPath, KernelReport, MatmulPath, Task, TaskId, TaskKind};
+use ostrich_protocol::{GpuPath, KernelReport, MatmulPath, ModuleHash, Task, TaskId, TaskKind};
 
 use super::messages::{FromWorker, ToWorker};
 use super::{KernelPreference, PoolEvent};
@@ -66,6 +66,8 @@ struct Slot {
     /// Set on a busy CPU worker above the thread count (or a GPU worker whose device
     /// failed): it finishes its task and is then terminated.
     retiring: bool,
+    /// The user kernels this worker was given (and compiled).
+    modules: Vec<ModuleHash>,
 }
 
 /// Something the pool must do on the real workers, or tell the app.
@@ -81,6 +83,9 @@ pub enum Effect {
     Emit(PoolEvent),
     /// Write a line to the browser console.
     Log(String),
+    /// Call [`Scheduler::time_limit`] for this slot and task after this many milliseconds:
+    /// a user kernel still running then is stopped.
+    Deadline(SlotId, TaskId, u32),
 }
 
 /// The pool's state and decisions.
@@ -108,6 +113,10 @@ pub struct Scheduler {
     next_slot: SlotId,
     effects: Vec<Effect>,
     reported_running: u32,
+    /// User kernels held, by name (see `scheduler/modules.rs`).
+    modules: HashMap<ModuleHash, Vec<u8>>,
+    /// Tasks waiting for their module, which was asked for once.
+    parked: HashMap<ModuleHash, Vec<Task>>,
 }
 
 impl Scheduler {
@@ -131,6 +140,8 @@ impl Scheduler {
             next_slot: 0,
             effects: Vec::new(),
             reported_running: 0,
+            modules: HashMap::new(),
+            parked: HashMap::new(),
         };
         scheduler.spawn(Role::Benchmark);
         if gpu_wanted {
@@ -193,7 +204,9 @@ impl Scheduler {
     /// Queues a task; it starts as soon as a suitable worker is idle and the pool is not
     /// paused.
     pub fn submit(&mut self, task: Task) {
-        self.queue.push_back(task);
+        if let Some(task) = self.park_without_module(task) {
+            self.queue.push_back(task);
+        }
         self.pump();
     }
 
@@ -201,6 +214,7 @@ impl Scheduler {
     /// which is replaced by a fresh one.
     pub fn cancel(&mut self, task_ids: &[TaskId]) {
         self.queue.retain(|task| !task_ids.contains(&task.id));
+        self.parked.values_mut().for_each(|waiting| waiting.retain(|task| !task_ids.contains(&task.id)));
         let running: Vec<SlotId> = self
             .slots
             .iter()
@@ -217,6 +231,7 @@ impl Scheduler {
     /// up to the thread count, replaced.
     pub fn stop(&mut self) {
         self.queue.clear();
+        self.parked.values_mut().for_each(Vec::clear);
         let busy: Vec<SlotId> = self.slots.iter().filter(|s| s.is_busy()).map(|s| s.id).collect();
         for id in busy {
             self.replace(id);
@@ -341,9 +356,10 @@ impl Scheduler {
         for slot in self.slots.iter_mut().filter(|s| s.phase == Phase::Idle && !s.retiring) {
             let fits = |task: &Task| {
                 let matmul = matches!(task.kind, TaskKind::MatmulTile { .. });
+                let wasm = matches!(task.kind, TaskKind::Wasm { .. });
                 match slot.role {
                     Role::Gpu => matmul,
-                    Role::Cpu => !(matmul && gpu_takes_matmul),
+                    Role::Cpu => wasm || !(matmul && gpu_takes_matmul),
                     Role::Benchmark => false,
                 }
             };
@@ -351,11 +367,25 @@ impl Scheduler {
                 continue;
             };
             slot.phase = Phase::Busy(task.id);
-            self.effects.push(Effect::Send(slot.id, ToWorker::Run { task, gpu: slot.role == Role::Gpu }));
+            let message = match &task.kind {
+                TaskKind::Wasm { module, time_limit_ms, .. } => {
+                    self.effects.push(Effect::Deadline(slot.id, task.id, *time_limit_ms));
+                    let bytes = (!slot.modules.contains(module))
+                        .then(|| self.modules.get(module).cloned().map(ostrich_protocol::ModuleBytes))
+                        .flatten();
+                    if bytes.is_some() {
+                        slot.modules.push(*module);
+                    }
+                    ToWorker::RunWasm { task, module: bytes }
+                }
+                _ => ToWorker::Run { task, gpu: slot.role == Role::Gpu },
+            };
+            self.effects.push(Effect::Send(slot.id, message));
         }
     }
 }
 
+mod modules;
 mod slots;
 
 #[cfg(test)]

@@ -91,6 +91,9 @@ mod browser {
                 });
             }
             ToWorker::Run { task, gpu: false } => post(scope, &answer(task.id, cpu::run_task(&task.kind))),
+            ToWorker::RunWasm { task, module } => {
+                post(scope, &answer(task.id, crate::compute::user_kernel::run(&task, module)));
+            }
         }
     }
 

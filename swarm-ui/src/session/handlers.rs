@@ -116,6 +116,11 @@ impl Inner {
                 self.power.swarm = policy;
                 self.apply_power();
             }
+            ToDevice::Module { module, bytes } => {
+                if let Some(pool) = &self.pool {
+                    pool.module_arrived(module, bytes.map(|b| b.0));
+                }
+            }
             message => self.dispatch.dispatch(Action::Received { message: Box::new(message), now_ms }),
         }
     }
@@ -231,6 +236,9 @@ impl Inner {
                     self.log(LogLevel::Warn, format!("task {task_id} failed here: {reason}"));
                     self.dispatch.dispatch(Action::TaskFailed);
                 }
+            }
+            PoolEvent::NeedModule(module) => {
+                self.send(&ToCoordinator::FetchModule { module });
             }
             PoolEvent::Threads { running } => {
                 self.dispatch.dispatch(Action::Threads(running));

@@ -91,7 +91,7 @@ impl Scheduler {
         }
         let id = self.next_slot;
         self.next_slot += 1;
-        self.slots.push(Slot { id, role, phase: Phase::Starting, retiring: false });
+        self.slots.push(Slot { id, role, phase: Phase::Starting, retiring: false, modules: Vec::new() });
         self.effects.push(Effect::Spawn(id));
     }
 

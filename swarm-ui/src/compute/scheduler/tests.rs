@@ -16,6 +16,7 @@ struct Harness {
     sent: Vec<(SlotId, ToWorker)>,
     terminated: Vec<SlotId>,
     events: Vec<PoolEvent>,
+    deadlines: Vec<(SlotId, u64, u32)>,
 }
 
 impl Harness {
@@ -31,6 +32,7 @@ impl Harness {
             sent: vec![],
             terminated: vec![],
             events: vec![],
+            deadlines: vec![],
         };
         harness.drain();
         harness
@@ -44,6 +46,7 @@ impl Harness {
                 Effect::Terminate(id) => self.terminated.push(id),
                 Effect::Emit(event) => self.events.push(event),
                 Effect::Log(_) => {}
+                Effect::Deadline(id, task, ms) => self.deadlines.push((id, task, ms)),
             }
         }
     }
@@ -100,6 +103,16 @@ fn matmul(id: u64) -> Task {
 fn mandelbrot(id: u64) -> Task {
     let view = MandelbrotView { width: 8, height: 8, center_re: 0.0, center_im: 0.0, zoom: 1.0, max_iter: 10 };
     Task { id, job_id: 2, lease_ms: 1000, kind: TaskKind::MandelbrotTile { view, x: 0, y: 0, w: 8, h: 8 } }
+}
+
+fn wasm(id: u64, module: u8) -> Task {
+    let kind = TaskKind::Wasm {
+        module: ostrich_protocol::ModuleHash([module; 32]),
+        input: vec![id as u8],
+        time_limit_ms: 250,
+        max_output_bytes: 16,
+    };
+    Task { id, job_id: 3, lease_ms: 1000, kind }
 }
 
 fn swiftshader() -> GpuInfo {
@@ -408,4 +421,63 @@ fn a_gpu_that_never_answers_is_given_up_at_the_deadline() {
     assert_eq!(h.reports().len(), reports, "a second deadline changes nothing");
     h.message(1, FromWorker::GpuReady { info: swiftshader() });
     assert_eq!(h.pool.matmul_path(), MatmulPath::Cpu, "a late answer from the terminated worker is ignored");
+}
+
+/// User kernels: tasks wait for their module, which is asked for once; each worker gets
+/// the bytes with its first task of the module only; a task past its time limit loses its
+/// worker, which is replaced, and fails with the reason.
+#[test]
+fn wasm_tasks_wait_for_their_module_and_a_task_past_its_limit_loses_its_worker() {
+    use ostrich_protocol::{ModuleBytes, ModuleHash};
+    let mut h = cpu_pool(2);
+    h.pool.submit(wasm(1, 7));
+    h.pool.submit(wasm(2, 7));
+    h.pool.submit(wasm(3, 7));
+    h.drain();
+    let asked: Vec<&PoolEvent> = h.events.iter().filter(|e| matches!(e, PoolEvent::NeedModule(_))).collect();
+    assert_eq!(asked, vec![&PoolEvent::NeedModule(ModuleHash([7; 32]))], "asked once");
+    assert!(h.sent.iter().all(|(_, m)| !matches!(m, ToWorker::RunWasm { .. })), "nothing runs without the module");
+
+    h.pool.module_arrived(ModuleHash([7; 32]), Ok(vec![0, 97, 115, 109]));
+    h.drain();
+    let runs: Vec<(SlotId, u64, bool)> = h
+        .sent
+        .iter()
+        .filter_map(|(id, m)| match m {
+            ToWorker::RunWasm { task, module } => Some((*id, task.id, module.is_some())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runs.len(), 2, "two workers, two tasks");
+    assert!(runs.iter().all(|(_, _, with_bytes)| *with_bytes), "each worker's first task carries the bytes");
+    assert_eq!(h.deadlines.len(), 2);
+    let (slot, task, ms) = h.deadlines[0];
+    assert_eq!(ms, 250);
+
+    // The other worker finishes; its next task of the same module comes without the bytes.
+    let (other, other_task, _) = runs.iter().copied().find(|(id, _, _)| *id != slot).expect("two workers");
+    h.message(other, FromWorker::Done { task_id: other_task, output: TaskOutput::Wasm { output: vec![1] } });
+    let last = h.sent.last().cloned();
+    assert!(matches!(last, Some((id, ToWorker::RunWasm { module: None, .. })) if id == other), "{last:?}");
+    // A late deadline of a finished task changes nothing.
+    h.pool.time_limit(other, other_task, 250);
+    h.drain();
+    assert!(!h.terminated.contains(&other));
+
+    let live = |h: &Harness| h.spawned.iter().filter(|id| !h.terminated.contains(id)).count();
+    let before = live(&h);
+    h.pool.time_limit(slot, task, ms);
+    h.drain();
+    assert!(h.terminated.contains(&slot), "the worker past its limit is terminated");
+    assert!(h.events.iter().any(
+        |e| matches!(e, PoolEvent::Failed { task_id, reason } if *task_id == task && reason.contains("time limit"))
+    ));
+    assert_eq!(live(&h), before, "and replaced");
+
+    // A module the coordinator cannot give fails its waiting tasks.
+    h.pool.submit(wasm(9, 8));
+    h.pool.module_arrived(ModuleHash([8; 32]), Err("deleted".into()));
+    h.drain();
+    assert!(h.events.iter().any(|e| matches!(e, PoolEvent::Failed { task_id: 9, reason } if reason.contains("deleted"))));
+    let _ = ModuleBytes(Vec::new());
 }

@@ -1,0 +1,141 @@
+use ostrich_coordinator::Config;
+use ostrich_e2e::{Browser, BrowserOptions, Chromedriver, Server, eventually};
+use ostrich_example_monte_carlo::Params;
+use ostrich_example_raytrace::Frame;
+use ostrich_protocol::{JoinCredential, read_results};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// An example kernel as `cargo xtask build-kernels` built it.
+fn example(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("kernels").join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask build-kernels` first", path.display()))
+}
+
+fn post(server: &Server, key: &str, path: &str) -> ureq::Request {
+    ureq::post(&server.url(path)).set("Authorization", &format!("Bearer {key}"))
+}
+
+/// Uploads a module over the API; answers its name.
+fn upload(server: &Server, key: &str, module: &[u8]) -> String {
+    let body: Value = post(server, key, "/api/modules").send_bytes(module).expect("uploaded").into_json().expect("json");
+    body["module"].as_str().expect("a name").to_string()
+}
+
+/// Submits a wasm range job over the API; answers its id.
+fn submit(server: &Server, key: &str, module: &str, name: &str, count: u32, args: &[u8], limits: Value) -> u64 {
+    let spec = json!({ "Wasm": {
+        "module": module,
+        "name": name,
+        "input": { "Range": { "count": count, "args": args } },
+        "limits": limits,
+    }});
+    let body: Value = post(server, key, "/api/jobs").send_json(spec).expect("submitted").into_json().expect("json");
+    body["job_id"].as_u64().expect("an id")
+}
+
+/// The outputs of a completed wasm job, in task order.
+fn outputs(server: &Server, key: &str, id: u64) -> Vec<Vec<u8>> {
+    let file = download(server, key, id);
+    read_results(&file).expect("a result file").into_iter().map(<[u8]>::to_vec).collect()
+}
+
+/// A CPU-only phone joined through an invite minted over the API, once connected.
+async fn join_phone(driver: &Chromedriver, server: &Server, key: &str) -> (Browser, String) {
+    let invite: Value = post(server, key, "/api/invites").call().expect("an invite").into_json().expect("json");
+    let token = invite["token"].as_str().expect("a token").to_string();
+    let phone = Browser::open(driver, BrowserOptions { webgpu: false, ..BrowserOptions::PHONE }).await;
+    phone.goto(&server.url(&format!("/join?token={token}&kernel=cpu"))).await;
+    phone.wait_text("#connection-status", "connected", |t| t.to_lowercase().contains("connected")).await;
+    (phone, token)
+}
+
+/// A user kernel in Chromium: a task past its time limit loses its Web Worker, which is
+/// replaced, and fails with the reason, while the page carries on; then, beside a native
+/// worker, Monte Carlo and ray-tracer tasks give byte-identical outputs in the browser and
+/// under wasmtime: every result is replicated across the two (neither is trusted yet) and
+/// every replica agrees, and the results equal the local references.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_for_byte() {
+    let server = Server::start(Config { snapshot_interval_s: 0.5, max_task_attempts: 2, ..Config::default() });
+    let driver = Chromedriver::start().await;
+    let master = Browser::open(&driver, BrowserOptions::DESKTOP).await;
+    create_swarm(&master, &server).await;
+    let key = api_key(&master).await;
+    master.click("#compute-here").await;
+    master.wait_text("#compute-here-summary", "off", |t| t.starts_with("off")).await;
+    let (phone, token) = join_phone(&driver, &server, &key).await;
+
+    // An endless loop, alone on the phone, unchecked: its worker is stopped at 500 ms.
+    let endless = wat_kernel("(loop $forever (br $forever)) (i64.const 0)");
+    let module = upload(&server, &key, &endless);
+    let spec = json!({ "Wasm": {
+        "module": module, "name": "endless", "verification": "None",
+        "input": { "Range": { "count": 1, "args": [] } },
+        "limits": { "time_limit_ms": 500, "max_output_bytes": 64 },
+    }});
+    let body: Value = post(&server, &key, "/api/jobs").send_json(spec).expect("submitted").into_json().expect("json");
+    let endless_job = body["job_id"].as_u64().expect("an id");
+    let failed = job_until(&server, &key, endless_job, "to fail", |j| j["state"].get("Failed").is_some()).await;
+    assert!(failed["state"]["Failed"]["reason"].as_str().is_some_and(|r| r.contains("failed 2 times")), "{failed}");
+    let line = master.wait_text("#terminal", "the phone's reason", |t| t.contains("time limit")).await;
+    assert!(line.contains("time limit of 500 ms"), "{line}");
+
+    // A native worker joins; both compute every task, each checking the other.
+    let mut config = ostrich_worker::WorkerConfig::new(server.url("/ws").replace("http", "ws"), JoinCredential::Invite { token });
+    config.cores = 1;
+    let native = ostrich_worker::spawn(config);
+    let params =
+        Params { paths_per_task: 4_000, seed: 3, spot: 100.0, strike: 95.0, rate: 0.03, sigma: 0.25, years: 2.0 };
+    let monte_carlo = upload(&server, &key, &example("monte-carlo"));
+    let limits = json!({ "time_limit_ms": 20_000, "max_output_bytes": 1024 });
+    let mc_job = submit(&server, &key, &monte_carlo, "mc", 12, &params.to_args(), limits.clone());
+    let frame = Frame { width: 64, height: 48, tile: 16, samples: 2 };
+    let raytrace = upload(&server, &key, &example("raytrace"));
+    let ray_limits = json!({ "time_limit_ms": 20_000, "max_output_bytes": 16 * 16 * 3 });
+    let ray_job = submit(&server, &key, &raytrace, "ray", frame.tiles(), &frame.to_args(), ray_limits);
+
+    for (job, count) in [(mc_job, 12), (ray_job, frame.tiles())] {
+        let done = job_until(&server, &key, job, "to complete", |j| j["state"] == "Completed").await;
+        let replication = &done["replication"];
+        assert_eq!(replication["agreed"], count, "every result was confirmed by the other runtime: {done}");
+        assert_eq!(replication["disagreed"], 0, "{done}");
+    }
+    let expected: Vec<Vec<u8>> = (0..12)
+        .map(|i| ostrich_example_monte_carlo::run(&ostrich_protocol::range_input(i, &params.to_args())))
+        .collect();
+    assert_eq!(outputs(&server, &key, mc_job), expected);
+    let tiles = outputs(&server, &key, ray_job);
+    let expected: Vec<Vec<u8>> = (0..u64::from(frame.tiles()))
+        .map(|i| ostrich_example_raytrace::run(&ostrich_protocol::range_input(i, &frame.to_args())))
+        .collect();
+    assert_eq!(tiles, expected);
+
+    // Both devices did part of the work: the phone's row counts verified results.
+    let phone_done = eventually("the phone's verified results in the device table", || async {
+        let text = master.text("#device-table").await;
+        text.lines().any(|l| l.contains("Chrome") || l.contains("Android")).then_some(text)
+    })
+    .await;
+    assert!(!phone_done.is_empty());
+    master.screenshot("wasm-dashboard").await;
+    phone.screenshot("wasm-phone").await;
+    drop(native);
+}
+
+/// A bump allocator and the ABI around a `run` body.
+fn wat_kernel(run_body: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (func (export "alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (local.get $p) (local.get $len)))
+    (local.get $p))
+  (func (export "run") (param $ptr i32) (param $len i32) (result i64) {run_body}))"#
+    ))
+    .expect("valid WAT")
+}
