@@ -19,10 +19,8 @@ impl Api {
     /// trusting `ca_cert` besides the public roots.
     pub fn new(base: &str, key: &str, ca_cert: Option<&Path>) -> Result<Self> {
         let tls = ostrich_worker::socket::tls_config(ca_cert).map_err(|e| anyhow!(e))?;
-        let agent = ureq::AgentBuilder::new()
-            .tls_config(Arc::clone(&tls))
-            .timeout_connect(Duration::from_secs(10))
-            .build();
+        let agent =
+            ureq::AgentBuilder::new().tls_config(Arc::clone(&tls)).timeout_connect(Duration::from_secs(10)).build();
         Ok(Self { agent, base: base.trim_end_matches('/').to_string(), auth: format!("Bearer {key}") })
     }
 
@@ -51,8 +49,11 @@ impl Api {
 
     /// Submits a job; answers its id.
     pub fn submit(&self, spec: &JobSpec) -> Result<JobId> {
-        let request =
-            self.agent.post(&self.url("/api/jobs")).set("Authorization", &self.auth).send_json(serde_json::to_value(spec)?);
+        let request = self
+            .agent
+            .post(&self.url("/api/jobs"))
+            .set("Authorization", &self.auth)
+            .send_json(serde_json::to_value(spec)?);
         let body: Value = self.call(request, "submitting the job")?.into_json()?;
         body["job_id"].as_u64().context("the coordinator answered no job id")
     }

@@ -69,7 +69,8 @@ async fn submit_writes_the_result_of_a_records_job_and_a_range_job() {
     std::fs::write(&lines, "alpha\nbeta\ngamma\n").expect("write");
     let out = temp("lines.bin");
     let cli = |extra: &[&str]| {
-        let mut args = vec!["submit", "--coordinator", &url, "--key", &key, "--module", module.to_str().expect("utf-8")];
+        let mut args =
+            vec!["submit", "--coordinator", &url, "--key", &key, "--module", module.to_str().expect("utf-8")];
         args.extend_from_slice(extra);
         let output = tokio::task::block_in_place(|| ostrich(&args));
         (output.status.success(), String::from_utf8_lossy(&output.stderr).to_string())
@@ -106,7 +107,19 @@ async fn submit_writes_the_result_of_a_records_job_and_a_range_job() {
     let bad = temp("bad.wasm");
     std::fs::write(&bad, b"not a module").expect("write");
     let output = tokio::task::block_in_place(|| {
-        ostrich(&["submit", "--coordinator", &url, "--key", &key, "--module", bad.to_str().expect("utf-8"), "--range", "1", "--out", "/dev/null"])
+        ostrich(&[
+            "submit",
+            "--coordinator",
+            &url,
+            "--key",
+            &key,
+            "--module",
+            bad.to_str().expect("utf-8"),
+            "--range",
+            "1",
+            "--out",
+            "/dev/null",
+        ])
     });
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -344,7 +344,8 @@ impl Durable {
         for item in tx.open_table(MODULES).map_err(err)?.iter().map_err(err)? {
             let (key, bytes) = item.map_err(err)?;
             let key = key.value();
-            let (Some(swarm), Some(hash)) = (key.first_chunk::<16>(), key.get(16..).and_then(|h| h.first_chunk::<32>()))
+            let (Some(swarm), Some(hash)) =
+                (key.first_chunk::<16>(), key.get(16..).and_then(|h| h.first_chunk::<32>()))
             else {
                 return Err(StoreError("a module with a malformed key".into()));
             };

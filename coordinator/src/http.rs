@@ -355,7 +355,11 @@ async fn revoke_invite(
 /// Uploads a wasm module (the body is the `.wasm` file): validated and prepared off the
 /// scheduler, then stored for the swarm. 201 with its name when new, 200 when the swarm
 /// had it already; 422 naming the cause when it is refused.
-async fn upload_module(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn upload_module(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     let (body, _held) = read_body(&req, body, MAX_MODULE_BYTES, &state.budget).await?;
     let host = state.verifier.clone();
@@ -429,7 +433,11 @@ async fn append_records(
     }
 }
 
-async fn close_job(req: HttpRequest, state: web::Data<AppState>, id: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+async fn close_job(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<JobId>,
+) -> Result<HttpResponse, ApiError> {
     let swarm = authenticate(&req, &state).await?;
     match jobs(&state, JobRequest::Close(swarm, *id)).await? {
         JobReply::Job(progress) => Ok(HttpResponse::Ok().json(progress)),

@@ -46,7 +46,11 @@ pub struct ModuleHash(pub [u8; 32]);
 
 impl Serialize for ModuleHash {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() { serializer.serialize_str(&self.to_hex()) } else { self.0.serialize(serializer) }
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(serializer)
+        }
     }
 }
 

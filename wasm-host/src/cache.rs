@@ -10,10 +10,13 @@ use ostrich_protocol::ModuleHash;
 
 use crate::{Host, Kernel, KernelError};
 
+/// A module compiled, or why it does not compile.
+pub type Compiled = Arc<Result<Kernel, KernelError>>;
+
 /// Compiled modules, most recently used last.
 #[derive(Default)]
 pub struct Cache {
-    entries: Mutex<VecDeque<(ModuleHash, Arc<Result<Kernel, KernelError>>)>>,
+    entries: Mutex<VecDeque<(ModuleHash, Compiled)>>,
 }
 
 impl Cache {
@@ -27,7 +30,7 @@ impl Cache {
         host: &Host,
         hash: ModuleHash,
         bytes: impl FnOnce() -> Option<Arc<[u8]>>,
-    ) -> Option<Arc<Result<Kernel, KernelError>>> {
+    ) -> Option<Compiled> {
         if let Some(found) = self.get(hash) {
             return Some(found);
         }
@@ -44,7 +47,7 @@ impl Cache {
     }
 
     /// The compiled module `hash`, if it is cached.
-    pub fn get(&self, hash: ModuleHash) -> Option<Arc<Result<Kernel, KernelError>>> {
+    pub fn get(&self, hash: ModuleHash) -> Option<Compiled> {
         let mut entries = self.lock();
         let position = entries.iter().position(|(h, _)| *h == hash)?;
         let entry = entries.remove(position)?;
@@ -58,7 +61,7 @@ impl Cache {
         self.lock().iter().any(|(h, _)| *h == hash)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(ModuleHash, Arc<Result<Kernel, KernelError>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(ModuleHash, Compiled)>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -16,7 +16,8 @@ use std::{
 
 use ostrich_protocol::{MAX_MEMORY_PAGES, WASM_PAGE_BYTES, unpack_output};
 use wasmtime::{
-    Config, Engine, EngineWeak, Instance, Memory, Module, OptLevel, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc,
+    Config, Engine, EngineWeak, Instance, Memory, Module, OptLevel, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    TypedFunc,
 };
 
 /// How often the epoch advances on a worker host: the granularity of time limits.
@@ -96,12 +97,20 @@ impl Host {
 
     /// Compiles a module (validated at upload); about 0.2 s for 4 MiB, so callers cache it.
     pub fn compile(&self, bytes: &[u8]) -> Result<Kernel, KernelError> {
-        Module::new(&self.engine, bytes).map(|module| Kernel { module }).map_err(|e| KernelError::Compile(e.to_string()))
+        Module::new(&self.engine, bytes)
+            .map(|module| Kernel { module })
+            .map_err(|e| KernelError::Compile(e.to_string()))
     }
 
     /// Runs `run` on `input` in a fresh instance; stops it after `time_limit_ms`. Only a
     /// worker host can time a call.
-    pub fn run(&self, kernel: &Kernel, input: &[u8], time_limit_ms: u32, max_output: u32) -> Result<Vec<u8>, KernelError> {
+    pub fn run(
+        &self,
+        kernel: &Kernel,
+        input: &[u8],
+        time_limit_ms: u32,
+        max_output: u32,
+    ) -> Result<Vec<u8>, KernelError> {
         let ticks = u64::from(time_limit_ms).div_ceil(TICK.as_millis() as u64) + 1;
         let mut call = Call::new(self, kernel, Budget::Epoch(ticks))?;
         let result = call.run(input, max_output);

@@ -115,10 +115,7 @@ fn uploads_are_refused_with_their_cause_named() {
     let atomics = kernel("(drop (i32.atomic.load (i32.const 0))) (i64.const 0)", "");
     assert!(refusal(&atomics).contains("threads"), "{}", refusal(&atomics));
 
-    let relaxed = kernel(
-        "(drop (i32x4.relaxed_trunc_f32x4_s (v128.const i32x4 0 0 0 0))) (i64.const 0)",
-        "",
-    );
+    let relaxed = kernel("(drop (i32x4.relaxed_trunc_f32x4_s (v128.const i32x4 0 0 0 0))) (i64.const 0)", "");
     assert!(refusal(&relaxed).contains("relaxed SIMD"), "{}", refusal(&relaxed));
 
     let memory64 = wat::parse_str(
@@ -175,7 +172,10 @@ fn hostile_kernels_fail_their_call_with_a_reason_and_the_host_carries_on() {
     let error = run(&bomb, b"").expect_err("the bomb traps");
     assert!(matches!(&error, KernelError::Trap(reason) if reason.contains("unreachable")), "{error}");
 
-    let recursion = kernel("(call $deep (i32.const 0)) (i64.const 0)", "(func $deep (param i32) (call $deep (i32.add (local.get 0) (i32.const 1))))");
+    let recursion = kernel(
+        "(call $deep (i32.const 0)) (i64.const 0)",
+        "(func $deep (param i32) (call $deep (i32.add (local.get 0) (i32.const 1))))",
+    );
     let error = run(&recursion, b"").expect_err("the recursion traps");
     assert!(error.to_string().contains("stack"), "{error}");
 

@@ -9,9 +9,7 @@
 use ostrich_protocol::{MAX_MEMORY_PAGES, MAX_MODULE_BYTES, ModuleHash, WASM_PAGE_BYTES};
 use sha2::{Digest, Sha256};
 use wasm_encoder::{MemorySection, MemoryType, RawSection};
-use wasmparser::{
-    ExternalKind, FuncType, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures, types::Types,
-};
+use wasmparser::{ExternalKind, FuncType, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures, types::Types};
 
 /// The features a kernel may use: the ones Rust, C and AssemblyScript emit by default and
 /// every current browser runs, all deterministic. Not threads, relaxed SIMD, memory64,
@@ -35,7 +33,9 @@ pub enum ModuleError {
     #[error("not a WebAssembly module: {0}")]
     NotWasm(String),
     /// A kernel may import nothing.
-    #[error("the module imports `{module}`.`{name}`: a kernel may import nothing, so it can reach nothing but its input")]
+    #[error(
+        "the module imports `{module}`.`{name}`: a kernel may import nothing, so it can reach nothing but its input"
+    )]
     Import {
         /// The import's module name.
         module: String,
@@ -52,7 +52,7 @@ pub enum ModuleError {
     #[error("the module uses memory64; kernels have one 32-bit memory")]
     Memory64,
     /// A memory larger than the limit.
-    #[error("the module's memory {what} is {pages} pages ({mib} MiB), over the limit of {MAX_MEMORY_PAGES} pages ({} MiB)", MAX_MEMORY_PAGES * WASM_PAGE_BYTES >> 20)]
+    #[error("the module's memory {what} is {pages} pages ({mib} MiB), over the limit of {MAX_MEMORY_PAGES} pages ({} MiB)", (MAX_MEMORY_PAGES * WASM_PAGE_BYTES) >> 20)]
     MemoryOverLimit {
         /// "minimum" or "maximum".
         what: &'static str,
@@ -62,7 +62,9 @@ pub enum ModuleError {
         mib: u64,
     },
     /// An ABI export is absent.
-    #[error("the module does not export `{0}` (a kernel exports `memory`, `alloc(len) -> ptr` and `run(ptr, len) -> i64`)")]
+    #[error(
+        "the module does not export `{0}` (a kernel exports `memory`, `alloc(len) -> ptr` and `run(ptr, len) -> i64`)"
+    )]
     MissingExport(&'static str),
     /// An ABI export has the wrong kind or signature.
     #[error("the export `{name}` must be {expected}")]
@@ -113,14 +115,18 @@ fn check_declarations(bytes: &[u8]) -> Result<(), ModuleError> {
                 return Err(ModuleError::NotWasm("a component, not a core module".into()));
             }
             Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
+                // The first import is refused; a shared memory gets the more telling reason.
+                if let Some(import) = reader.into_imports().next() {
                     let import = import.map_err(|e| ModuleError::NotWasm(e.message().to_string()))?;
                     if let TypeRef::Memory(memory) = import.ty
                         && memory.shared
                     {
                         return Err(ModuleError::Threads("an imported shared memory".into()));
                     }
-                    return Err(ModuleError::Import { module: import.module.to_string(), name: import.name.to_string() });
+                    return Err(ModuleError::Import {
+                        module: import.module.to_string(),
+                        name: import.name.to_string(),
+                    });
                 }
             }
             Payload::MemorySection(reader) => {
@@ -182,16 +188,15 @@ fn check_exports(bytes: &[u8], types: &Types) -> Result<bool, ModuleError> {
     }
     let types = types.as_ref();
     let signature = |index: u32| -> &FuncType { types[types.core_function_at(index)].unwrap_func() };
-    let check = |name: &'static str, params: &[ValType], results: &[ValType], expected: &'static str| {
-        match lookup(name) {
-            None => Err(ModuleError::MissingExport(name)),
-            Some((ExternalKind::Func, index))
-                if signature(index).params() == params && signature(index).results() == results =>
-            {
-                Ok(())
-            }
-            Some(_) => Err(ModuleError::WrongExport { name, expected }),
+    let check = |name: &'static str, params: &[ValType], results: &[ValType], expected: &'static str| match lookup(name)
+    {
+        None => Err(ModuleError::MissingExport(name)),
+        Some((ExternalKind::Func, index))
+            if signature(index).params() == params && signature(index).results() == results =>
+        {
+            Ok(())
         }
+        Some(_) => Err(ModuleError::WrongExport { name, expected }),
     };
     use ValType::{I32, I64};
     check("alloc", &[I32], &[I32], "a function (len: i32) -> i32")?;

@@ -40,7 +40,13 @@ impl WasmKernels {
 
     /// Runs a task of module `hash` on `input`. A trap, a time-out, a broken ABI or an
     /// output over `max_output` is an `Err` naming the cause.
-    pub fn run(&self, hash: ModuleHash, input: &[u8], time_limit_ms: u32, max_output: u32) -> Result<TaskOutput, String> {
+    pub fn run(
+        &self,
+        hash: ModuleHash,
+        input: &[u8],
+        time_limit_ms: u32,
+        max_output: u32,
+    ) -> Result<TaskOutput, String> {
         let host = self.host.get_or_init(|| Host::worker().map_err(|e| e.to_string())).as_ref()?;
         let bytes = || self.lock().iter().find(|(h, _)| *h == hash).map(|(_, b)| Arc::clone(b));
         let compiled =

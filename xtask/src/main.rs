@@ -91,7 +91,8 @@ pub(crate) fn build_kernels() -> Result<PathBuf> {
     let out = target_dir.join("kernels");
     fs::create_dir_all(&out)?;
     for name in EXAMPLE_KERNELS {
-        let built = target_dir.join(TARGET).join("release").join(format!("ostrich_example_{}.wasm", name.replace('-', "_")));
+        let built =
+            target_dir.join(TARGET).join("release").join(format!("ostrich_example_{}.wasm", name.replace('-', "_")));
         let module = out.join(format!("{name}.wasm"));
         fs::copy(&built, &module).with_context(|| format!("cannot copy {}", built.display()))?;
         println!("{name}: {} ({} bytes)", module.display(), fs::metadata(&module)?.len());

@@ -7,7 +7,7 @@ pub mod wasm;
 
 use ostrich_kernels::{freivalds, mandelbrot, seeded};
 use ostrich_protocol::{
-    JobId, JobKind, JobProgress, JobSpec, JobState, MandelbrotView, MatrixSource, Rect, Record, SwarmId, TaskKind,
+    JobId, JobKind, JobProgress, JobSpec, JobState, MandelbrotView, MatrixSource, Record, Rect, SwarmId, TaskKind,
     TaskOutput,
 };
 

@@ -9,8 +9,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use ostrich_protocol::{
     DeviceId, MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, MAX_TIME_LIMIT_MS, MAX_WASM_TASKS, RESULT_MAGIC, Record,
-    ReplicationStats, TaskKind, TaskLimits, Verification, WasmInput, WasmRuntime, WasmSpec, append_result,
-    range_input,
+    ReplicationStats, TaskKind, TaskLimits, Verification, WasmInput, WasmRuntime, WasmSpec, append_result, range_input,
 };
 
 use super::{JobError, invalid};
@@ -196,7 +195,11 @@ impl WasmWork {
     /// Checks an output's size and, when the module exports `verify`, runs it.
     pub fn verify(&self, index: u32, output: &[u8]) -> Result<(), String> {
         if output.len() > self.limits.max_output_bytes as usize {
-            return Err(format!("the output is {} bytes, over the job's {}", output.len(), self.limits.max_output_bytes));
+            return Err(format!(
+                "the output is {} bytes, over the job's {}",
+                output.len(),
+                self.limits.max_output_bytes
+            ));
         }
         match &self.module.verifier {
             Some(verifier) => verifier.check(&self.input(index).ok_or("no such task")?, output),

@@ -80,7 +80,8 @@ impl Core {
             return self.await_replica(task_id, device_id);
         }
         let answers = wasm.candidates.remove(&index).unwrap_or_default();
-        let (agreeing, losing): (Vec<Candidate>, Vec<Candidate>) = answers.into_iter().partition(|c| c.output == *bytes);
+        let (agreeing, losing): (Vec<Candidate>, Vec<Candidate>) =
+            answers.into_iter().partition(|c| c.output == *bytes);
         wasm.stats.agreed += 1;
         wasm.stats.disagreed += losing.len() as u32;
         let swarm = self.swarms.get_mut(&swarm_id);

@@ -67,7 +67,8 @@ impl Core {
                 *open = *open && !stored.closed;
             }
             let job = Job::new(stored.id, stored.record.swarm, spec, &core.store.modules);
-            let Ok(mut job) = job.inspect_err(|e| log::error!("job {} in the store no longer validates ({e}); dropped", stored.id))
+            let Ok(mut job) =
+                job.inspect_err(|e| log::error!("job {} in the store no longer validates ({e}); dropped", stored.id))
             else {
                 continue;
             };

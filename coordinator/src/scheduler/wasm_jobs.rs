@@ -69,9 +69,10 @@ impl Core {
         if self.store.modules.get(swarm_id, hash).is_none() {
             return Err(not_found(format!("the swarm has no module {hash}")));
         }
-        let user = self.store.jobs_of(swarm_id).find(|job| {
-            job.state == JobState::Running && job.wasm().is_some_and(|wasm| wasm.module() == hash)
-        });
+        let user = self
+            .store
+            .jobs_of(swarm_id)
+            .find(|job| job.state == JobState::Running && job.wasm().is_some_and(|wasm| wasm.module() == hash));
         if let Some(job) = user {
             let message = format!("job {} still runs this module; cancel it first", job.id);
             return Err((CommandErrorCode::InvalidValue, message));

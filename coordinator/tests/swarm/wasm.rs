@@ -5,9 +5,9 @@ use ostrich_example_monte_carlo::Params;
 use ostrich_example_raytrace::Frame;
 use ostrich_example_sweep::{Outcome, Scenario};
 use ostrich_protocol::{
-    DeviceStatus, JobProgress, JobSpec, JobState, MasterCommand, ModuleHash, RESULT_MAGIC, ReplicationStats,
-    Snapshot, TaskKind, TaskLimits, TaskOutput, ToCoordinator, ToDevice, Verification, WasmInput, WasmSpec,
-    read_results, write_records,
+    DeviceStatus, JobProgress, JobSpec, JobState, MasterCommand, ModuleHash, RESULT_MAGIC, ReplicationStats, Snapshot,
+    TaskKind, TaskLimits, TaskOutput, ToCoordinator, ToDevice, Verification, WasmInput, WasmSpec, read_results,
+    write_records,
 };
 use serde_json::Value;
 
@@ -15,15 +15,15 @@ use crate::common::*;
 
 /// An example kernel as `cargo xtask build-kernels` built it.
 fn example(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("kernels").join(format!("{name}.wasm"));
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("kernels").join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask build-kernels` first", path.display()))
 }
 
 /// Uploads a module; answers its name, or the status and message of the refusal.
 fn upload(server: &Server, key: &str, module: &[u8]) -> Result<ModuleHash, (u16, String)> {
-    let response = ureq::post(&server.http("/api/modules"))
-        .set("Authorization", &format!("Bearer {key}"))
-        .send_bytes(module);
+    let response =
+        ureq::post(&server.http("/api/modules")).set("Authorization", &format!("Bearer {key}")).send_bytes(module);
     match response {
         Ok(response) => {
             let body: Value = response.into_json().expect("json");
@@ -102,14 +102,12 @@ async fn every_example_through_the_swarm_equals_its_local_reference() {
     let params =
         Params { paths_per_task: 5_000, seed: 11, spot: 100.0, strike: 105.0, rate: 0.05, sigma: 0.2, years: 1.0 };
     let monte_carlo = upload(&server, &key, &example("monte-carlo")).expect("accepted");
-    let mc_job = submit(
-        &mut master,
-        spec(monte_carlo, "option", WasmInput::Range { count: 16, args: params.to_args() }),
-    )
-    .await;
+    let mc_job =
+        submit(&mut master, spec(monte_carlo, "option", WasmInput::Range { count: 16, args: params.to_args() })).await;
     let frame = Frame { width: 48, height: 32, tile: 16, samples: 2 };
     let raytrace = upload(&server, &key, &example("raytrace")).expect("accepted");
-    let ray_job = submit(&mut master, spec(raytrace, "", WasmInput::Range { count: frame.tiles(), args: frame.to_args() })).await;
+    let ray_job =
+        submit(&mut master, spec(raytrace, "", WasmInput::Range { count: frame.tiles(), args: frame.to_args() })).await;
 
     let progress = ended(&server, &key, mc_job).await;
     assert_eq!(progress.state, JobState::Completed);
@@ -130,8 +128,9 @@ async fn every_example_through_the_swarm_equals_its_local_reference() {
     assert!(progress.label.contains("wasm"), "{}", progress.label);
     let tiles = outputs(&server, &key, ray_job);
     let image = ostrich_example_raytrace::assemble(&frame, tiles.iter().map(Vec::as_slice)).expect("every tile");
-    let local: Vec<Vec<u8>> =
-        (0..u64::from(frame.tiles())).map(|i| ostrich_example_raytrace::run(&range_input(i, &frame.to_args()))).collect();
+    let local: Vec<Vec<u8>> = (0..u64::from(frame.tiles()))
+        .map(|i| ostrich_example_raytrace::run(&range_input(i, &frame.to_args())))
+        .collect();
     assert_eq!(Some(image), ostrich_example_raytrace::assemble(&frame, local.iter().map(Vec::as_slice)));
     drop(workers);
 }
@@ -148,13 +147,15 @@ async fn a_sweep_over_uploaded_records_takes_more_while_it_runs() {
     let scenarios = ostrich_example_sweep::grid(12);
     let job = submit(&mut master, spec(module, "sir", WasmInput::Records { records: Vec::new(), open: true })).await;
 
+    #[allow(clippy::result_large_err, reason = "ureq's error type; the test matches on it")]
     let post = |path: String, body: Vec<u8>| {
         ureq::post(&server.http(&path)).set("Authorization", &format!("Bearer {key}")).send_bytes(&body)
     };
     let first: Vec<Vec<u8>> = scenarios[..8].iter().map(Scenario::to_record).collect();
     post(format!("/api/jobs/{job}/records"), write_records(first.iter().map(Vec::as_slice))).expect("appended");
     // The first records are computed while the job is still open.
-    let output = poll("task 3's output", DEADLINE, || get(&server, &format!("/api/jobs/{job}/tasks/3"), &key).ok()).await;
+    let output =
+        poll("task 3's output", DEADLINE, || get(&server, &format!("/api/jobs/{job}/tasks/3"), &key).ok()).await;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut output.into_reader(), &mut bytes).expect("body");
     assert_eq!(Outcome::from_output(&bytes), Some(scenarios[3].simulate()));
@@ -163,7 +164,8 @@ async fn a_sweep_over_uploaded_records_takes_more_while_it_runs() {
 
     let rest: Vec<Vec<u8>> = scenarios[8..].iter().map(Scenario::to_record).collect();
     post(format!("/api/jobs/{job}/records?close=true"), write_records(rest.iter().map(Vec::as_slice))).expect("closed");
-    let late = post(format!("/api/jobs/{job}/records"), write_records([b"x".as_slice()])).expect_err("closed jobs refuse");
+    let late =
+        post(format!("/api/jobs/{job}/records"), write_records([b"x".as_slice()])).expect_err("closed jobs refuse");
     assert!(matches!(late, ureq::Error::Status(422, _)), "{late:?}");
     let malformed = ureq::post(&server.http("/api/jobs/1/records"))
         .set("Authorization", &format!("Bearer {key}"))
@@ -171,7 +173,8 @@ async fn a_sweep_over_uploaded_records_takes_more_while_it_runs() {
     assert!(matches!(malformed, Err(ureq::Error::Status(400, _))), "a cut record is a bad request");
 
     assert_eq!(ended(&server, &key, job).await.state, JobState::Completed);
-    let got: Vec<Outcome> = outputs(&server, &key, job).iter().map(|o| Outcome::from_output(o).expect("24 bytes")).collect();
+    let got: Vec<Outcome> =
+        outputs(&server, &key, job).iter().map(|o| Outcome::from_output(o).expect("24 bytes")).collect();
     let expected: Vec<Outcome> = scenarios.iter().map(Scenario::simulate).collect();
     assert_eq!(got, expected);
     let missing = get(&server, &format!("/api/jobs/{job}/tasks/12"), &key).expect_err("no task 12");
@@ -188,7 +191,8 @@ async fn a_kernel_written_in_wat_runs_through_the_swarm() {
     let workers = [native_worker(&server, &token, 1), native_worker(&server, &token, 1)];
     let module = upload(&server, &key, &reverse_wat()).expect("accepted");
     let records: Vec<Vec<u8>> = (0..10u8).map(|i| (0..=i).collect()).collect();
-    let input = WasmInput::Records { records: records.iter().cloned().map(ostrich_protocol::Record).collect(), open: false };
+    let input =
+        WasmInput::Records { records: records.iter().cloned().map(ostrich_protocol::Record).collect(), open: false };
     let job = submit(&mut master, spec(module, "reverse", input)).await;
     assert_eq!(ended(&server, &key, job).await.state, JobState::Completed);
     let expected: Vec<Vec<u8>> = records.iter().map(|r| r.iter().rev().copied().collect()).collect();
@@ -254,11 +258,16 @@ async fn a_lone_device_waits_for_a_second_unless_the_job_is_unchecked() {
     let token = invite(&mut master).await.token;
     let first = native_worker(&server, &token, 1);
     let module = upload(&server, &key, &reverse_wat()).expect("accepted");
-    let records = || WasmInput::Records { records: (0..4u8).map(|i| ostrich_protocol::Record(vec![i, 1])).collect(), open: false };
+    let records = || WasmInput::Records {
+        records: (0..4u8).map(|i| ostrich_protocol::Record(vec![i, 1])).collect(),
+        open: false,
+    };
     let checked = submit(&mut master, spec(module, "checked", records())).await;
     let waiting = master
         .recv_until(|m| match m {
-            ToDevice::JobProgress(p) if p.job_id == checked && p.replication.is_some_and(|r| r.awaiting == 4) => Some(p),
+            ToDevice::JobProgress(p) if p.job_id == checked && p.replication.is_some_and(|r| r.awaiting == 4) => {
+                Some(p)
+            }
             _ => None,
         })
         .await;
@@ -392,11 +401,13 @@ impl LyingWorker {
                 };
                 let mut output = self.host.run(kernel, input, *time_limit_ms, *max_output_bytes).expect("runs");
                 self.answered += 1;
-                if self.answered % lie_every == 0 {
+                if self.answered.is_multiple_of(lie_every) {
                     output[0] ^= 0x40;
                     self.lies += 1;
                 }
-                self.client.send(&ToCoordinator::TaskResult { task_id: task.id, output: TaskOutput::Wasm { output } }).await;
+                self.client
+                    .send(&ToCoordinator::TaskResult { task_id: task.id, output: TaskOutput::Wasm { output } })
+                    .await;
             }
         }
     }
@@ -469,7 +480,8 @@ async fn once_trusted_only_audits_are_replicated() {
     let workers = [native_worker(&server, &token, 1), native_worker(&server, &token, 1)];
     devices_ready(&mut master, 2).await;
     let module = upload(&server, &key, &reverse_wat()).expect("accepted");
-    let records: Vec<ostrich_protocol::Record> = (0..1000u32).map(|i| ostrich_protocol::Record(i.to_le_bytes().to_vec())).collect();
+    let records: Vec<ostrich_protocol::Record> =
+        (0..1000u32).map(|i| ostrich_protocol::Record(i.to_le_bytes().to_vec())).collect();
     let input = WasmInput::Records { records, open: false };
     let job = submit(&mut master, spec(module, "trust", input)).await;
     let progress = ended(&server, &key, job).await;
@@ -480,6 +492,9 @@ async fn once_trusted_only_audits_are_replicated() {
     // that at most max(1/trust, 5 %).
     assert!(replication.replicas >= ostrich_protocol::TRUST_THRESHOLD, "{replication:?}");
     assert!(overhead < 20.0, "{overhead:.1} % extra results: {replication:?}");
-    println!("trust: {} replicas for {} tasks ({overhead:.1} % overhead)", replication.replicas, progress.tasks_verified);
+    println!(
+        "trust: {} replicas for {} tasks ({overhead:.1} % overhead)",
+        replication.replicas, progress.tasks_verified
+    );
     drop((workers, key));
 }

@@ -9,7 +9,8 @@ use crate::common::*;
 
 /// An example kernel as `cargo xtask build-kernels` built it.
 fn example(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("kernels").join(format!("{name}.wasm"));
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("kernels").join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask build-kernels` first", path.display()))
 }
 
@@ -19,7 +20,8 @@ fn post(server: &Server, key: &str, path: &str) -> ureq::Request {
 
 /// Uploads a module over the API; answers its name.
 fn upload(server: &Server, key: &str, module: &[u8]) -> String {
-    let body: Value = post(server, key, "/api/modules").send_bytes(module).expect("uploaded").into_json().expect("json");
+    let body: Value =
+        post(server, key, "/api/modules").send_bytes(module).expect("uploaded").into_json().expect("json");
     body["module"].as_str().expect("a name").to_string()
 }
 
@@ -83,7 +85,8 @@ async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_
     assert!(line.contains("time limit of 500 ms"), "{line}");
 
     // A native worker joins; both compute every task, each checking the other.
-    let mut config = ostrich_worker::WorkerConfig::new(server.url("/ws").replace("http", "ws"), JoinCredential::Invite { token });
+    let mut config =
+        ostrich_worker::WorkerConfig::new(server.url("/ws").replace("http", "ws"), JoinCredential::Invite { token });
     config.cores = 1;
     let native = ostrich_worker::spawn(config);
     let params =

@@ -20,7 +20,7 @@ pub fn factors(mut n: u64) -> Vec<u64> {
     let mut found = Vec::new();
     let mut d = 2u64;
     while d.saturating_mul(d) <= n {
-        while n % d == 0 {
+        while n.is_multiple_of(d) {
             found.push(d);
             n /= d;
         }
@@ -42,7 +42,7 @@ pub fn run(input: &[u8]) -> Vec<u8> {
 /// product is the number.
 pub fn verify(input: &[u8], output: &[u8]) -> bool {
     let Some(n) = number(input) else { return false };
-    if n == 0 || output.len() % 8 != 0 {
+    if n == 0 || !output.len().is_multiple_of(8) {
         return false;
     }
     let list: Vec<u64> = output.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect();
@@ -60,12 +60,12 @@ pub fn is_prime(n: u64) -> bool {
     }
     const BASES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
     for p in BASES {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }
     let (mut d, mut s) = (n - 1, 0);
-    while d % 2 == 0 {
+    while d.is_multiple_of(2) {
         d /= 2;
         s += 1;
     }

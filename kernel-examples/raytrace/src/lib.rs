@@ -30,7 +30,8 @@ impl Frame {
     /// Reads [`Self::to_args`] back; `None` for a degenerate frame.
     pub fn from_args(args: &[u8]) -> Option<Self> {
         let mut values = args.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()));
-        let frame = Self { width: values.next()?, height: values.next()?, tile: values.next()?, samples: values.next()? };
+        let frame =
+            Self { width: values.next()?, height: values.next()?, tile: values.next()?, samples: values.next()? };
         (frame.width > 0 && frame.height > 0 && frame.tile > 0 && frame.samples > 0).then_some(frame)
     }
 
@@ -139,7 +140,9 @@ fn trace(origin: V, dir: V, depth: u32) -> V {
         return local;
     }
     let reflected = dir.sub(normal.mul(2.0 * dir.dot(normal)));
-    local.mul(1.0 - mirror).add(trace(point.add(normal.mul(1e-6)), reflected, depth - 1).times(V(mirror, mirror, mirror)))
+    local
+        .mul(1.0 - mirror)
+        .add(trace(point.add(normal.mul(1e-6)), reflected, depth - 1).times(V(mirror, mirror, mirror)))
 }
 
 /// One pixel, averaged over `samples` jittered rays (seeded by the pixel).

@@ -47,7 +47,11 @@ impl Scenario {
         let (beta, rest) = record.split_first_chunk::<8>()?;
         let (gamma, rest) = rest.split_first_chunk::<8>()?;
         let (days, _) = rest.split_first_chunk::<4>()?;
-        Some(Self { beta: f64::from_le_bytes(*beta), gamma: f64::from_le_bytes(*gamma), days: u32::from_le_bytes(*days) })
+        Some(Self {
+            beta: f64::from_le_bytes(*beta),
+            gamma: f64::from_le_bytes(*gamma),
+            days: u32::from_le_bytes(*days),
+        })
     }
 
     /// Simulates the epidemic.

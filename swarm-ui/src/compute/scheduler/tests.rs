@@ -478,6 +478,8 @@ fn wasm_tasks_wait_for_their_module_and_a_task_past_its_limit_loses_its_worker()
     h.pool.submit(wasm(9, 8));
     h.pool.module_arrived(ModuleHash([8; 32]), Err("deleted".into()));
     h.drain();
-    assert!(h.events.iter().any(|e| matches!(e, PoolEvent::Failed { task_id: 9, reason } if reason.contains("deleted"))));
+    assert!(
+        h.events.iter().any(|e| matches!(e, PoolEvent::Failed { task_id: 9, reason } if reason.contains("deleted")))
+    );
     let _ = ModuleBytes(Vec::new());
 }
