@@ -153,6 +153,43 @@ pub async fn download_result(job_id: JobId, key: &str, file_name: &str) -> Resul
     Ok(())
 }
 
+/// Calls the coordinator's HTTP API with the master key: `body` with its content type, if
+/// any. Answers the response's text, or an error naming the status and the coordinator's
+/// message.
+pub async fn api_call(method: &str, path: &str, key: &str, body: Option<(&[u8], &str)>) -> Result<String, String> {
+    let window = window().ok_or("no window")?;
+    let init = RequestInit::new();
+    init.set_method(method);
+    if let Some((bytes, _)) = body {
+        init.set_body(&js_sys::Uint8Array::from(bytes).into());
+    }
+    let request = Request::new_with_str_and_init(path, &init).map_err(js_error)?;
+    request.headers().set("Authorization", &format!("Bearer {key}")).map_err(js_error)?;
+    if let Some((_, content_type)) = body {
+        request.headers().set("Content-Type", content_type).map_err(js_error)?;
+    }
+    let response = JsFuture::from(window.fetch_with_request(&request)).await.map_err(js_error)?;
+    let response: Response = response.dyn_into().map_err(js_error)?;
+    let text = match response.text() {
+        Ok(text) => JsFuture::from(text).await.ok().and_then(|t| t.as_string()).unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    if response.ok() {
+        return Ok(text);
+    }
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or(text);
+    Err(format!("{} ({})", message, response.status()))
+}
+
+/// The bytes of a file the user picked.
+pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(file.array_buffer()).await.map_err(js_error)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 fn js_error(value: JsValue) -> String {
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }

@@ -130,8 +130,71 @@ pub fn kernel_figures(report: &KernelReport) -> String {
     }
 }
 
+/// How a wasm job's results were checked, for its row: the replicas run, agreement and
+/// the verification overhead, or that the module's `verify` checks them, or that nothing
+/// does. `None` for built-in kernels (their exact checks need no words).
+pub fn replication(progress: &ostrich_protocol::JobProgress) -> Option<String> {
+    let r = progress.replication?;
+    if !r.checked {
+        return Some("Unverified: the master chose to accept every result as it came".into());
+    }
+    if r.by_verify {
+        return Some(format!("{} checked by the module's verify, no replicas", plural(u64::from(r.results), "result")));
+    }
+    let mut text = format!(
+        "{} · {} agreed · {:.1} % verification overhead",
+        plural(u64::from(r.replicas), "replica"),
+        count(u64::from(r.agreed)),
+        r.overhead_percent(progress.tasks_verified)
+    );
+    if r.disagreed > 0 {
+        text += &format!(" · {} disagreed", count(u64::from(r.disagreed)));
+    }
+    Some(text)
+}
+
+/// The line under a wasm job whose results wait for a replica: a lone device's results
+/// wait for a second device.
+pub fn awaiting(progress: &ostrich_protocol::JobProgress) -> Option<String> {
+    let waiting = progress.replication.map_or(0, |r| r.awaiting);
+    (waiting > 0 && progress.state == JobState::Running).then(|| {
+        format!(
+            "{} {} for another device to confirm {} (never the device that computed {})",
+            plural(u64::from(waiting), "result"),
+            if waiting == 1 { "waits" } else { "wait" },
+            if waiting == 1 { "it" } else { "them" },
+            if waiting == 1 { "it" } else { "them" },
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wasm_jobs_say_how_their_results_were_checked() {
+        use ostrich_protocol::{JobKind, JobProgress, JobState, ReplicationStats};
+        let mut progress = JobProgress {
+            job_id: 1,
+            kind: JobKind::Wasm,
+            label: "wasm pi".into(),
+            state: JobState::Running,
+            tasks_total: 100,
+            tasks_verified: 40,
+            verification_failures: 0,
+            redispatched: 0,
+            in_flight: 2,
+            view: None,
+            replication: Some(ReplicationStats { checked: true, results: 50, replicas: 10, agreed: 10, awaiting: 3, ..Default::default() }),
+        };
+        assert_eq!(super::replication(&progress).as_deref(), Some("10 replicas · 10 agreed · 25.0 % verification overhead"));
+        assert!(super::awaiting(&progress).is_some_and(|t| t.starts_with("3 results wait for another device")));
+        progress.replication = Some(ReplicationStats { checked: false, ..Default::default() });
+        assert!(super::replication(&progress).is_some_and(|t| t.starts_with("Unverified")));
+        assert_eq!(super::awaiting(&progress), None);
+        progress.replication = None;
+        assert_eq!(super::replication(&progress), None);
+    }
+
     use super::*;
 
     #[test]

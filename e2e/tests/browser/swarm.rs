@@ -115,7 +115,13 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
     // result and loads it with NumPy.
     let script = master.wait_text("#python-code", "the Python script", |t| t.contains(&key)).await;
     master.screenshot_of("section.python-card", "dashboard-python").await;
-    let run = tokio::task::spawn_blocking(move || std::process::Command::new("python3").arg("-c").arg(script).output());
+    // Beside a kernel.wasm (the factoring example), it also runs the user's kernel.
+    let folder = std::env::temp_dir().join(format!("ostrich-python-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("a folder for the script");
+    std::fs::write(folder.join("kernel.wasm"), example_kernel("factor")).expect("kernel.wasm");
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3").arg("-c").arg(script).current_dir(folder).output()
+    });
     let output = tokio::time::timeout(std::time::Duration::from_secs(180), run)
         .await
         .expect("the Python script finishes within 3 minutes")
@@ -124,6 +130,8 @@ async fn a_master_and_two_browser_workers_compute_verified_jobs() {
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "the script failed: {printed}{}", String::from_utf8_lossy(&output.stderr));
     assert!(printed.contains("Completed") && printed.contains("(512, 512) float32"), "{printed}");
+    // Task 0 factors 10^12 = 2^12 · 5^12: its first factor is 2 as a little-endian u64.
+    assert!(printed.contains("8 outputs; the first: 0200000000000000"), "{printed}");
     let view = MandelbrotView { width: 160, height: 120, center_re: -0.75, center_im: 0.1, zoom: 1.5, max_iter: 300 };
     let iterations = render_tile(&view, 0, 0, 160, 120).expect("render");
     assert_eq!(download(&server, &key, mandel), mandelbrot_png(&view, &iterations).expect("png"));

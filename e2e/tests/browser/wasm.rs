@@ -7,13 +7,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-/// An example kernel as `cargo xtask build-kernels` built it.
-fn example(name: &str) -> Vec<u8> {
-    let path =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("kernels").join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask build-kernels` first", path.display()))
-}
-
 fn post(server: &Server, key: &str, path: &str) -> ureq::Request {
     ureq::post(&server.url(path)).set("Authorization", &format!("Bearer {key}"))
 }
@@ -91,11 +84,11 @@ async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_
     let native = ostrich_worker::spawn(config);
     let params =
         Params { paths_per_task: 4_000, seed: 3, spot: 100.0, strike: 95.0, rate: 0.03, sigma: 0.25, years: 2.0 };
-    let monte_carlo = upload(&server, &key, &example("monte-carlo"));
+    let monte_carlo = upload(&server, &key, &example_kernel("monte-carlo"));
     let limits = json!({ "time_limit_ms": 20_000, "max_output_bytes": 1024 });
     let mc_job = submit(&server, &key, &monte_carlo, "mc", 12, &params.to_args(), limits.clone());
     let frame = Frame { width: 64, height: 48, tile: 16, samples: 2 };
-    let raytrace = upload(&server, &key, &example("raytrace"));
+    let raytrace = upload(&server, &key, &example_kernel("raytrace"));
     let ray_limits = json!({ "time_limit_ms": 20_000, "max_output_bytes": 16 * 16 * 3 });
     let ray_job = submit(&server, &key, &raytrace, "ray", frame.tiles(), &frame.to_args(), ray_limits);
 
@@ -122,9 +115,48 @@ async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_
     })
     .await;
     assert!(!phone_done.is_empty());
+    // The dashboard's form: a kernel file and a text file of inputs, one task per line.
+    let folder = std::env::temp_dir().join(format!("ostrich-wasm-form-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("a folder");
+    let (kernel, lines) = (folder.join("reverse.wasm"), folder.join("words.txt"));
+    std::fs::write(&kernel, reverse_kernel()).expect("write");
+    std::fs::write(&lines, "alpha\nbeta\ngamma\n").expect("write");
+    master.set_value("#job-kind", "wasm").await;
+    master.find("#wasm-module").await.send_keys(kernel.to_str().expect("utf-8")).await.expect("the kernel file");
+    master.set_value("#wasm-input", "lines").await;
+    master.find("#wasm-inputs").await.send_keys(lines.to_str().expect("utf-8")).await.expect("the inputs file");
+    master.click("#submit-wasm-job").await;
+    let status = master.wait_text("#wasm-status", "the job submitted", |t| t.contains("submitted")).await;
+    let form_job: u64 = status.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("Job N submitted");
+    let done = job_until(&server, &key, form_job, "to complete", |j| j["state"] == "Completed").await;
+    assert_eq!(outputs(&server, &key, form_job), vec![b"ahpla".to_vec(), b"ateb".to_vec(), b"ammag".to_vec()]);
+    let row = format!("[data-job-id=\"{form_job}\"]");
+    // Both devices are trusted by now (24 agreements each): the row shows however many of
+    // the three were audited, as the API counts them.
+    let agreed = format!("{} agreed", done["replication"]["agreed"]);
+    let checks = master.wait_text(&format!("{row} .job-replication"), &agreed, |t| t.contains(&agreed)).await;
+    assert!(checks.contains("verification overhead"), "{checks}");
+    master.screenshot_of("form.job-form", "wasm-form").await;
+    master.screenshot_of(&row, "wasm-job-row").await;
     master.screenshot("wasm-dashboard").await;
     phone.screenshot("wasm-phone").await;
     drop(native);
+}
+
+/// `run` answers its input reversed.
+fn reverse_kernel() -> Vec<u8> {
+    wat_kernel(
+        "(local $out i32) (local $i i32)
+    (local.set $out (call $alloc (local.get $len)))
+    (block $end
+      (loop $copy
+        (br_if $end (i32.ge_u (local.get $i) (local.get $len)))
+        (i32.store8 (i32.add (local.get $out) (local.get $i))
+          (i32.load8_u (i32.sub (i32.add (local.get $ptr) (local.get $len)) (i32.add (local.get $i) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $copy)))
+    (i64.or (i64.extend_i32_u (local.get $out)) (i64.shl (i64.extend_i32_u (local.get $len)) (i64.const 32)))",
+    )
 }
 
 /// A bump allocator and the ABI around a `run` body.
@@ -133,7 +165,7 @@ fn wat_kernel(run_body: &str) -> Vec<u8> {
         r#"(module
   (memory (export "memory") 1)
   (global $next (mut i32) (i32.const 1024))
-  (func (export "alloc") (param $len i32) (result i32)
+  (func $alloc (export "alloc") (param $len i32) (result i32)
     (local $p i32)
     (local.set $p (global.get $next))
     (global.set $next (i32.add (local.get $p) (local.get $len)))

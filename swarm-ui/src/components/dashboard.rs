@@ -145,7 +145,7 @@ pub fn Dashboard(props: &DashboardProps) -> Html {
                         </div>
                     }
                     <div class="jobs-layout">
-                        <JobForm />
+                        <JobForm master_key={state.master_key.clone()} />
                         <JobList
                             jobs={state.jobs.clone()}
                             previews={state.previews.clone()}

@@ -1,5 +1,6 @@
-//! The job form: a seeded n×n×n matrix product or a Mandelbrot render. Values are read from
-//! the fields when the form is submitted and checked against the coordinator's limits first.
+//! The job form: a seeded n×n×n matrix product, a Mandelbrot render, or the user's own
+//! WebAssembly kernel ([`super::WasmForm`]). Values are read from the fields when the form
+//! is submitted and checked against the coordinator's limits first.
 
 use ostrich_protocol::{JobSpec, MandelbrotSpec, MandelbrotView, MatmulSpec, MatrixSource};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -146,9 +147,16 @@ fn inputs(fields: &Fields, prefix: &str) -> Html {
         .collect()
 }
 
+/// Properties of [`JobForm`].
+#[derive(Properties, PartialEq)]
+pub struct JobFormProps {
+    /// The master key, for the user-kernel form's API calls.
+    pub master_key: Option<String>,
+}
+
 /// The form.
 #[function_component]
-pub fn JobForm() -> Html {
+pub fn JobForm(props: &JobFormProps) -> Html {
     let session = use_session_context();
     let kind = use_state(|| "mandelbrot".to_string());
     let error = use_state(|| None::<String>);
@@ -184,6 +192,7 @@ pub fn JobForm() -> Html {
         })
     };
     let matmul = kind.as_str() == "matmul";
+    let wasm = kind.as_str() == "wasm";
     html! {
         <form class="job-form" {onsubmit} novalidate=true>
             <label class="field" for="job-kind">
@@ -191,14 +200,19 @@ pub fn JobForm() -> Html {
                 <select id="job-kind" {onchange}>
                     <option value="mandelbrot" selected={!matmul}>{ "Mandelbrot render (PNG)" }</option>
                     <option value="matmul" selected={matmul}>{ "Matrix product (.npy)" }</option>
+                    <option value="wasm" selected={wasm}>{ "Your WebAssembly kernel" }</option>
                 </select>
             </label>
             <fieldset class="field-grid" hidden={!matmul}>{ inputs(&fields, "matmul-") }</fieldset>
-            <fieldset class="field-grid" hidden={matmul}>{ inputs(&fields, "mandel-") }</fieldset>
-            if let Some(message) = (*error).clone() {
-                <p class="error" role="alert">{ message }</p>
+            <fieldset class="field-grid" hidden={matmul || wasm}>{ inputs(&fields, "mandel-") }</fieldset>
+            if wasm {
+                <super::WasmForm master_key={props.master_key.clone()} />
+            } else {
+                if let Some(message) = (*error).clone() {
+                    <p class="error" role="alert">{ message }</p>
+                }
+                <button id="submit-job" class="btn btn-primary" type="submit">{ "Submit job" }</button>
             }
-            <button id="submit-job" class="btn btn-primary" type="submit">{ "Submit job" }</button>
         </form>
     }
 }

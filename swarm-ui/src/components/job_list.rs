@@ -62,6 +62,8 @@ pub fn JobList(props: &JobListProps) -> Html {
                 });
             })
         };
+        let checks = format::replication(job);
+        let awaiting = format::awaiting(job);
         let failure = match &job.state {
             JobState::Failed { reason } => Some(reason.clone()),
             _ => None,
@@ -83,6 +85,12 @@ pub fn JobList(props: &JobListProps) -> Html {
                     <span><span class="job-redispatched">{ format::count(u64::from(job.redispatched)) }</span>{ " redispatched" }</span>
                     <span>{ format!("{} in flight", format::count(u64::from(job.in_flight))) }</span>
                 </div>
+                if let Some(checks) = checks {
+                    <p class="muted job-replication">{ checks }</p>
+                }
+                if let Some(awaiting) = awaiting {
+                    <p class="notice job-awaiting">{ awaiting }</p>
+                }
                 if let Some(reason) = failure {
                     <p class="error job-reason">{ reason }</p>
                 }
