@@ -184,9 +184,19 @@ mod tests {
             redispatched: 0,
             in_flight: 2,
             view: None,
-            replication: Some(ReplicationStats { checked: true, results: 50, replicas: 10, agreed: 10, awaiting: 3, ..Default::default() }),
+            replication: Some(ReplicationStats {
+                checked: true,
+                results: 50,
+                replicas: 10,
+                agreed: 10,
+                awaiting: 3,
+                ..Default::default()
+            }),
         };
-        assert_eq!(super::replication(&progress).as_deref(), Some("10 replicas · 10 agreed · 25.0 % verification overhead"));
+        assert_eq!(
+            super::replication(&progress).as_deref(),
+            Some("10 replicas · 10 agreed · 25.0 % verification overhead")
+        );
         assert!(super::awaiting(&progress).is_some_and(|t| t.starts_with("3 results wait for another device")));
         progress.replication = Some(ReplicationStats { checked: false, ..Default::default() });
         assert!(super::replication(&progress).is_some_and(|t| t.starts_with("Unverified")));

@@ -290,6 +290,9 @@ impl Driver {
         self.sessions.push(session);
         if !self.swarms.contains(&welcome.swarm_id) {
             self.swarms.push(welcome.swarm_id);
+            let module =
+                crate::modules::StoredModule { hash: ops::FUZZ_MODULE, bytes: vec![0; 8].into(), verifier: None };
+            let _ = self.core.put_module(welcome.swarm_id, module);
         }
         for secret in [welcome.master_key, welcome.resume_credential].into_iter().flatten() {
             let known =
@@ -344,6 +347,10 @@ impl Driver {
             }
             Http::List => {
                 let _ = self.core.jobs_progress(swarm);
+            }
+            Http::Append { job, count, close } => {
+                let records = (0..count % 5).map(|i| ostrich_protocol::Record(vec![i, *count])).collect();
+                let _ = self.core.append_records(swarm, self.job(*job).1, records, *close, self.now);
             }
         }
     }

@@ -201,7 +201,7 @@ async fn a_kernel_written_in_wat_runs_through_the_swarm() {
 }
 
 /// `run` answers its input reversed; written by hand.
-fn reverse_wat() -> Vec<u8> {
+pub fn reverse_wat() -> Vec<u8> {
     wat::parse_str(
         r#"(module
   (memory (export "memory") 1)

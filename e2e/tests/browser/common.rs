@@ -77,7 +77,8 @@ pub async fn job_until(server: &Server, key: &str, id: u64, what: &str, pred: im
 
 /// An example user kernel as `cargo xtask build-kernels` built it.
 pub fn example_kernel(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("kernels").join(format!("{name}.wasm"));
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("kernels").join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask build-kernels` first", path.display()))
 }
 

@@ -5,8 +5,7 @@
 //! records streamed to it, all in one click.
 
 use ostrich_protocol::{
-    JobSpec, ModuleHash, Record, TaskLimits, Verification, WasmInput, WasmSpec,
-    read_records, write_records,
+    JobSpec, ModuleHash, Record, TaskLimits, Verification, WasmInput, WasmSpec, read_records, write_records,
 };
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -116,8 +115,16 @@ pub fn WasmForm(props: &WasmFormProps) -> Html {
     };
     let onclick = {
         let (mode, status, busy, key) = (mode.clone(), status.clone(), busy.clone(), props.master_key.clone());
-        let (module, count, args, inputs, time_limit, max_output, audit, verify) =
-            (module.clone(), count.clone(), args.clone(), inputs.clone(), time_limit.clone(), max_output.clone(), audit.clone(), verify.clone());
+        let (module, count, args, inputs, time_limit, max_output, audit, verify) = (
+            module.clone(),
+            count.clone(),
+            args.clone(),
+            inputs.clone(),
+            time_limit.clone(),
+            max_output.clone(),
+            audit.clone(),
+            verify.clone(),
+        );
         Callback::from(move |_: MouseEvent| {
             let read = || -> Result<Request, String> {
                 let module = file(&module, "a .wasm kernel")?;

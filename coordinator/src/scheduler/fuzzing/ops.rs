@@ -188,6 +188,15 @@ pub enum Http {
     Status(u8),
     /// A job's result file.
     Result(u8),
+    /// Records appended to a job seen so far, closing it or not.
+    Append {
+        /// The job.
+        job: u8,
+        /// Records to append.
+        count: u8,
+        /// Close the job after them.
+        close: bool,
+    },
     /// Every job's progress.
     List,
 }
@@ -218,6 +227,18 @@ pub enum Spec {
         tile: u8,
         /// Iteration cap.
         max_iter: u8,
+    },
+    /// A user kernel on up to 8 records (more may be appended while it is open), checked
+    /// by adaptive replication or not at all; its kernel is "reverse the input".
+    Wasm {
+        /// Records at submission.
+        records: u8,
+        /// Whether more may be appended.
+        open: bool,
+        /// Adaptive replication (true) or none.
+        checked: bool,
+        /// The audit floor, in percent.
+        floor: u8,
     },
     /// A spec the core must refuse.
     Invalid(u8),
@@ -266,8 +287,12 @@ pub fn setup() -> Vec<Op> {
 
 /// The output a device claims for a task: the kernel's, or `lie` made of it.
 pub(super) fn claim(kind: &TaskKind, lie: Option<Output>) -> TaskOutput {
-    let honest =
-        ostrich_kernels::run_task(kind).unwrap_or_else(|e| panic!("the core assigned a task its kernel refuses: {e}"));
+    let honest = match kind {
+        // The fuzzing module's kernel: the input reversed (the core never runs it).
+        TaskKind::Wasm { input, .. } => TaskOutput::Wasm { output: input.iter().rev().copied().collect() },
+        _ => ostrich_kernels::run_task(kind)
+            .unwrap_or_else(|e| panic!("the core assigned a task its kernel refuses: {e}")),
+    };
     let Some(lie) = lie else { return honest };
     match (honest, lie) {
         (TaskOutput::MatmulTile { mut c }, Output::Perturbed(at)) => {
@@ -333,6 +358,9 @@ pub(super) fn claim(kind: &TaskKind, lie: Option<Output>) -> TaskOutput {
     }
 }
 
+/// The module every fuzzed swarm holds (its bytes are never run).
+pub(super) const FUZZ_MODULE: ostrich_protocol::ModuleHash = ostrich_protocol::ModuleHash([0xf0; 32]);
+
 /// The job a [`Spec`] stands for.
 pub(super) fn job_spec(spec: &Spec) -> JobSpec {
     let tile = |choice: u8| [3, 4, 8][usize::from(choice % 3)];
@@ -347,6 +375,20 @@ pub(super) fn job_spec(spec: &Spec) -> JobSpec {
         Spec::Mandelbrot { width, height, tile: t, max_iter } => JobSpec::Mandelbrot(MandelbrotSpec {
             view: view(1 + u32::from(width % 12), 1 + u32::from(height % 12), 1 + u32::from(max_iter % 64)),
             tile: tile(t),
+        }),
+        Spec::Wasm { records, open, checked, floor } => JobSpec::Wasm(ostrich_protocol::WasmSpec {
+            module: FUZZ_MODULE,
+            name: "fuzz".into(),
+            input: ostrich_protocol::WasmInput::Records {
+                records: (0..records % 9).map(|i| ostrich_protocol::Record(vec![i, records])).collect(),
+                open,
+            },
+            limits: ostrich_protocol::TaskLimits { time_limit_ms: 1000, max_output_bytes: 16 },
+            verification: if checked {
+                ostrich_protocol::Verification::Adaptive { audit_floor_ppm: u32::from(floor % 101) * 10_000 }
+            } else {
+                ostrich_protocol::Verification::None
+            },
         }),
         Spec::Invalid(how) => match how % 6 {
             0 => JobSpec::Matmul(MatmulSpec { m: 4, k: 4, n: 4, tile: 0, source: MatrixSource::Seeded { seed: 1 } }),
