@@ -114,6 +114,7 @@ async fn a_wasm_job_its_module_and_appended_records_survive_a_power_cut() {
             .set("Authorization", &format!("Bearer {key}"))
             .send_bytes(&write_records(records.iter().copied()))
             .map(drop)
+            .map_err(|e| e.to_string())
     };
     append(&[b"cd", b"ef"], false).expect("appended");
     worker.send(&ToCoordinator::WorkRequest { slots: 2 }).await;

@@ -17,6 +17,7 @@ mod kernels;
 mod micro;
 mod phone;
 mod swarm;
+mod user_kernels;
 
 /// One table of the report.
 pub struct Section {
@@ -84,6 +85,7 @@ const PARTS: &[(&str, Part)] = &[
     ("hostile", hardening::hostile),
     ("soak", hardening::soak),
     ("phone", phone::section),
+    ("wasm", user_kernels::section),
 ];
 
 /// The heading of the profiling notes, which stay last.
