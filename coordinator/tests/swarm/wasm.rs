@@ -498,3 +498,50 @@ async fn once_trusted_only_audits_are_replicated() {
     );
     drop((workers, key));
 }
+
+/// The master's controls act on a wasm job exactly as on a built-in one: Stop cancels the
+/// tasks in flight on the devices (they go back to the queue), Running resumes and the job
+/// completes exact; Cancel ends a job and its tasks leave the devices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_resume_and_cancel_act_on_wasm_jobs() {
+    use ostrich_protocol::RunState;
+    let server = Server::start(Config::default());
+    let (mut master, _, key) = master(&server).await;
+    let token = invite(&mut master).await.token;
+    let (mut device, _) = raw_worker(&server, &token, 2).await;
+    device.send(&ToCoordinator::WorkRequest { slots: 2 }).await;
+    let module = upload(&server, &key, &reverse_wat()).expect("accepted");
+    let records = || WasmInput::Records {
+        records: (0..3u8).map(|i| ostrich_protocol::Record(vec![i, 9])).collect(),
+        open: false,
+    };
+    let unchecked = |name: &str| WasmSpec { verification: Verification::None, ..spec(module, name, records()) };
+    let job = submit(&mut master, unchecked("controls")).await;
+    let first = device.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await;
+    assert_eq!(first.len(), 2);
+    master.command(MasterCommand::SetRunState { state: RunState::Stopped }).await;
+    let cancelled =
+        device.recv_until(|m| if let ToDevice::Cancel { task_ids } = m { Some(task_ids) } else { None }).await;
+    assert_eq!(cancelled.len(), 2, "Stop takes the wasm tasks back");
+    master.command(MasterCommand::SetRunState { state: RunState::Running }).await;
+    let reversed = |task: &ostrich_protocol::Task| {
+        let TaskKind::Wasm { input, .. } = &task.kind else { panic!("a wasm task") };
+        (task.id, TaskOutput::Wasm { output: input.iter().rev().copied().collect() })
+    };
+    let mut done = 0;
+    while done < 3 {
+        let tasks = device.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await;
+        done += tasks.len();
+        device.send(&ToCoordinator::TaskResults { results: tasks.iter().map(reversed).collect() }).await;
+    }
+    assert_eq!(ended(&server, &key, job).await.state, JobState::Completed);
+    assert_eq!(outputs(&server, &key, job), (0..3u8).map(|i| vec![9, i]).collect::<Vec<_>>());
+
+    let job = submit(&mut master, unchecked("cancelled")).await;
+    let held = device.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await;
+    master.command(MasterCommand::CancelJob { job_id: job }).await;
+    let cancelled =
+        device.recv_until(|m| if let ToDevice::Cancel { task_ids } = m { Some(task_ids) } else { None }).await;
+    assert_eq!(cancelled.len(), held.len());
+    assert_eq!(ended(&server, &key, job).await.state, JobState::Cancelled);
+}

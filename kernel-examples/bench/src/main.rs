@@ -89,4 +89,87 @@ fn main() {
         }
     });
     println!("{}", json!({ "overhead_tasks": tasks, "wasmtime_s": wasmtime_s, "native_s": native_s }));
+    replication();
+}
+
+/// The replicas adaptive replication spends: the real scheduler core with `DEVICES` honest
+/// devices and one job of `TASKS` tasks, results answered in dispatch order. Prints the
+/// extra results over the whole job and over its second half (every device trusted by
+/// then), against 100 % for fixed double replication.
+fn replication() {
+    use std::time::Instant;
+
+    use ostrich_coordinator::{
+        modules::StoredModule,
+        scheduler::{Admission, Core, Effect, Settings},
+    };
+    use ostrich_protocol::{
+        Capabilities, JobSpec, ModuleHash, TaskKind, TaskLimits, TaskOutput, ToDevice, Verification, WasmInput,
+        WasmRuntime, WasmSpec,
+    };
+    const DEVICES: u64 = 4;
+    const TASKS: u32 = 20_000;
+    let caps = Capabilities {
+        logical_cores: 1,
+        memory_mb: 0,
+        gpu: None,
+        ops_score: 0,
+        platform: "bench".into(),
+        runtime: WasmRuntime::Native,
+    };
+    let mut core = Core::new(Settings::default());
+    let master = core.register(1, uuid::Uuid::from_u128(1), "master", caps.clone(), Admission::NewSwarm);
+    let swarm = master.expect("a swarm").swarm_id;
+    let module = ModuleHash([3; 32]);
+    core.put_module(swarm, StoredModule { hash: module, bytes: vec![0; 8].into(), verifier: None }).expect("module");
+    for session in 2..2 + DEVICES {
+        let id = uuid::Uuid::from_u128(u128::from(session));
+        core.register(session, id, "device", caps.clone(), Admission::Invited(swarm)).expect("a device");
+        core.work_request(session, 4, Instant::now());
+    }
+    let spec = WasmSpec {
+        module,
+        name: "replication".into(),
+        input: WasmInput::Range { count: TASKS, args: Vec::new() },
+        limits: TaskLimits { time_limit_ms: 60_000, max_output_bytes: 16 },
+        verification: Verification::default(),
+    };
+    let job = core.submit_job(swarm, JobSpec::Wasm(spec), Instant::now()).expect("a job");
+    let mut held: Vec<(u64, u64, Vec<u8>)> = Vec::new();
+    let (mut half, mut seed) = (None, 1u64);
+    loop {
+        for effect in core.take_effects() {
+            if let Effect::Send(session, ToDevice::Assign { tasks }) = effect {
+                for task in tasks {
+                    let TaskKind::Wasm { input, .. } = task.kind else { continue };
+                    held.push((session, task.id, input.iter().rev().copied().collect()));
+                }
+            }
+        }
+        if held.is_empty() {
+            break;
+        }
+        for (session, task, output) in std::mem::take(&mut held) {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            core.task_result(session, task, TaskOutput::Wasm { output }, Instant::now(), seed >> 11);
+        }
+        let progress = core.job_progress(swarm, job).expect("the job");
+        let replicas = progress.replication.map_or(0, |r| r.replicas);
+        if half.is_none() && progress.tasks_verified >= TASKS / 2 {
+            half = Some((progress.tasks_verified, replicas));
+        }
+    }
+    let progress = core.job_progress(swarm, job).expect("the job");
+    let replicas = progress.replication.map_or(0, |r| r.replicas);
+    let (half_verified, half_replicas) = half.unwrap_or_default();
+    println!(
+        "{}",
+        json!({
+            "replication_devices": DEVICES,
+            "tasks": progress.tasks_verified,
+            "replicas": replicas,
+            "second_half_tasks": progress.tasks_verified - half_verified,
+            "second_half_replicas": replicas - half_replicas,
+        })
+    );
 }
