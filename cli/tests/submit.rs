@@ -6,27 +6,6 @@ use std::{path::PathBuf, process::Command, time::Duration};
 
 use ostrich_protocol::{JoinCredential, MasterCommand, ToCoordinator, ToDevice, read_results};
 
-/// `run` answers its input reversed.
-const REVERSE: &str = r#"(module
-  (memory (export "memory") 1)
-  (global $next (mut i32) (i32.const 1024))
-  (func $alloc (export "alloc") (param $len i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (local.get $p) (local.get $len)))
-    (local.get $p))
-  (func (export "run") (param $ptr i32) (param $len i32) (result i64)
-    (local $out i32) (local $i i32)
-    (local.set $out (call $alloc (local.get $len)))
-    (block $end
-      (loop $copy
-        (br_if $end (i32.ge_u (local.get $i) (local.get $len)))
-        (i32.store8 (i32.add (local.get $out) (local.get $i))
-          (i32.load8_u (i32.sub (i32.add (local.get $ptr) (local.get $len)) (i32.add (local.get $i) (i32.const 1)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $copy)))
-    (i64.or (i64.extend_i32_u (local.get $out)) (i64.shl (i64.extend_i32_u (local.get $len)) (i64.const 32)))))"#;
-
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ostrich-cli-{}-{name}", std::process::id()))
 }
@@ -64,7 +43,7 @@ fn ostrich(args: &[&str]) -> std::process::Output {
 async fn submit_writes_the_result_of_a_records_job_and_a_range_job() {
     let (url, key, workers) = swarm().await;
     let module = temp("reverse.wasm");
-    std::fs::write(&module, wat::parse_str(REVERSE).expect("wat")).expect("write");
+    std::fs::write(&module, wat::parse_str(ostrich_wasm::wat_kernels::reverse()).expect("wat")).expect("write");
     let lines = temp("lines.txt");
     std::fs::write(&lines, "alpha\nbeta\ngamma\n").expect("write");
     let out = temp("lines.bin");

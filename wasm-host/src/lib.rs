@@ -5,11 +5,13 @@
 //!   cause of a refusal, and writes the memory limit into it;
 //! - [`Host`] runs kernels in wasmtime, configured for determinism, with time limits on
 //!   workers ([`Host::worker`]) and fuel on the coordinator's `verify` ([`Host::verifier`]);
-//! - [`Cache`] keeps compiled modules by hash, so a device compiles each once.
+//! - [`Cache`] keeps compiled modules by hash, so a device compiles each once;
+//! - [`wat_kernels`] holds kernels written by hand in WAT, for tests.
 
 mod cache;
 mod host;
 mod validate;
+pub mod wat_kernels;
 
 pub use cache::Cache;
 pub use host::{Host, Kernel, KernelError, MAX_WASM_STACK, TICK, VERIFY_FUEL};

@@ -6,45 +6,14 @@ use wasmparser::{Parser, Payload};
 
 use super::*;
 
-/// A bump allocator and the ABI's exports around a `run` body and any extra fields.
+/// A kernel around a `run` body and any extra fields (see [`wat_kernels::with_run`]).
 fn kernel(run_body: &str, extra: &str) -> Vec<u8> {
-    let text = format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (global $next (mut i32) (i32.const 1024))
-  (func $alloc (export "alloc") (param $len i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (local.get $p) (local.get $len)))
-    (block $done
-      (loop $grow
-        (br_if $done (i32.le_u (global.get $next) (i32.shl (memory.size) (i32.const 16))))
-        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
-        (br $grow)))
-    (local.get $p))
-  (func (export "run") (param $ptr i32) (param $len i32) (result i64)
-    (local $out i32) (local $i i32)
-    {run_body})
-  {extra})"#
-    );
-    wat::parse_str(text).expect("valid WAT")
+    wat::parse_str(wat_kernels::with_run(run_body, extra)).expect("valid WAT")
 }
 
 /// `run` answers its input reversed.
 fn reverse() -> Vec<u8> {
-    kernel(
-        r#"(local.set $out (call $alloc (local.get $len)))
-    (block $end
-      (loop $copy
-        (br_if $end (i32.ge_u (local.get $i) (local.get $len)))
-        (i32.store8
-          (i32.add (local.get $out) (local.get $i))
-          (i32.load8_u (i32.sub (i32.add (local.get $ptr) (local.get $len)) (i32.add (local.get $i) (i32.const 1)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $copy)))
-    (i64.or (i64.extend_i32_u (local.get $out)) (i64.shl (i64.extend_i32_u (local.get $len)) (i64.const 32)))"#,
-        "",
-    )
+    wat::parse_str(wat_kernels::reverse()).expect("valid WAT")
 }
 
 fn run(bytes: &[u8], input: &[u8]) -> Result<Vec<u8>, KernelError> {

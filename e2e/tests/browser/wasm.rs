@@ -143,34 +143,12 @@ async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_
     drop(native);
 }
 
-/// `run` answers its input reversed.
+/// `run` answers its input reversed; written by hand in WAT.
 fn reverse_kernel() -> Vec<u8> {
-    wat_kernel(
-        "(local $out i32) (local $i i32)
-    (local.set $out (call $alloc (local.get $len)))
-    (block $end
-      (loop $copy
-        (br_if $end (i32.ge_u (local.get $i) (local.get $len)))
-        (i32.store8 (i32.add (local.get $out) (local.get $i))
-          (i32.load8_u (i32.sub (i32.add (local.get $ptr) (local.get $len)) (i32.add (local.get $i) (i32.const 1)))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $copy)))
-    (i64.or (i64.extend_i32_u (local.get $out)) (i64.shl (i64.extend_i32_u (local.get $len)) (i64.const 32)))",
-    )
+    wat::parse_str(ostrich_wasm::wat_kernels::reverse()).expect("valid WAT")
 }
 
-/// A bump allocator and the ABI around a `run` body.
+/// A kernel around a `run` body, written by hand in WAT.
 fn wat_kernel(run_body: &str) -> Vec<u8> {
-    wat::parse_str(format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (global $next (mut i32) (i32.const 1024))
-  (func $alloc (export "alloc") (param $len i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (local.get $p) (local.get $len)))
-    (local.get $p))
-  (func (export "run") (param $ptr i32) (param $len i32) (result i64) {run_body}))"#
-    ))
-    .expect("valid WAT")
+    wat::parse_str(ostrich_wasm::wat_kernels::with_run(run_body, "")).expect("valid WAT")
 }
