@@ -175,6 +175,14 @@ impl Batch {
         }
     }
 
+    /// A verified tile forgotten: an entry with no output (its length `u32::MAX`), which
+    /// makes the load drop the tile read before it.
+    pub fn revoke_tile(&mut self, job: JobId, index: u32) {
+        let chunk = self.tiles.entry(job).or_default();
+        chunk.extend_from_slice(&index.to_le_bytes());
+        chunk.extend_from_slice(&u32::MAX.to_le_bytes());
+    }
+
     /// A deleted job, with its tiles.
     pub fn delete(&mut self, job: JobId) {
         self.deleted.push(job);
@@ -368,11 +376,17 @@ impl Durable {
                 let mut rest = bytes.value();
                 while let (Some((index, after)), true) = (rest.split_first_chunk::<4>(), !rest.is_empty()) {
                     let Some((len, after)) = after.split_first_chunk::<4>() else { break };
+                    let index = u32::from_le_bytes(*index);
+                    if u32::from_le_bytes(*len) == u32::MAX {
+                        outputs.retain(|(i, _)| *i != index);
+                        rest = after;
+                        continue;
+                    }
                     let len = u32::from_le_bytes(*len) as usize;
                     let Some((output, after)) = (len <= after.len()).then(|| after.split_at(len)) else {
                         return Err(StoreError(format!("job {id}: a truncated tile")));
                     };
-                    outputs.push((u32::from_le_bytes(*index), decode(output).map_err(err)?));
+                    outputs.push((index, decode(output).map_err(err)?));
                     rest = after;
                 }
             }
@@ -435,6 +449,39 @@ mod tests {
             (5, TaskOutput::MandelbrotTile { iterations: vec![4, 2] }),
         ];
         assert_eq!(job.tiles, tiles, "tiles of several commits come back in order");
+        std::fs::remove_file(&path).expect("clean up");
+    }
+
+    #[test]
+    fn a_revoked_tile_stays_gone_and_its_recomputed_output_comes_back() {
+        let path = std::env::temp_dir().join(format!("ostrich-store-{}.redb", uuid::Uuid::new_v4()));
+        let spec = JobSpec::Matmul(MatmulSpec { m: 8, k: 4, n: 8, tile: 4, source: MatrixSource::Seeded { seed: 1 } });
+        let record = JobRecord {
+            swarm: SwarmId::from_u128(7),
+            state: JobState::Running,
+            verification_failures: 0,
+            redispatched: 0,
+        };
+        let (lie, truth) = (TaskOutput::Wasm { output: vec![1] }, TaskOutput::Wasm { output: vec![2] });
+        {
+            let store = Durable::open(&path).expect("open");
+            let mut batch = Batch::default();
+            batch.spec(1, &spec);
+            batch.job(1, &record);
+            batch.tile(1, 3, &lie);
+            batch.tile(1, 4, &truth);
+            store.commit(batch).expect("commit");
+            let mut batch = Batch::default();
+            batch.revoke_tile(1, 3);
+            store.commit(batch).expect("commit");
+            let restored = store.load().expect("load");
+            assert_eq!(restored.jobs[0].tiles, vec![(4, truth.clone())], "the revoked tile is not read back");
+            let mut batch = Batch::default();
+            batch.tile(1, 3, &truth);
+            store.commit(batch).expect("commit");
+        }
+        let restored = Durable::open(&path).expect("reopen").load().expect("load");
+        assert_eq!(restored.jobs[0].tiles, vec![(4, truth.clone()), (3, truth)]);
         std::fs::remove_file(&path).expect("clean up");
     }
 }

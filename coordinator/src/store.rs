@@ -191,6 +191,15 @@ impl Store {
         job.accept(index, output)
     }
 
+    /// Records that a verified output was forgotten (to be computed again), committed at
+    /// once: a restart must not bring it back.
+    pub fn put_revoked(&mut self, id: JobId, index: u32) {
+        if self.durable.is_some() {
+            self.pending.revoke_tile(id, index);
+            self.commit();
+        }
+    }
+
     /// Commits what was recorded since the last commit.
     pub fn commit(&mut self) {
         if let Some(durable) = &self.durable {

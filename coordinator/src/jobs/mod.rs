@@ -213,6 +213,18 @@ impl Job {
         Ok(first..end)
     }
 
+    /// Forgets the verified output of a wasm task, which is to be computed again; false
+    /// when there was none.
+    pub fn revoke(&mut self, index: u32) -> bool {
+        let Some(wasm) = self.wasm_mut() else { return false };
+        if !wasm.revoke(index) {
+            return false;
+        }
+        self.done[index as usize] = false;
+        self.verified -= 1;
+        true
+    }
+
     /// The lease of this job's tasks, from the coordinator's: a wasm job adds its time
     /// limit.
     pub fn lease_ms(&self, base_ms: u64) -> u64 {

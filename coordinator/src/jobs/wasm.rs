@@ -45,6 +45,9 @@ pub struct WasmWork {
     outputs: Vec<Option<Vec<u8>>>,
     /// Results per task index that wait for agreement.
     pub candidates: HashMap<u32, Vec<Candidate>>,
+    /// Results accepted on one trusted device's word (not audited), by task index: if that
+    /// device is later quarantined they are computed again.
+    pub on_trust: HashMap<u32, DeviceId>,
     /// How results were checked so far.
     pub stats: ReplicationStats,
 }
@@ -91,6 +94,7 @@ impl WasmWork {
             verification: spec.verification,
             outputs: Vec::new(),
             candidates: HashMap::new(),
+            on_trust: HashMap::new(),
             stats: ReplicationStats::default(),
         };
         work.outputs.resize(work.task_count() as usize, None);
@@ -217,6 +221,13 @@ impl WasmWork {
             }
             _ => false,
         }
+    }
+
+    /// Forgets the output of task `index` (it was accepted on the word of a device since
+    /// found lying); false when it had none.
+    pub fn revoke(&mut self, index: u32) -> bool {
+        self.on_trust.remove(&index);
+        self.outputs.get_mut(index as usize).is_some_and(|slot| slot.take().is_some())
     }
 
     /// The verified output of task `index`.

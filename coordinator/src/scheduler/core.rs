@@ -661,6 +661,7 @@ impl Core {
             }
             self.cancel_leases(swarm_id, |d| d == device_id);
             self.log(swarm_id, LogLevel::Error, format!("{name} quarantined after {failures} failed checks"));
+            self.recheck(swarm_id, device_id);
         }
     }
 }

@@ -18,9 +18,9 @@
 
 use std::time::Instant;
 
-use ostrich_protocol::{DeviceId, JobState, SwarmId, TRUST_THRESHOLD, TaskId, TaskOutput};
+use ostrich_protocol::{DeviceId, JobId, JobState, LogLevel, SwarmId, TRUST_THRESHOLD, TaskId, TaskOutput};
 
-use super::core::Core;
+use super::{core::Core, swarm::Fresh};
 use crate::jobs::{
     Job,
     wasm::{Candidate, MAX_CANDIDATES},
@@ -62,6 +62,7 @@ impl Core {
         let candidate = Candidate { device: device_id, runtime, output: bytes.clone() };
         let Some(earlier) = wasm.candidates.get_mut(&index) else {
             if !must_replicate(trust, wasm.audit_floor_ppm(), coin) {
+                wasm.on_trust.insert(index, device_id);
                 return self.accept(swarm_id, device_id, task_id, output, now);
             }
             wasm.candidates.insert(index, vec![candidate]);
@@ -95,6 +96,52 @@ impl Core {
             self.strike(swarm_id, loser.device, Some(job_id), &what, "its output disagreed with two other devices'");
         }
         self.accept(swarm_id, device_id, task_id, output, now);
+    }
+
+    /// A device was quarantined: every result of a running wasm job that was accepted on
+    /// its word alone (trusted, not audited) is forgotten and computed again, so a liar
+    /// caught late leaves nothing behind in a job still running. (A job that completed
+    /// before has delivered its result; the log of the strikes says whose it was.)
+    pub(super) fn recheck(&mut self, swarm_id: SwarmId, device_id: DeviceId) {
+        let jobs: Vec<JobId> = self
+            .store
+            .jobs_of(swarm_id)
+            .filter(|job| job.state == JobState::Running)
+            .filter(|job| job.wasm().is_some_and(|w| w.on_trust.values().any(|d| *d == device_id)))
+            .map(|job| job.id)
+            .collect();
+        for job_id in jobs {
+            let Some(job) = self.store.get_mut(job_id) else { continue };
+            let indices: Vec<u32> = job
+                .wasm()
+                .map(|w| w.on_trust.iter().filter(|(_, d)| **d == device_id).map(|(i, _)| *i).collect())
+                .unwrap_or_default();
+            let mut again = Vec::new();
+            for index in indices {
+                if job.revoke(index) {
+                    again.push(index);
+                }
+            }
+            if again.is_empty() {
+                continue;
+            }
+            for &index in &again {
+                self.store.put_revoked(job_id, index);
+            }
+            if let Some(swarm) = self.swarms.get_mut(&swarm_id) {
+                swarm.fresh.extend(again.iter().map(|&index| Fresh { job: job_id, next: index, end: index + 1 }));
+            }
+            self.dirty_jobs.insert(job_id);
+            let count = again.len() as u64;
+            self.log(
+                swarm_id,
+                LogLevel::Warn,
+                format!(
+                    "job {job_id}: {} accepted on the quarantined device's word alone computed again",
+                    super::core::tasks(count)
+                ),
+            );
+        }
     }
 
     /// Puts a task whose result waits for agreement back at the front of its swarm's

@@ -543,3 +543,70 @@ fn a_job_submitted_to_a_swarm_that_went_idle_runs_it_again_and_says_so() {
         assert_eq!(core.swarms[&swarm_id].run_state, RunState::Idle);
     }
 }
+
+/// A device trusted by its agreements lies where it is not audited; once it is caught
+/// (audited lies, quarantine), every result accepted on its word alone is computed again
+/// by others, so the job's result is exact.
+#[test]
+fn results_accepted_on_a_liars_word_are_computed_again_when_it_is_quarantined() {
+    use ostrich_protocol::{ModuleHash, TaskLimits, Verification, WasmInput, WasmSpec};
+
+    use crate::modules::StoredModule;
+
+    let mut core = core();
+    let swarm = swarm(&mut core);
+    let module = ModuleHash([9; 32]);
+    core.put_module(swarm, StoredModule { hash: module, bytes: vec![0; 8].into(), verifier: None }).expect("module");
+    // The liar (2) first, then two honest devices.
+    for session in 2..=4 {
+        worker(&mut core, swarm, session, 1);
+        core.work_request(session, 1, Instant::now());
+    }
+    let spec = WasmSpec {
+        module,
+        name: "trust".into(),
+        input: WasmInput::Range { count: 400, args: Vec::new() },
+        limits: TaskLimits { time_limit_ms: 1000, max_output_bytes: 16 },
+        verification: Verification::Adaptive { audit_floor_ppm: 0 },
+    };
+    let job = core.submit_job(swarm, JobSpec::Wasm(spec), Instant::now()).expect("job");
+    let reversed = |task: &Task| {
+        let TaskKind::Wasm { input, .. } = &task.kind else { panic!("a wasm task") };
+        input.iter().rev().copied().collect::<Vec<u8>>()
+    };
+    let trust = |core: &Core| core.swarms[&swarm].devices[&Uuid::from_u128(2)].trust;
+    let (mut unaudited_lies, mut audited_lies) = (0, 0);
+    let mut pending = assigned(&core.take_effects());
+    while !pending.is_empty() {
+        for (session, task) in std::mem::take(&mut pending) {
+            let mut output = reversed(&task);
+            // A never-audited coin, unless the liar is to be caught.
+            let mut coin = 999_999;
+            let quarantined = core.swarms[&swarm].devices[&Uuid::from_u128(2)].quarantine.is_some();
+            if session == 2 && !quarantined && trust(&core) >= ostrich_protocol::TRUST_THRESHOLD {
+                output[0] ^= 1;
+                if unaudited_lies < 5 {
+                    unaudited_lies += 1;
+                } else {
+                    coin = 0;
+                    audited_lies += 1;
+                }
+            }
+            core.task_result(session, task.id, TaskOutput::Wasm { output }, Instant::now(), coin);
+            pending.extend(assigned(&core.take_effects()));
+        }
+    }
+    assert_eq!(unaudited_lies, 5, "the liar earned trust and lied unaudited");
+    assert!(audited_lies >= 2, "then its audited lies got it quarantined");
+    let liar = &core.swarms[&swarm].devices[&Uuid::from_u128(2)];
+    assert!(liar.quarantine.is_some());
+    let progress = core.job_progress(swarm, job).expect("job");
+    assert_eq!(progress.state, ostrich_protocol::JobState::Completed);
+    let file = core.result_file(swarm, job).flatten().expect("a result");
+    let outputs = ostrich_protocol::read_results(&file.bytes).expect("a result file");
+    for (index, output) in outputs.iter().enumerate() {
+        let mut expected = ostrich_protocol::range_input(index as u64, &[]);
+        expected.reverse();
+        assert_eq!(*output, expected.as_slice(), "task {index} holds no lie");
+    }
+}
