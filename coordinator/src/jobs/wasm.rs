@@ -156,13 +156,23 @@ impl WasmWork {
 
     /// Appends records to an open job; answers the index of the first new task.
     pub fn append(&mut self, records: Vec<Record>) -> Result<u32, JobError> {
-        if !self.is_open() {
-            return Err(invalid("the job is closed: it takes no more records"));
-        }
+        self.check_append(&records)?;
         let first = self.task_count();
         append(&mut self.inputs, records)?;
         self.outputs.resize(self.task_count() as usize, None);
         Ok(first)
+    }
+
+    /// Whether `records` may be appended: the job is open, no record is over the input
+    /// limit and the job stays within the task limit.
+    pub fn check_append(&self, records: &[Record]) -> Result<(), JobError> {
+        let Inputs::Records { records: held, open } = &self.inputs else {
+            return Err(invalid("only a records job takes records"));
+        };
+        if !open {
+            return Err(invalid("the job is closed: it takes no more records"));
+        }
+        check_records(held.len(), records)
     }
 
     /// Closes a records job: no more records.
@@ -257,12 +267,18 @@ fn append(inputs: &mut Inputs, new: Vec<Record>) -> Result<(), JobError> {
     let Inputs::Records { records, .. } = inputs else {
         return Err(invalid("only a records job takes records"));
     };
-    if records.len() + new.len() > MAX_WASM_TASKS as usize {
+    check_records(records.len(), &new)?;
+    records.extend(new.into_iter().map(|r| r.0));
+    Ok(())
+}
+
+/// The limits on records: `held` already in the job, `new` to come.
+fn check_records(held: usize, new: &[Record]) -> Result<(), JobError> {
+    if held + new.len() > MAX_WASM_TASKS as usize {
         return Err(invalid(format!("a job has at most {MAX_WASM_TASKS} records")));
     }
     if let Some((i, record)) = new.iter().enumerate().find(|(_, r)| r.0.len() > MAX_INPUT_BYTES as usize) {
         return Err(invalid(format!("record {i} is {} bytes, over {MAX_INPUT_BYTES}", record.0.len())));
     }
-    records.extend(new.into_iter().map(|r| r.0));
     Ok(())
 }

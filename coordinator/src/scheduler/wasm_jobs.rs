@@ -110,15 +110,18 @@ impl Core {
         if !wasm.is_open() {
             return Err((CommandErrorCode::InvalidValue, format!("job {job_id} is closed: it takes no more records")));
         }
+        wasm.check_append(&records).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
         let adds = wasm.bytes_to_append(&records);
         self.check_stored_bytes(swarm_id, adds, "these records")?;
         self.touch(swarm_id, super::quotas::unix_ms());
         let count = records.len();
+        // Committed first, then moved into the job (no second copy of a large upload);
+        // the checks above are the ones `append` makes, so it cannot refuse them now.
+        self.store.put_records(job_id, &records);
         let new = match self.store.get_mut(job_id) {
-            Some(job) => job.append(records.clone()).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?,
+            Some(job) => job.append(records).map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?,
             None => return Err(not_found(format!("no job {job_id}"))),
         };
-        self.store.put_records(job_id, &records);
         if let Some(swarm) = self.swarms.get_mut(&swarm_id)
             && !new.is_empty()
         {
