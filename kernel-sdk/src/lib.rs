@@ -28,12 +28,15 @@
 //! For outputs that are the same bytes on every machine (results are checked by comparing
 //! two devices' outputs byte for byte): use the `libm` crate for `sin`, `exp`, `ln` and
 //! the like rather than `f64::sin` (the platform's math library differs between targets),
-//! draw random numbers from a generator seeded by the task ([`SplitMix64`]), and do not
+//! and this crate's [`math`] for square roots and roundings (`libm`'s are software ones in
+//! wasm); draw random numbers from a generator seeded by the task ([`SplitMix64`]), and do not
 //! depend on the order of a `HashMap`.
 
 #![no_std]
 
 extern crate alloc;
+
+pub mod math;
 
 use alloc::{boxed::Box, vec::Vec};
 

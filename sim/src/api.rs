@@ -1,10 +1,10 @@
 //! The coordinator's HTTP API as the simulator's master uses it: submit a job, read its
-//! progress, mint an invite, download a result, delete a job.
+//! progress, mint an invite, download a result, delete a job, upload a user kernel.
 
 use std::{io::Read as _, time::Duration};
 
 use anyhow::{Context, Result};
-use ostrich_protocol::{Invite, JobId, JobProgress, JobSpec};
+use ostrich_protocol::{Invite, JobId, JobProgress, JobSpec, ModuleHash};
 
 /// A master's view of the HTTP API, authenticated by its master key.
 #[derive(Clone)]
@@ -31,6 +31,13 @@ impl Api {
         self.agent
             .request(method, &format!("{}/api{path}", self.base))
             .set("Authorization", &format!("Bearer {}", self.key))
+    }
+
+    /// Uploads a user kernel; answers the name the coordinator gave it.
+    pub fn upload_module(&self, module: &[u8]) -> Result<ModuleHash> {
+        let reply: serde_json::Value =
+            self.request("POST", "/modules").send_bytes(module).context("uploading a module")?.into_json()?;
+        reply["module"].as_str().and_then(ModuleHash::from_hex).context("the coordinator named no module")
     }
 
     /// Submits a job.

@@ -15,8 +15,8 @@ use std::{
 use futures_util::{SinkExt, StreamExt};
 use ostrich_kernels::task::run_task;
 use ostrich_protocol::{
-    Capabilities, GpuInfo, HEARTBEAT_INTERVAL_MS, JoinCredential, Snapshot, Task, TaskId, TaskOutput, ToCoordinator,
-    ToDevice, encode,
+    Capabilities, GpuInfo, HEARTBEAT_INTERVAL_MS, JoinCredential, Snapshot, Task, TaskId, TaskKind, TaskOutput,
+    ToCoordinator, ToDevice, encode,
 };
 use ostrich_worker::socket::{self, Socket};
 use rand::Rng as _;
@@ -387,9 +387,15 @@ async fn serve(
     }
 }
 
-/// Computes a task with the real kernel; a liar spoils the answer.
+/// Computes a task with the real kernel; a liar spoils the answer. A wasm task's module is
+/// the simulator's own [`reverse`](ostrich_wasm::wat_kernels::reverse) kernel, so its output
+/// is the input reversed, computed here without a wasm host (the simulated task time stands
+/// in for the kernel's).
 fn compute(spec: &DeviceSpec, task: Task, now: Instant) -> Option<Pending> {
-    let mut output = run_task(&task.kind).ok()?;
+    let mut output = match &task.kind {
+        TaskKind::Wasm { input, .. } => TaskOutput::Wasm { output: input.iter().rev().copied().collect() },
+        kind => run_task(kind).ok()?,
+    };
     if spec.behaviour == Behaviour::Liar {
         match &mut output {
             TaskOutput::MatmulTile { c } => c.iter_mut().for_each(|v| *v += 1.0),

@@ -7,7 +7,8 @@
 //! whole scenario and its report), [`matmul`] (a large product through native workers
 //! against one process computing it alone), [`hostile`] (sockets attacking before their
 //! hello while an honest swarm computes; [`raw`] is their byte-level WebSocket client) and
-//! [`soak`] (a long run with churn, for memory that grows).
+//! [`soak`] (a long run with churn, for memory that grows). [`wasm_scale`] times a
+//! compute-bound user-kernel job on one native worker against two.
 
 pub mod api;
 pub mod coordinator;
@@ -17,6 +18,7 @@ pub mod matmul;
 pub mod raw;
 pub mod soak;
 pub mod swarm;
+pub mod wasm_scale;
 
 /// The `p`-th percentile (0-100) of sorted samples, or 0 when there are none.
 pub fn percentile(sorted: &[u32], p: f64) -> u32 {

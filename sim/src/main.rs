@@ -11,6 +11,7 @@ use ostrich_sim::{
     matmul,
     soak::{self, Soak},
     swarm::{self, Scenario},
+    wasm_scale,
 };
 
 /// Simulates a swarm against a real coordinator and measures it.
@@ -27,6 +28,9 @@ enum Mode {
     Swarm(SwarmArgs),
     /// A square matmul through native worker processes against one process alone.
     Matmul(MatmulArgs),
+    /// A compute-bound user-kernel job (the Monte Carlo example) on one native worker of
+    /// one thread against two.
+    WasmScale(WasmScaleArgs),
     /// Hostile sockets announcing the largest frame before their hello, against an honest
     /// swarm: the coordinator's RSS and the swarm's rate, undisturbed and under attack.
     Hostile(HostileArgs),
@@ -108,6 +112,10 @@ struct SwarmArgs {
     /// Devices connecting at once.
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
+    /// The job is a user kernel (the WAT reverse kernel, uploaded first) under adaptive
+    /// replication, instead of matmul tiles.
+    #[arg(long)]
+    wasm: bool,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +139,27 @@ struct MatmulArgs {
     threads: u32,
     /// Runs of each side; the fastest of each is reported.
     #[arg(long, default_value_t = 3)]
+    repeats: u32,
+}
+
+#[derive(Debug, Args)]
+struct WasmScaleArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The ostrich-worker binary.
+    #[arg(long)]
+    worker: PathBuf,
+    /// The Monte Carlo module (`cargo xtask build-kernels` writes it).
+    #[arg(long, default_value = "target/kernels/monte-carlo.wasm")]
+    module: PathBuf,
+    /// Tasks in the job.
+    #[arg(long, default_value_t = 96)]
+    tasks: u32,
+    /// Paths each task simulates.
+    #[arg(long, default_value_t = 400_000)]
+    paths: u32,
+    /// Runs of each configuration; the fastest counts.
+    #[arg(long, default_value_t = 2)]
     repeats: u32,
 }
 
@@ -228,6 +257,12 @@ fn main() -> Result<()> {
         Mode::Swarm(args) => {
             let coordinator = args.target.open(&[])?;
             let window = (args.window_s > 0.0).then(|| Duration::from_secs_f64(args.window_s));
+            let (job, module) = if args.wasm {
+                let (job, module) = Scenario::wasm_tasks(args.tasks)?;
+                (job, Some(module))
+            } else {
+                (Scenario::tiny_tasks(args.tasks), None)
+            };
             let scenario = Scenario {
                 devices: args.devices,
                 slots: args.slots,
@@ -236,7 +271,8 @@ fn main() -> Result<()> {
                 droppers: args.droppers,
                 liars: args.liars,
                 window,
-                job: Scenario::tiny_tasks(args.tasks),
+                job,
+                module,
                 to_completion: args.to_completion,
                 connect_concurrency: args.connect_concurrency,
             };
@@ -253,6 +289,19 @@ fn main() -> Result<()> {
                 args.tile,
                 args.workers,
                 args.threads,
+                args.repeats,
+            ))?;
+            eprintln!("{report:#?}");
+            serde_json::to_string(&report)?
+        }
+        Mode::WasmScale(args) => {
+            let coordinator = args.target.open(&[])?;
+            let report = runtime.block_on(wasm_scale::compare(
+                &coordinator,
+                &args.worker,
+                &args.module,
+                args.tasks,
+                args.paths,
                 args.repeats,
             ))?;
             eprintln!("{report:#?}");

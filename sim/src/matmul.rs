@@ -99,7 +99,29 @@ fn max_diff(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| f64::from((x - y).abs())).fold(0.0, f64::max)
 }
 
-struct Workers(Vec<Child>);
+/// Native worker processes, killed when dropped.
+pub(crate) struct Workers(Vec<Child>);
+
+impl Workers {
+    /// Starts `count` `ostrich-worker` processes of `threads` threads each, joining with
+    /// the invite `url`; their state files go to `state_dir`.
+    pub(crate) fn start(worker_bin: &Path, url: &str, count: u32, threads: u32, state_dir: &Path) -> Result<Self> {
+        let children = (0..count)
+            .map(|i| {
+                Command::new(worker_bin)
+                    .args(["--join", url, "--threads", &threads.to_string(), "--name"])
+                    .arg(format!("worker-{i}"))
+                    .arg("--state-file")
+                    .arg(state_dir.join(format!("worker-{i}.json")))
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .with_context(|| format!("cannot start {}", worker_bin.display()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self(children))
+    }
+}
 
 impl Drop for Workers {
     fn drop(&mut self) {
@@ -158,20 +180,7 @@ pub async fn compare(
     };
     let state_dir = std::env::temp_dir().join(format!("ostrich-sim-{}", std::process::id()));
     std::fs::create_dir_all(&state_dir)?;
-    let children = (0..workers)
-        .map(|i| {
-            Command::new(worker_bin)
-                .args(["--join", &invite.url, "--threads", &threads_per_worker.to_string(), "--name"])
-                .arg(format!("worker-{i}"))
-                .arg("--state-file")
-                .arg(state_dir.join(format!("worker-{i}.json")))
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .with_context(|| format!("cannot start {}", worker_bin.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let _workers = Workers(children);
+    let _workers = Workers::start(worker_bin, &invite.url, workers, threads_per_worker, &state_dir)?;
     swarm::wait_until(Duration::from_secs(60), "the workers to join", || {
         master.online.load(Ordering::Relaxed) > u64::from(workers)
     })

@@ -13,7 +13,8 @@ use anyhow::{Context as _, Result, bail};
 use futures_util::StreamExt;
 use ostrich_protocol::{
     Capabilities, DeviceStatus, HEARTBEAT_INTERVAL_MS, JobId, JobProgress, JobSpec, JobState, JoinCredential,
-    MatmulSpec, MatrixSource, Snapshot, ToCoordinator, ToDevice,
+    MatmulSpec, MatrixSource, ModuleHash, Snapshot, TaskLimits, ToCoordinator, ToDevice, Verification, WasmInput,
+    WasmSpec, range_input, read_results,
 };
 use ostrich_worker::socket;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -50,6 +51,9 @@ pub struct Scenario {
     pub window: Option<Duration>,
     /// The job the devices compute while busy.
     pub job: JobSpec,
+    /// The user kernel a wasm job runs, uploaded before it is submitted (its name replaces
+    /// the job's module).
+    pub module: Option<Vec<u8>>,
     /// Wait for the job to end and check its result, instead of stopping after the window.
     pub to_completion: bool,
     /// Devices connecting at once.
@@ -61,6 +65,21 @@ impl Scenario {
     pub fn tiny_tasks(tasks: u32) -> JobSpec {
         let side = ((f64::from(tasks)).sqrt().ceil() as u32 * 4).clamp(4, 4096);
         JobSpec::Matmul(MatmulSpec { m: side, k: 4, n: side, tile: 4, source: MatrixSource::Seeded { seed: 7 } })
+    }
+
+    /// A user-kernel job of `tasks` range tasks and its module, the WAT
+    /// [`reverse`](ostrich_wasm::wat_kernels::reverse) kernel, under the default adaptive
+    /// replication.
+    pub fn wasm_tasks(tasks: u32) -> Result<(JobSpec, Vec<u8>)> {
+        let module = wat::parse_str(ostrich_wasm::wat_kernels::reverse())?;
+        let spec = WasmSpec {
+            module: ModuleHash([0; 32]),
+            name: "sim reverse".into(),
+            input: WasmInput::Range { count: tasks, args: Vec::new() },
+            limits: TaskLimits::default(),
+            verification: Verification::default(),
+        };
+        Ok((JobSpec::Wasm(spec), module))
     }
 }
 
@@ -135,6 +154,18 @@ pub struct Completion {
     pub max_abs_error: f64,
     /// Seconds from submission to the end.
     pub seconds: f64,
+    /// Results the devices computed, replicas included (a wasm job's count; else `tasks`).
+    pub results: u32,
+    /// Of those, replicas run only to check another result.
+    pub replicas: u32,
+    /// The job's ideal time: its tasks' work spread evenly over every slot of every device
+    /// (tasks × task time / (devices × slots)), seconds.
+    pub ideal_s: f64,
+    /// Scheduling efficiency: the share of the swarm's slot time, from submission to the
+    /// end, spent computing results (results × task time / (devices × slots × seconds)).
+    pub efficiency: f64,
+    /// `ideal_s / seconds`: the efficiency counting replicas as lost time.
+    pub useful_efficiency: f64,
 }
 
 /// The master's session: it keeps the swarm's key and watches its snapshots.
@@ -353,8 +384,14 @@ pub async fn run(coordinator: &Coordinator, scenario: &Scenario) -> Result<Repor
     };
     if let Some(window) = scenario.window {
         let job = {
-            let (api, spec) = (api.clone(), scenario.job.clone());
-            blocking(move || api.submit(&spec)).await?
+            let (api, mut spec, module) = (api.clone(), scenario.job.clone(), scenario.module.clone());
+            blocking(move || {
+                if let (Some(module), JobSpec::Wasm(wasm)) = (module, &mut spec) {
+                    wasm.module = api.upload_module(&module)?;
+                }
+                api.submit(&spec)
+            })
+            .await?
         };
         let submitted = Instant::now();
         phase_tx.send_replace(Phase::Busy);
@@ -386,7 +423,7 @@ pub async fn run(coordinator: &Coordinator, scenario: &Scenario) -> Result<Repor
             ..Busy::default()
         });
         if scenario.to_completion {
-            report.completion = Some(complete(&api, job, &scenario.job, submitted, &master, liars).await?);
+            report.completion = Some(complete(&api, job, scenario, submitted, &master, liars).await?);
         }
     }
     report.master_snapshot = master.snapshot_bytes.load(Ordering::Relaxed);
@@ -411,14 +448,29 @@ pub async fn run(coordinator: &Coordinator, scenario: &Scenario) -> Result<Repor
 async fn complete(
     api: &Api,
     job: JobId,
-    spec: &JobSpec,
+    scenario: &Scenario,
     submitted: Instant,
     master: &Master,
     liars: usize,
 ) -> Result<Completion> {
     let progress = job_ended(api, job, Duration::from_secs(300), Duration::from_millis(100)).await?;
     let seconds = submitted.elapsed().as_secs_f64();
-    let max_abs_error = match (&progress.state, spec) {
+    let max_abs_error = match (&progress.state, &scenario.job) {
+        (JobState::Completed, JobSpec::Wasm(_)) => {
+            // The reverse kernel's output for task i is its input reversed.
+            let api = api.clone();
+            blocking(move || {
+                let file = api.result(job)?;
+                let outputs = read_results(&file).context("the result file is malformed")?;
+                let wrong = outputs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, output)| output.iter().rev().copied().ne(range_input(*i as u64, &[])))
+                    .count();
+                Ok(wrong as f64)
+            })
+            .await?
+        }
         (JobState::Completed, JobSpec::Matmul(matmul)) => {
             let (api, matmul) = (api.clone(), matmul.clone());
             blocking(move || {
@@ -435,6 +487,11 @@ async fn complete(
     wait_until(Duration::from_secs(30), "a master snapshot", || master.snapshots.load(Ordering::Relaxed) > seen)
         .await?;
     let quarantined = master.quarantined.load(Ordering::Relaxed) as usize;
+    let (results, replicas) =
+        progress.replication.map_or((progress.tasks_total, 0), |stats| (stats.results, stats.replicas));
+    let slot_seconds = (scenario.devices as f64) * f64::from(scenario.slots);
+    let task_s = scenario.task_time.as_secs_f64();
+    let ideal_s = f64::from(progress.tasks_total) * task_s / slot_seconds;
     Ok(Completion {
         state: format!("{:?}", progress.state),
         tasks: progress.tasks_total,
@@ -444,5 +501,10 @@ async fn complete(
         liars,
         max_abs_error,
         seconds,
+        results,
+        replicas,
+        ideal_s,
+        efficiency: f64::from(results) * task_s / (slot_seconds * seconds),
+        useful_efficiency: ideal_s / seconds,
     })
 }

@@ -35,6 +35,18 @@ pub struct Candidate {
     pub output: Vec<u8>,
 }
 
+/// The devices an accepted result rests on: a trusted device alone, or the device whose
+/// output was accepted and the one that agreed with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vouchers(pub DeviceId, pub Option<DeviceId>);
+
+impl Vouchers {
+    /// Whether `device` is one of them.
+    pub fn include(&self, device: DeviceId) -> bool {
+        self.0 == device || self.1 == Some(device)
+    }
+}
+
 /// A wasm job's inputs, outputs and replication state.
 pub struct WasmWork {
     pub(super) name: String,
@@ -45,9 +57,11 @@ pub struct WasmWork {
     outputs: Vec<Option<Vec<u8>>>,
     /// Results per task index that wait for agreement.
     pub candidates: HashMap<u32, Vec<Candidate>>,
-    /// Results accepted on one trusted device's word (not audited), by task index: if that
-    /// device is later quarantined they are computed again.
-    pub on_trust: HashMap<u32, DeviceId>,
+    /// The devices each accepted result rests on, by task index: one trusted device's word
+    /// (not audited) or two devices that agreed. If one of them is later quarantined the
+    /// task is computed again, so two liars that gave the same wrong output (colluding, or
+    /// wrong the same way) leave nothing behind once either is caught.
+    pub vouched: HashMap<u32, Vouchers>,
     /// How results were checked so far.
     pub stats: ReplicationStats,
 }
@@ -94,7 +108,7 @@ impl WasmWork {
             verification: spec.verification,
             outputs: Vec::new(),
             candidates: HashMap::new(),
-            on_trust: HashMap::new(),
+            vouched: HashMap::new(),
             stats: ReplicationStats::default(),
         };
         work.outputs.resize(work.task_count() as usize, None);
@@ -236,7 +250,7 @@ impl WasmWork {
     /// Forgets the output of task `index` (it was accepted on the word of a device since
     /// found lying); false when it had none.
     pub fn revoke(&mut self, index: u32) -> bool {
-        self.on_trust.remove(&index);
+        self.vouched.remove(&index);
         self.outputs.get_mut(index as usize).is_some_and(|slot| slot.take().is_some())
     }
 

@@ -23,7 +23,7 @@ use ostrich_protocol::{DeviceId, JobId, JobState, LogLevel, SwarmId, TRUST_THRES
 use super::{core::Core, swarm::Fresh};
 use crate::jobs::{
     Job,
-    wasm::{Candidate, MAX_CANDIDATES},
+    wasm::{Candidate, MAX_CANDIDATES, Vouchers},
 };
 
 /// One in a million: audit probabilities are in parts per million.
@@ -62,7 +62,7 @@ impl Core {
         let candidate = Candidate { device: device_id, runtime, output: bytes.clone() };
         let Some(earlier) = wasm.candidates.get_mut(&index) else {
             if !must_replicate(trust, wasm.audit_floor_ppm(), coin) {
-                wasm.on_trust.insert(index, device_id);
+                wasm.vouched.insert(index, Vouchers(device_id, None));
                 return self.accept(swarm_id, device_id, task_id, output, now);
             }
             wasm.candidates.insert(index, vec![candidate]);
@@ -85,6 +85,7 @@ impl Core {
             answers.into_iter().partition(|c| c.output == *bytes);
         wasm.stats.agreed += 1;
         wasm.stats.disagreed += losing.len() as u32;
+        wasm.vouched.insert(index, Vouchers(device_id, agreeing.first().map(|c| c.device)));
         let swarm = self.swarms.get_mut(&swarm_id);
         for device in swarm.into_iter().flat_map(|s| s.devices.values_mut()) {
             if device.id == device_id || agreeing.iter().any(|c| c.device == device.id) {
@@ -98,24 +99,28 @@ impl Core {
         self.accept(swarm_id, device_id, task_id, output, now);
     }
 
-    /// A device was quarantined: every result of a running wasm job that was accepted on
-    /// its word alone (trusted, not audited) is forgotten and computed again, so a liar
-    /// caught late leaves nothing behind in a job still running. (A job that completed
-    /// before has delivered its result; the log of the strikes says whose it was.)
+    /// A device was quarantined: in every running wasm job, each result that rests on its
+    /// word (accepted on its trust alone, or because it agreed with another device) is
+    /// forgotten and computed again, and its outputs waiting for a replica are dropped.
+    /// So a liar caught late, or two liars that agreed, leave nothing behind in a job
+    /// still running. (A job that completed before has delivered its result; the log of
+    /// the strikes says whose it was.)
     pub(super) fn recheck(&mut self, swarm_id: SwarmId, device_id: DeviceId) {
         let jobs: Vec<JobId> = self
             .store
             .jobs_of(swarm_id)
-            .filter(|job| job.state == JobState::Running)
-            .filter(|job| job.wasm().is_some_and(|w| w.on_trust.values().any(|d| *d == device_id)))
+            .filter(|job| job.state == JobState::Running && job.wasm().is_some())
             .map(|job| job.id)
             .collect();
         for job_id in jobs {
             let Some(job) = self.store.get_mut(job_id) else { continue };
-            let indices: Vec<u32> = job
-                .wasm()
-                .map(|w| w.on_trust.iter().filter(|(_, d)| **d == device_id).map(|(i, _)| *i).collect())
-                .unwrap_or_default();
+            let Some(wasm) = job.wasm_mut() else { continue };
+            wasm.candidates.retain(|_, answers| {
+                answers.retain(|c| c.device != device_id);
+                !answers.is_empty()
+            });
+            let indices: Vec<u32> =
+                wasm.vouched.iter().filter(|(_, v)| v.include(device_id)).map(|(i, _)| *i).collect();
             let mut again = Vec::new();
             for index in indices {
                 if job.revoke(index) {
@@ -137,7 +142,7 @@ impl Core {
                 swarm_id,
                 LogLevel::Warn,
                 format!(
-                    "job {job_id}: {} accepted on the quarantined device's word alone computed again",
+                    "job {job_id}: {} accepted on the quarantined device's word computed again",
                     super::core::tasks(count)
                 ),
             );

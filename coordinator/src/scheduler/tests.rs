@@ -610,3 +610,71 @@ fn results_accepted_on_a_liars_word_are_computed_again_when_it_is_quarantined() 
         assert_eq!(*output, expected.as_slice(), "task {index} holds no lie");
     }
 }
+
+/// Two liars that give the same wrong output agree with each other whenever one replicates
+/// the other's task, so replication alone accepts those results (and may outvote an honest
+/// device in a tie-break); once either is quarantined (it also disagrees with the honest
+/// majority), every result that rests on its word is computed again, and the job's result
+/// is exact.
+#[test]
+fn results_two_liars_agreed_on_are_computed_again_when_one_is_quarantined() {
+    use ostrich_protocol::{ModuleHash, TaskLimits, Verification, WasmInput, WasmSpec};
+
+    use crate::modules::StoredModule;
+
+    let mut core = core();
+    let swarm = swarm(&mut core);
+    let module = ModuleHash([9; 32]);
+    core.put_module(swarm, StoredModule { hash: module, bytes: vec![0; 8].into(), verifier: None }).expect("module");
+    // Liars 2 and 3, then eight honest devices.
+    for session in 2..=11 {
+        worker(&mut core, swarm, session, 1);
+        core.work_request(session, 1, Instant::now());
+    }
+    let spec = WasmSpec {
+        module,
+        name: "collusion".into(),
+        input: WasmInput::Range { count: 300, args: Vec::new() },
+        limits: TaskLimits { time_limit_ms: 1000, max_output_bytes: 16 },
+        verification: Verification::default(),
+    };
+    let job = core.submit_job(swarm, JobSpec::Wasm(spec), Instant::now()).expect("job");
+    let (mut seed, mut collusions) = (7u64, 0);
+    let mut pending = assigned(&core.take_effects());
+    while !pending.is_empty() {
+        for (session, task) in std::mem::take(&mut pending) {
+            let TaskKind::Wasm { input, .. } = &task.kind else { panic!("a wasm task") };
+            let mut output: Vec<u8> = input.iter().rev().copied().collect();
+            if session <= 3 {
+                output[0] ^= 1;
+            }
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let before = core.job_progress(swarm, job).map_or(0, |p| p.tasks_verified);
+            core.task_result(session, task.id, TaskOutput::Wasm { output }, Instant::now(), seed >> 11);
+            let after = core.job_progress(swarm, job).map_or(0, |p| p.tasks_verified);
+            let wrong_accepted = session <= 3 && after > before && {
+                let index = u32::try_from(u64::from_le_bytes(input[..8].try_into().expect("an index"))).expect("u32");
+                core.store
+                    .get(job)
+                    .and_then(|j| j.wasm())
+                    .and_then(|w| w.output(index))
+                    .is_some_and(|o| o[0] != input[7])
+            };
+            collusions += usize::from(wrong_accepted);
+            pending.extend(assigned(&core.take_effects()));
+        }
+    }
+    assert!(collusions > 0, "the liars agreed on some task before they were caught");
+    for liar in [2, 3] {
+        assert!(core.swarms[&swarm].devices[&Uuid::from_u128(liar)].quarantine.is_some(), "liar {liar} is caught");
+    }
+    let progress = core.job_progress(swarm, job).expect("job");
+    assert_eq!(progress.state, ostrich_protocol::JobState::Completed);
+    let file = core.result_file(swarm, job).flatten().expect("a result");
+    let outputs = ostrich_protocol::read_results(&file.bytes).expect("a result file");
+    for (index, output) in outputs.iter().enumerate() {
+        let mut expected = ostrich_protocol::range_input(index as u64, &[]);
+        expected.reverse();
+        assert_eq!(*output, expected.as_slice(), "task {index} holds no lie");
+    }
+}

@@ -6,7 +6,7 @@
 //! discounted payoffs, the sum of their squares (f64, little-endian) and the path count
 //! (u64): 24 bytes.
 
-use ostrich_kernel_sdk::{SplitMix64, range_task};
+use ostrich_kernel_sdk::{SplitMix64, math, range_task};
 
 /// The option and the simulation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,7 +62,7 @@ pub fn run(input: &[u8]) -> Vec<u8> {
     let Some(p) = Params::from_args(args) else { return Vec::new() };
     let mut rng = SplitMix64::new(p.seed ^ index.wrapping_mul(0xd134_2543_de82_ef95));
     let drift = (p.rate - 0.5 * p.sigma * p.sigma) * p.years;
-    let vol = p.sigma * libm::sqrt(p.years);
+    let vol = p.sigma * math::sqrt(p.years);
     let discount = libm::exp(-p.rate * p.years);
     let (mut sum, mut squares) = (0.0f64, 0.0f64);
     let mut normals = Normals::default();
@@ -93,7 +93,7 @@ impl Normals {
             return z;
         }
         // 1 - u is in (0, 1], so its log is finite.
-        let radius = libm::sqrt(-2.0 * libm::log(1.0 - rng.next_f64()));
+        let radius = math::sqrt(-2.0 * libm::log(1.0 - rng.next_f64()));
         let angle = 2.0 * core::f64::consts::PI * rng.next_f64();
         self.spare = Some(radius * libm::sin(angle));
         radius * libm::cos(angle)

@@ -1,12 +1,13 @@
 //! A ray tracer that renders an image in square tiles: spheres on a checkered floor, one
 //! light with shadows, mirror reflections and jittered antialiasing, in plain f64
-//! arithmetic and `libm`, so every target gives the same pixels. The client assembles the
+//! arithmetic and the SDK's exactly rounded square root and floor, so every target gives
+//! the same pixels. The client assembles the
 //! tiles ([`assemble`]) and writes a PNG.
 //!
 //! Input (a range task): the tile's index (row-major over the tile grid), then
 //! [`Frame::to_args`]. Output: the tile's pixels, RGB8 row-major, w×h×3 bytes.
 
-use ostrich_kernel_sdk::{SplitMix64, range_task};
+use ostrich_kernel_sdk::{SplitMix64, math, range_task};
 
 /// The image and its tiling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,7 @@ impl V {
         self.0 * o.0 + self.1 * o.1 + self.2 * o.2
     }
     fn unit(self) -> V {
-        self.mul(1.0 / libm::sqrt(self.dot(self)))
+        self.mul(1.0 / math::sqrt(self.dot(self)))
     }
 }
 
@@ -108,7 +109,7 @@ fn hit(origin: V, dir: V) -> Option<(f64, V, V, f64)> {
         if disc <= 0.0 {
             continue;
         }
-        let t = -b - libm::sqrt(disc);
+        let t = -b - math::sqrt(disc);
         if t > 1e-6 && best.is_none_or(|(bt, ..)| t < bt) {
             let point = origin.add(dir.mul(t));
             best = Some((t, point.sub(s.center).mul(1.0 / s.radius), s.color, s.mirror));
@@ -118,7 +119,7 @@ fn hit(origin: V, dir: V) -> Option<(f64, V, V, f64)> {
         let t = -origin.1 / dir.1;
         if t > 1e-6 && best.is_none_or(|(bt, ..)| t < bt) {
             let p = origin.add(dir.mul(t));
-            let check = (libm::floor(p.0) + libm::floor(p.2)) as i64 & 1 == 0;
+            let check = (math::floor(p.0) + math::floor(p.2)) as i64 & 1 == 0;
             let color = if check { V(0.85, 0.85, 0.8) } else { V(0.25, 0.25, 0.3) };
             best = Some((t, V(0.0, 1.0, 0.0), color, 0.15));
         }
@@ -158,7 +159,7 @@ fn pixel(frame: &Frame, x: u32, y: u32) -> [u8; 3] {
     }
     let c = sum.mul(1.0 / f64::from(frame.samples));
     // Gamma 2 (a square root), rounded to 8 bits.
-    let byte = |v: f64| (libm::sqrt(v.clamp(0.0, 1.0)) * 255.0 + 0.5) as u8;
+    let byte = |v: f64| (math::sqrt(v.clamp(0.0, 1.0)) * 255.0 + 0.5) as u8;
     [byte(c.0), byte(c.1), byte(c.2)]
 }
 
