@@ -76,7 +76,8 @@ impl Scenario {
             module: ModuleHash([0; 32]),
             name: "sim reverse".into(),
             input: WasmInput::Range { count: tasks, args: Vec::new() },
-            limits: TaskLimits::default(),
+            // An output is the 8-byte input reversed; the limit counts in the swarm's quota.
+            limits: TaskLimits { max_output_bytes: 64, ..TaskLimits::default() },
             verification: Verification::default(),
         };
         Ok((JobSpec::Wasm(spec), module))

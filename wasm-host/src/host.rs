@@ -130,7 +130,10 @@ impl Host {
 fn base_config() -> Config {
     let mut config = Config::new();
     config
-        .cranelift_nan_canonicalization(true)
+        // NaNs are canonicalised in the module itself at upload (`canonical`), where their
+        // bits could be seen, which every host then runs; Cranelift's own pass, after every
+        // float operation, would only make kernels 2-3× slower.
+        .cranelift_nan_canonicalization(false)
         .cranelift_opt_level(OptLevel::Speed)
         .wasm_relaxed_simd(false)
         .wasm_memory64(false)

@@ -172,6 +172,57 @@ fn nans_are_canonical_so_outputs_are_the_same_bytes_everywhere() {
 }
 
 #[test]
+fn every_way_a_nans_bits_leave_a_float_gives_the_canonical_nan() {
+    // 0/0 at run time; x86 computes the negative NaN, so none of this is canonical unless
+    // the rewrite made it so.
+    let nan = "(f64.div (f64.const 0) (f64.convert_i32_s (local.get $len)))";
+    let zero = "(f64.convert_i32_s (local.get $len))";
+    let bits = kernel(
+        &format!(
+            "(local.set $out (call $alloc (i32.const 72)))
+    (f64.store (local.get $out) {nan})
+    (i64.store offset=8 (local.get $out) (i64.reinterpret_f64 {nan}))
+    (f64.store offset=16 (local.get $out) (f64.copysign (f64.const 1) {nan}))
+    (v128.store offset=24 (local.get $out) (f64x2.splat {nan}))
+    (v128.store offset=40 (local.get $out) (f64x2.div (f64x2.splat {zero}) (f64x2.splat {zero})))
+    (v128.store offset=56 (local.get $out)
+      (f32x4.sqrt (f32x4.splat (f32.sub (f32.const -1) (f32.convert_i32_s (local.get $len))))))
+    (i64.or (i64.extend_i32_u (local.get $out)) (i64.shl (i64.const 72) (i64.const 32)))"
+        ),
+        "",
+    );
+    let output = run(&bits, b"").expect("runs");
+    let f64_nan = canonical::F64_NAN.to_le_bytes();
+    let mut expected = Vec::new();
+    expected.extend(f64_nan); // f64.store
+    expected.extend(f64_nan); // i64.reinterpret_f64
+    expected.extend(1.0f64.to_le_bytes()); // copysign takes the canonical NaN's + sign
+    expected.extend([f64_nan, f64_nan].concat()); // f64x2.splat
+    expected.extend([f64_nan, f64_nan].concat()); // f64x2.div
+    expected.extend(canonical::F32_NAN.to_le_bytes().repeat(4)); // f32x4.sqrt
+    assert_eq!(output, expected);
+}
+
+#[test]
+fn the_stored_module_keeps_no_debug_info_but_keeps_names() {
+    let mut upload = reverse();
+    // A custom section as a compiler's DWARF would be: its code offsets would be stale.
+    let mut debug = wasm_encoder::Module::new();
+    debug.section(&wasm_encoder::CustomSection { name: ".debug_info".into(), data: vec![1, 2, 3].into() });
+    upload.extend_from_slice(&debug.finish()[8..]);
+    let stored = prepare(&upload).expect("accepted").bytes;
+    let customs: Vec<String> = Parser::new(0)
+        .parse_all(&stored)
+        .filter_map(|p| match p.expect("valid") {
+            Payload::CustomSection(c) => Some(c.name().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(!customs.contains(&".debug_info".to_string()), "{customs:?}");
+    assert_eq!(run(&upload, b"abc"), Ok(b"cba".to_vec()));
+}
+
+#[test]
 fn verify_is_run_under_fuel() {
     // verify: the output must be the input reversed (checked by its first and last bytes).
     let checking = kernel(

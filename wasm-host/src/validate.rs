@@ -4,11 +4,14 @@
 //! (fixed-width SIMD128 yes; threads, atomics, relaxed SIMD, memory64 no).
 //!
 //! An accepted module is stored with its memory's maximum set to the limit (or lower, if it
-//! declared less), so every runtime refuses `memory.grow` at the same size.
+//! declared less), so every runtime refuses `memory.grow` at the same size, and with its
+//! NaNs canonicalised ([`crate::canonical`]), so every runtime writes the same bits.
 
 use ostrich_protocol::{MAX_MEMORY_PAGES, MAX_MODULE_BYTES, ModuleHash, WASM_PAGE_BYTES};
 use sha2::{Digest, Sha256};
-use wasm_encoder::{MemorySection, MemoryType, RawSection};
+use wasm_encoder::{CodeSection, MemorySection, MemoryType, RawSection};
+
+use crate::canonical;
 use wasmparser::{ExternalKind, FuncType, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures, types::Types};
 
 /// The features a kernel may use: the ones Rust, C and AssemblyScript emit by default and
@@ -103,7 +106,13 @@ pub fn prepare(upload: &[u8]) -> Result<Prepared, ModuleError> {
     check_declarations(upload)?;
     let types = Validator::new_with_features(ALLOWED).validate_all(upload).map_err(|e| classify(e.message()))?;
     let has_verify = check_exports(upload, &types)?;
-    Ok(Prepared { hash: module_hash(upload), bytes: with_memory_maximum(upload)?, has_verify })
+    let bytes = stored_form(upload)?;
+    // The rewrite keeps the module valid; a failure here is a bug of ours, and refusing
+    // the module is safer than storing it.
+    Validator::new_with_features(ALLOWED).validate_all(&bytes).map_err(|e| {
+        ModuleError::Invalid(format!("the NaN-canonicalising rewrite broke the module: {}", e.message()))
+    })?;
+    Ok(Prepared { hash: module_hash(upload), bytes, has_verify })
 }
 
 /// The checks that get a message of their own: imports and the memory's declaration.
@@ -208,26 +217,67 @@ fn check_exports(bytes: &[u8], types: &Types) -> Result<bool, ModuleError> {
     Ok(true)
 }
 
-/// The module with its memory's maximum set to [`MAX_MEMORY_PAGES`] (kept if lower); every
-/// other section is copied byte for byte.
-fn with_memory_maximum(bytes: &[u8]) -> Result<Vec<u8>, ModuleError> {
+/// The module as stored: its memory's maximum set to [`MAX_MEMORY_PAGES`] (kept if lower),
+/// every function rewritten to canonicalise NaNs where their bits could be seen (see
+/// [`crate::canonical`]), custom sections other than `name` dropped (debug info would point
+/// at the old code offsets), and every other section copied byte for byte.
+fn stored_form(bytes: &[u8]) -> Result<Vec<u8>, ModuleError> {
+    let broken = |e: wasmparser::BinaryReaderError| ModuleError::NotWasm(e.message().to_string());
     let mut module = wasm_encoder::Module::new();
+    let mut types: Vec<u32> = Vec::new();
+    let mut function_types: Vec<u32> = Vec::new();
+    let mut code: Option<(CodeSection, u32)> = None;
     for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| ModuleError::NotWasm(e.message().to_string()))?;
-        if let Payload::MemorySection(reader) = &payload {
-            let mut section = MemorySection::new();
-            for memory in reader.clone() {
-                let memory = memory.map_err(|e| ModuleError::NotWasm(e.message().to_string()))?;
-                section.memory(MemoryType {
-                    minimum: memory.initial,
-                    maximum: Some(memory.maximum.unwrap_or(MAX_MEMORY_PAGES).min(MAX_MEMORY_PAGES)),
-                    memory64: false,
-                    shared: false,
-                    page_size_log2: memory.page_size_log2,
-                });
+        let payload = payload.map_err(broken)?;
+        match &payload {
+            Payload::MemorySection(reader) => {
+                let mut section = MemorySection::new();
+                for memory in reader.clone() {
+                    let memory = memory.map_err(broken)?;
+                    section.memory(MemoryType {
+                        minimum: memory.initial,
+                        maximum: Some(memory.maximum.unwrap_or(MAX_MEMORY_PAGES).min(MAX_MEMORY_PAGES)),
+                        memory64: false,
+                        shared: false,
+                        page_size_log2: memory.page_size_log2,
+                    });
+                }
+                module.section(&section);
+                continue;
             }
-            module.section(&section);
-        } else if let Some((id, range)) = payload.as_section() {
+            Payload::TypeSection(reader) => {
+                for group in reader.clone() {
+                    for ty in group.map_err(broken)?.into_types() {
+                        let params = ty.unwrap_func().params().len();
+                        types.push(u32::try_from(params).unwrap_or(u32::MAX));
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader.clone() {
+                    function_types.push(ty.map_err(broken)?);
+                }
+            }
+            Payload::CodeSectionStart { count, .. } => {
+                code = Some((CodeSection::new(), *count));
+                continue;
+            }
+            Payload::CodeSectionEntry(body) => {
+                let Some((section, remaining)) = code.as_mut() else { continue };
+                let index = section.len() as usize;
+                let params = function_types.get(index).and_then(|t| types.get(*t as usize)).copied().unwrap_or(0);
+                section.function(&canonical::function(body, params).map_err(ModuleError::Invalid)?);
+                *remaining -= 1;
+                if *remaining == 0 {
+                    module.section(&*section);
+                    code = None;
+                }
+                continue;
+            }
+            Payload::CustomSection(custom) if custom.name() != "name" => continue,
+            _ => {}
+        }
+        if let Some((id, range)) = payload.as_section() {
             module.section(&RawSection { id, data: &bytes[range] });
         }
     }

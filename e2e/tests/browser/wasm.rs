@@ -50,7 +50,8 @@ async fn join_phone(driver: &Chromedriver, server: &Server, key: &str) -> (Brows
 /// replaced, and fails with the reason, while the page carries on; then, beside a native
 /// worker, Monte Carlo and ray-tracer tasks give byte-identical outputs in the browser and
 /// under wasmtime: every result is replicated across the two (neither is trusted yet) and
-/// every replica agrees, and the results equal the local references.
+/// every replica agrees, and the results equal the local references; so do the bits of a
+/// NaN, which the stored module canonicalises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_for_byte() {
     let server = Server::start(Config { snapshot_interval_s: 0.5, max_task_attempts: 2, ..Config::default() });
@@ -107,6 +108,27 @@ async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_
         .map(|i| ostrich_example_raytrace::run(&ostrich_protocol::range_input(i, &frame.to_args())))
         .collect();
     assert_eq!(tiles, expected);
+
+    // NaN bits: for 0/0, V8 on x86 writes the negative NaN and wasmtime the positive one,
+    // unless the module canonicalises them, as every stored module does. Every result is
+    // audited across the two runtimes, and they all agree on the canonical bits.
+    let nan = wat_kernel(
+        "(local.set $out (call $alloc (i32.const 8)))
+    (f64.store (local.get $out) (f64.div (f64.const 0) (f64.convert_i32_s (i32.sub (local.get $len) (i32.const 8)))))
+    (i64.or (i64.extend_i32_u (local.get $out)) (i64.shl (i64.const 8) (i64.const 32)))",
+    );
+    let nan_module = upload(&server, &key, &nan);
+    let spec = json!({ "Wasm": {
+        "module": nan_module, "name": "nan",
+        "verification": { "Adaptive": { "audit_floor_ppm": 1_000_000 } },
+        "input": { "Range": { "count": 6, "args": [] } },
+        "limits": { "time_limit_ms": 20_000, "max_output_bytes": 8 },
+    }});
+    let body: Value = post(&server, &key, "/api/jobs").send_json(spec).expect("submitted").into_json().expect("json");
+    let nan_job = body["job_id"].as_u64().expect("an id");
+    let done = job_until(&server, &key, nan_job, "to complete", |j| j["state"] == "Completed").await;
+    assert_eq!((done["replication"]["agreed"].as_u64(), done["replication"]["disagreed"].as_u64()), (Some(6), Some(0)));
+    assert_eq!(outputs(&server, &key, nan_job), vec![ostrich_wasm::canonical::F64_NAN.to_le_bytes().to_vec(); 6]);
 
     // Both devices did part of the work: the phone's row counts verified results.
     let phone_done = eventually("the phone's verified results in the device table", || async {
