@@ -81,7 +81,10 @@ pub struct DeviceSpec {
     pub ops_score: u32,
     /// Tasks it keeps in flight.
     pub slots: u32,
-    /// How long each task takes it; tasks in flight run in parallel.
+    /// Tasks it computes at once, as a worker's cores do; the rest of its slots wait in
+    /// line, so a refill's round trip does not leave it idle. 0: every slot computes at once.
+    pub lanes: u32,
+    /// How long each task takes it.
     pub task_time: Duration,
 }
 
@@ -285,6 +288,8 @@ async fn serve(
     let mut heartbeat = interval(Duration::from_millis(u64::from(HEARTBEAT_INTERVAL_MS)));
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    // When each lane is next free; tasks start on the earliest, so ready times only grow.
+    let mut lanes = vec![Instant::now(); spec.lanes as usize];
     let mut sent: VecDeque<Instant> = VecDeque::new();
     let mut asked = false;
     loop {
@@ -368,7 +373,15 @@ async fn serve(
                             _ => {}
                         }
                         for task in tasks {
-                            if let Some(done) = compute(spec, task, now) {
+                            let start = match lanes.iter_mut().min() {
+                                Some(lane) => {
+                                    let start = (*lane).max(now);
+                                    *lane = start + spec.task_time;
+                                    start
+                                }
+                                None => now,
+                            };
+                            if let Some(done) = compute(spec, task, start) {
                                 pending.push_back(done);
                             }
                         }
@@ -391,7 +404,7 @@ async fn serve(
 /// the simulator's own [`reverse`](ostrich_wasm::wat_kernels::reverse) kernel, so its output
 /// is the input reversed, computed here without a wasm host (the simulated task time stands
 /// in for the kernel's).
-fn compute(spec: &DeviceSpec, task: Task, now: Instant) -> Option<Pending> {
+fn compute(spec: &DeviceSpec, task: Task, start: Instant) -> Option<Pending> {
     let mut output = match &task.kind {
         TaskKind::Wasm { input, .. } => TaskOutput::Wasm { output: input.iter().rev().copied().collect() },
         kind => run_task(kind).ok()?,
@@ -403,7 +416,7 @@ fn compute(spec: &DeviceSpec, task: Task, now: Instant) -> Option<Pending> {
             TaskOutput::Wasm { output } => output.iter_mut().for_each(|v| *v ^= 1),
         }
     }
-    Some(Pending { ready: now + spec.task_time, task_id: task.id, output })
+    Some(Pending { ready: start + spec.task_time, task_id: task.id, output })
 }
 
 async fn feed(socket: &mut Socket, message: &ToCoordinator) -> Result<(), ()> {

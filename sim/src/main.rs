@@ -88,6 +88,9 @@ struct SwarmArgs {
     /// Tasks each device keeps in flight.
     #[arg(long, default_value_t = 8)]
     slots: u32,
+    /// Tasks each device computes at once, the rest of its slots waiting in line; 0: all.
+    #[arg(long, default_value_t = 0)]
+    lanes: u32,
     /// Milliseconds each task takes a device.
     #[arg(long, default_value_t = 0.0)]
     task_ms: f64,
@@ -266,6 +269,7 @@ fn main() -> Result<()> {
             let scenario = Scenario {
                 devices: args.devices,
                 slots: args.slots,
+                lanes: args.lanes,
                 task_time: Duration::from_secs_f64(args.task_ms / 1000.0),
                 sleepers: args.sleepers,
                 droppers: args.droppers,

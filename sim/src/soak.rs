@@ -213,6 +213,7 @@ async fn transients(soak: Soak, context: device::Context, token: watch::Receiver
             gpu: false,
             ops_score: 5000,
             slots: soak.slots,
+            lanes: 0,
             task_time: soak.task_time,
         };
         let context = device::Context { token: token.borrow().clone(), ..context.clone() };

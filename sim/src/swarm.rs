@@ -39,6 +39,8 @@ pub struct Scenario {
     pub devices: usize,
     /// Tasks each device asks to keep in flight (the coordinator clamps by cores).
     pub slots: u32,
+    /// Tasks each device computes at once (see [`DeviceSpec::lanes`]); 0: all its slots.
+    pub lanes: u32,
     /// How long each task takes a device.
     pub task_time: Duration,
     /// Fractions of devices that sleep, drop their connection, or lie.
@@ -159,11 +161,11 @@ pub struct Completion {
     pub results: u32,
     /// Of those, replicas run only to check another result.
     pub replicas: u32,
-    /// The job's ideal time: its tasks' work spread evenly over every slot of every device
-    /// (tasks × task time / (devices × slots)), seconds.
+    /// The job's ideal time: its tasks' work spread evenly over every lane of every device
+    /// (tasks × task time / (devices × lanes)), seconds.
     pub ideal_s: f64,
-    /// Scheduling efficiency: the share of the swarm's slot time, from submission to the
-    /// end, spent computing results (results × task time / (devices × slots × seconds)).
+    /// Scheduling efficiency: the share of the swarm's compute time, from submission to the
+    /// end, spent computing results (results × task time / (devices × lanes × seconds)).
     pub efficiency: f64,
     /// `ideal_s / seconds`: the efficiency counting replicas as lost time.
     pub useful_efficiency: f64,
@@ -256,7 +258,7 @@ fn specs(scenario: &Scenario) -> Vec<DeviceSpec> {
     let n = scenario.devices;
     let count = |fraction: f64| ((n as f64) * fraction).round() as usize;
     let (sleepers, droppers, liars) = (count(scenario.sleepers), count(scenario.droppers), count(scenario.liars));
-    device_mix(n, scenario.slots, scenario.task_time, |i| {
+    let mut specs = device_mix(n, scenario.slots, scenario.task_time, |i| {
         if i < sleepers {
             Behaviour::Sleeper
         } else if i < sleepers + droppers {
@@ -266,7 +268,11 @@ fn specs(scenario: &Scenario) -> Vec<DeviceSpec> {
         } else {
             Behaviour::Honest
         }
-    })
+    });
+    for spec in &mut specs {
+        spec.lanes = scenario.lanes;
+    }
+    specs
 }
 
 /// `n` devices reporting 1–8 cores, a GPU on a quarter of them and scores from 500 to
@@ -285,6 +291,7 @@ pub(crate) fn device_mix(
             gpu: rng.random_bool(0.25),
             ops_score: rng.random_range(500..20_000),
             slots,
+            lanes: 0,
             task_time,
         })
         .collect()
@@ -454,7 +461,8 @@ async fn complete(
     master: &Master,
     liars: usize,
 ) -> Result<Completion> {
-    let progress = job_ended(api, job, Duration::from_secs(300), Duration::from_millis(100)).await?;
+    // Polled every 20 ms, so the end is timed within that of when it came.
+    let progress = job_ended(api, job, Duration::from_secs(300), Duration::from_millis(20)).await?;
     let seconds = submitted.elapsed().as_secs_f64();
     let max_abs_error = match (&progress.state, &scenario.job) {
         (JobState::Completed, JobSpec::Wasm(_)) => {
@@ -490,7 +498,8 @@ async fn complete(
     let quarantined = master.quarantined.load(Ordering::Relaxed) as usize;
     let (results, replicas) =
         progress.replication.map_or((progress.tasks_total, 0), |stats| (stats.results, stats.replicas));
-    let slot_seconds = (scenario.devices as f64) * f64::from(scenario.slots);
+    let lanes = if scenario.lanes == 0 { scenario.slots } else { scenario.lanes };
+    let slot_seconds = (scenario.devices as f64) * f64::from(lanes);
     let task_s = scenario.task_time.as_secs_f64();
     let ideal_s = f64::from(progress.tasks_total) * task_s / slot_seconds;
     Ok(Completion {

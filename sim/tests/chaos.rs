@@ -25,6 +25,7 @@ async fn a_job_survives_sleepers_droppers_and_liars() {
     let scenario = Scenario {
         devices: 40,
         slots: 4,
+        lanes: 0,
         task_time: Duration::from_millis(1),
         sleepers: 0.1,
         droppers: 0.1,
@@ -53,6 +54,7 @@ async fn a_user_kernel_job_is_replicated_until_trusted_and_its_liars_are_quarant
     let scenario = Scenario {
         devices: 30,
         slots: 2,
+        lanes: 0,
         task_time: Duration::from_millis(1),
         sleepers: 0.0,
         droppers: 0.1,
