@@ -405,7 +405,7 @@ async fn a_lying_worker_is_caught_and_quarantined_and_the_result_is_exact() {
     // devices finish; the job is more work than the usual deadline covers on a loaded
     // machine, so its waits get a longer one.
     let params =
-        Params { paths_per_task: 20_000, seed: 5, spot: 50.0, strike: 50.0, rate: 0.01, sigma: 0.3, years: 0.5 };
+        Params { paths_per_task: 100_000, seed: 5, spot: 50.0, strike: 50.0, rate: 0.01, sigma: 0.3, years: 0.5 };
     let job = submit(&mut master, spec(module, "mc", WasmInput::Range { count: 300, args: params.to_args() })).await;
     let long = DEADLINE * 3;
     let liar_id = liar.client.device_id;
