@@ -35,6 +35,11 @@ pub struct Candidate {
     pub output: Vec<u8>,
 }
 
+/// What the coordinator keeps for each task of a wasm job besides its input and output,
+/// counted in the swarm's storage quota so that a job of many tiny tasks is bounded too: the
+/// output's slot, the record's, the vouchers of its accepted result and their map entry.
+pub const TASK_BOOKKEEPING_BYTES: u64 = 96;
+
 /// The devices an accepted result rests on: a trusted device alone, or the device whose
 /// output was accepted and the one that agreed with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,18 +159,23 @@ impl WasmWork {
         }
     }
 
-    /// The bytes the job holds and may hold: its inputs, and every task's largest output.
+    /// The bytes the job holds and may hold: its inputs, and for every task its largest
+    /// output and [`TASK_BOOKKEEPING_BYTES`].
     pub fn stored_bytes(&self) -> u64 {
         let inputs = match &self.inputs {
             Inputs::Range { args, .. } => args.len() as u64,
             Inputs::Records { records, .. } => records.iter().map(|r| r.len() as u64).sum(),
         };
-        inputs + u64::from(self.task_count()) * u64::from(self.limits.max_output_bytes)
+        inputs + u64::from(self.task_count()) * self.per_task_bytes()
     }
 
     /// The bytes appending `records` would add to [`Self::stored_bytes`].
     pub fn bytes_to_append(&self, records: &[Record]) -> u64 {
-        records.iter().map(|r| r.0.len() as u64 + u64::from(self.limits.max_output_bytes)).sum()
+        records.iter().map(|r| r.0.len() as u64 + self.per_task_bytes()).sum()
+    }
+
+    fn per_task_bytes(&self) -> u64 {
+        u64::from(self.limits.max_output_bytes) + TASK_BOOKKEEPING_BYTES
     }
 
     /// Appends records to an open job; answers the index of the first new task.

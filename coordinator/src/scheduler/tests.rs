@@ -3,12 +3,13 @@
 use std::time::{Duration, Instant};
 
 use ostrich_protocol::{
-    Capabilities, CommandErrorCode, JobSpec, MasterCommand, MatmulSpec, MatrixSource, RejectCode, Role, RunState,
-    SwarmId, Task, TaskKind, TaskOutput, ToDevice,
+    Capabilities, CommandErrorCode, JobId, JobSpec, MasterCommand, MatmulSpec, MatrixSource, ModuleHash, RejectCode,
+    Role, RunState, SwarmId, Task, TaskKind, TaskLimits, TaskOutput, ToDevice, Verification, WasmInput, WasmSpec,
 };
 use uuid::Uuid;
 
 use super::{Admission, Core, Effect, Settings};
+use crate::modules::StoredModule;
 
 fn core() -> Core {
     Core::new(Settings {
@@ -549,27 +550,12 @@ fn a_job_submitted_to_a_swarm_that_went_idle_runs_it_again_and_says_so() {
 /// by others, so the job's result is exact.
 #[test]
 fn results_accepted_on_a_liars_word_are_computed_again_when_it_is_quarantined() {
-    use ostrich_protocol::{ModuleHash, TaskLimits, Verification, WasmInput, WasmSpec};
-
-    use crate::modules::StoredModule;
-
     let mut core = core();
     let swarm = swarm(&mut core);
-    let module = ModuleHash([9; 32]);
-    core.put_module(swarm, StoredModule { hash: module, bytes: vec![0; 8].into(), verifier: None }).expect("module");
     // The liar (2) first, then two honest devices.
-    for session in 2..=4 {
-        worker(&mut core, swarm, session, 1);
-        core.work_request(session, 1, Instant::now());
-    }
-    let spec = WasmSpec {
-        module,
-        name: "trust".into(),
-        input: WasmInput::Range { count: 400, args: Vec::new() },
-        limits: TaskLimits { time_limit_ms: 1000, max_output_bytes: 16 },
-        verification: Verification::Adaptive { audit_floor_ppm: 0 },
-    };
-    let job = core.submit_job(swarm, JobSpec::Wasm(spec), Instant::now()).expect("job");
+    let module = wasm_devices(&mut core, swarm, 2..=4);
+    let never_audited = Verification::Adaptive { audit_floor_ppm: 0 };
+    let job = core.submit_job(swarm, range_job(module, 400, never_audited), Instant::now()).expect("job");
     let reversed = |task: &Task| {
         let TaskKind::Wasm { input, .. } = &task.kind else { panic!("a wasm task") };
         input.iter().rev().copied().collect::<Vec<u8>>()
@@ -602,13 +588,7 @@ fn results_accepted_on_a_liars_word_are_computed_again_when_it_is_quarantined() 
     assert!(liar.quarantine.is_some());
     let progress = core.job_progress(swarm, job).expect("job");
     assert_eq!(progress.state, ostrich_protocol::JobState::Completed);
-    let file = core.result_file(swarm, job).flatten().expect("a result");
-    let outputs = ostrich_protocol::read_results(&file.bytes).expect("a result file");
-    for (index, output) in outputs.iter().enumerate() {
-        let mut expected = ostrich_protocol::range_input(index as u64, &[]);
-        expected.reverse();
-        assert_eq!(*output, expected.as_slice(), "task {index} holds no lie");
-    }
+    assert_reversed_result(&core, swarm, job);
 }
 
 /// Two liars that give the same wrong output agree with each other whenever one replicates
@@ -618,27 +598,11 @@ fn results_accepted_on_a_liars_word_are_computed_again_when_it_is_quarantined() 
 /// is exact.
 #[test]
 fn results_two_liars_agreed_on_are_computed_again_when_one_is_quarantined() {
-    use ostrich_protocol::{ModuleHash, TaskLimits, Verification, WasmInput, WasmSpec};
-
-    use crate::modules::StoredModule;
-
     let mut core = core();
     let swarm = swarm(&mut core);
-    let module = ModuleHash([9; 32]);
-    core.put_module(swarm, StoredModule { hash: module, bytes: vec![0; 8].into(), verifier: None }).expect("module");
     // Liars 2 and 3, then eight honest devices.
-    for session in 2..=11 {
-        worker(&mut core, swarm, session, 1);
-        core.work_request(session, 1, Instant::now());
-    }
-    let spec = WasmSpec {
-        module,
-        name: "collusion".into(),
-        input: WasmInput::Range { count: 300, args: Vec::new() },
-        limits: TaskLimits { time_limit_ms: 1000, max_output_bytes: 16 },
-        verification: Verification::default(),
-    };
-    let job = core.submit_job(swarm, JobSpec::Wasm(spec), Instant::now()).expect("job");
+    let module = wasm_devices(&mut core, swarm, 2..=11);
+    let job = core.submit_job(swarm, range_job(module, 300, Verification::default()), Instant::now()).expect("job");
     let (mut seed, mut collusions) = (7u64, 0);
     let mut pending = assigned(&core.take_effects());
     while !pending.is_empty() {
@@ -670,6 +634,54 @@ fn results_two_liars_agreed_on_are_computed_again_when_one_is_quarantined() {
     }
     let progress = core.job_progress(swarm, job).expect("job");
     assert_eq!(progress.state, ostrich_protocol::JobState::Completed);
+    assert_reversed_result(&core, swarm, job);
+}
+
+/// A wasm job counts its inputs and, per task, its output limit plus the coordinator's
+/// bookkeeping against the storage quota, so many tiny tasks are bounded too.
+#[test]
+fn a_wasm_jobs_tasks_count_their_bookkeeping_against_the_quota() {
+    use crate::jobs::wasm::TASK_BOOKKEEPING_BYTES;
+
+    let per_task = 16 + TASK_BOOKKEEPING_BYTES;
+    let mut core = Core::new(Settings {
+        quotas: super::Quotas { jobs: 4, result_bytes: 8 + 10 * per_task, devices: 2 },
+        ..Settings::default()
+    });
+    let swarm = swarm(&mut core);
+    let module = wasm_devices(&mut core, swarm, []);
+    let spec = |count| range_job(module, count, Verification::None);
+    let refused = core.submit_job(swarm, spec(11), Instant::now()).expect_err("11 tasks are over");
+    assert_eq!(refused.0, CommandErrorCode::TooLarge, "{}", refused.1);
+    core.submit_job(swarm, spec(10), Instant::now()).expect("10 fit");
+    assert_eq!(core.usage(swarm).result_bytes.used, 8 + 10 * per_task);
+}
+
+/// A stand-in module in `swarm` (the scheduler core never runs it; its 8 bytes count in the
+/// quota), and one-core workers on `sessions`, each asking for one task.
+fn wasm_devices(core: &mut Core, swarm: SwarmId, sessions: impl IntoIterator<Item = u64>) -> ModuleHash {
+    let module = ModuleHash([9; 32]);
+    core.put_module(swarm, StoredModule { hash: module, bytes: vec![0; 8].into(), verifier: None }).expect("module");
+    for session in sessions {
+        worker(core, swarm, session, 1);
+        core.work_request(session, 1, Instant::now());
+    }
+    module
+}
+
+/// A range job of `count` tasks of `module`, outputs of at most 16 bytes.
+fn range_job(module: ModuleHash, count: u32, verification: Verification) -> JobSpec {
+    JobSpec::Wasm(WasmSpec {
+        module,
+        name: "range".into(),
+        input: WasmInput::Range { count, args: Vec::new() },
+        limits: TaskLimits { time_limit_ms: 1000, max_output_bytes: 16 },
+        verification,
+    })
+}
+
+/// Asserts that every output of `job` is its input reversed, as the honest devices answer.
+fn assert_reversed_result(core: &Core, swarm: SwarmId, job: JobId) {
     let file = core.result_file(swarm, job).flatten().expect("a result");
     let outputs = ostrich_protocol::read_results(&file.bytes).expect("a result file");
     for (index, output) in outputs.iter().enumerate() {
