@@ -171,7 +171,10 @@ impl Core {
         self.store.insert(job);
         self.store.put_submission(job_id, &spec);
         let swarm = self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))?;
-        swarm.fresh.push_back(Fresh { job: job_id, next: 0, end: count });
+        // An open records job may start with no records; its appends bring its ranges.
+        if count > 0 {
+            swarm.fresh.push_back(Fresh { job: job_id, next: 0, end: count });
+        }
         let started = swarm.run_state == RunState::Idle;
         if started {
             swarm.run_state = RunState::Running;

@@ -84,7 +84,9 @@ impl Core {
             core.store.insert(job);
             let Some(swarm) = core.swarms.get_mut(&swarm_id) else { continue };
             if running {
-                swarm.fresh.push_back(Fresh { job: id, next: 0, end: count });
+                if count > 0 {
+                    swarm.fresh.push_back(Fresh { job: id, next: 0, end: count });
+                }
                 swarm.run_state = RunState::Running;
             }
         }

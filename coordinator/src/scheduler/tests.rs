@@ -690,3 +690,32 @@ fn assert_reversed_result(core: &Core, swarm: SwarmId, job: JobId) {
         assert_eq!(*output, expected.as_slice(), "task {index} holds no lie");
     }
 }
+
+/// An open records job may start empty: it queues nothing until records arrive (found by
+/// the scheduler fuzzer: an empty range in the queue broke the invariants), then runs them.
+#[test]
+fn an_open_records_job_may_start_empty_and_runs_what_is_appended() {
+    use ostrich_protocol::Record;
+
+    let mut core = core();
+    let swarm = swarm(&mut core);
+    // No device yet, so whatever the submission queues stays queued.
+    let module = wasm_devices(&mut core, swarm, []);
+    let spec = JobSpec::Wasm(WasmSpec {
+        module,
+        name: "open".into(),
+        input: WasmInput::Records { records: Vec::new(), open: true },
+        limits: TaskLimits { time_limit_ms: 1000, max_output_bytes: 16 },
+        verification: Verification::None,
+    });
+    let job = core.submit_job(swarm, spec, Instant::now()).expect("an empty open job is accepted");
+    core.check_invariants().expect("nothing empty is queued");
+    assert!(assigned(&core.take_effects()).is_empty(), "no task yet");
+    let records = vec![Record(vec![1, 2]), Record(vec![3])];
+    core.append_records(swarm, job, records, true, Instant::now()).expect("appended");
+    core.check_invariants().expect("invariants hold");
+    worker(&mut core, swarm, 2, 1);
+    core.work_request(2, 2, Instant::now());
+    let tasks = assigned(&core.take_effects());
+    assert_eq!(tasks.len(), 2, "both records are dispatched");
+}
