@@ -691,8 +691,9 @@ fn assert_reversed_result(core: &Core, swarm: SwarmId, job: JobId) {
     }
 }
 
-/// An open records job may start empty: it queues nothing until records arrive (found by
-/// the scheduler fuzzer: an empty range in the queue broke the invariants), then runs them.
+/// An open records job may start empty: it queues nothing until records arrive, then runs
+/// them, one range per append (both found by the scheduler fuzzer: an empty range in the
+/// queue, and an invariant that allowed one range per job).
 #[test]
 fn an_open_records_job_may_start_empty_and_runs_what_is_appended() {
     use ostrich_protocol::Record;
@@ -712,10 +713,13 @@ fn an_open_records_job_may_start_empty_and_runs_what_is_appended() {
     core.check_invariants().expect("nothing empty is queued");
     assert!(assigned(&core.take_effects()).is_empty(), "no task yet");
     let records = vec![Record(vec![1, 2]), Record(vec![3])];
-    core.append_records(swarm, job, records, true, Instant::now()).expect("appended");
+    core.append_records(swarm, job, records, false, Instant::now()).expect("appended");
     core.check_invariants().expect("invariants hold");
+    // A second append before anything ran: a second range of the same job.
+    core.append_records(swarm, job, vec![Record(vec![4])], true, Instant::now()).expect("appended");
+    core.check_invariants().expect("invariants hold with two ranges");
     worker(&mut core, swarm, 2, 1);
-    core.work_request(2, 2, Instant::now());
+    core.work_request(2, 4, Instant::now());
     let tasks = assigned(&core.take_effects());
-    assert_eq!(tasks.len(), 2, "both records are dispatched");
+    assert_eq!(tasks.len(), 3, "every record is dispatched");
 }
