@@ -153,7 +153,8 @@ pub struct Completion {
     pub quarantined: usize,
     /// Liars simulated.
     pub liars: usize,
-    /// Largest difference between the downloaded result and a local computation.
+    /// Largest difference between the downloaded result and a local computation; for a
+    /// wasm job, the number of outputs that are not their input reversed.
     pub max_abs_error: f64,
     /// Seconds from submission to the end.
     pub seconds: f64,
