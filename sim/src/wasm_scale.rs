@@ -84,7 +84,7 @@ pub async fn compare(
     let mut exact = true;
     let mut times = Vec::new();
     for workers in [1, 2] {
-        let _workers = Workers::start(worker_bin, &invite.url, workers, 1, &state_dir)?;
+        let running = Workers::start(worker_bin, &invite.url, workers, 1, &state_dir)?;
         online(&master, u64::from(workers) + 1).await?;
         let mut best = f64::INFINITY;
         for _ in 0..repeats.max(1) {
@@ -93,7 +93,7 @@ pub async fn compare(
             best = best.min(run.seconds);
         }
         times.push(best);
-        drop(_workers);
+        drop(running);
         online(&master, 1).await?;
     }
     let _workers = Workers::start(worker_bin, &invite.url, 2, 1, &state_dir)?;

@@ -106,7 +106,7 @@ pub fn prepare(upload: &[u8]) -> Result<Prepared, ModuleError> {
     check_declarations(upload)?;
     let types = Validator::new_with_features(ALLOWED).validate_all(upload).map_err(|e| classify(e.message()))?;
     let has_verify = check_exports(upload, &types)?;
-    let bytes = stored_form(upload)?;
+    let bytes = stored_form(upload, &types)?;
     // The rewrite keeps the module valid; a failure here is a bug of ours, and refusing
     // the module is safer than storing it.
     Validator::new_with_features(ALLOWED).validate_all(&bytes).map_err(|e| {
@@ -220,12 +220,12 @@ fn check_exports(bytes: &[u8], types: &Types) -> Result<bool, ModuleError> {
 /// The module as stored: its memory's maximum set to [`MAX_MEMORY_PAGES`] (kept if lower),
 /// every function rewritten to canonicalise NaNs where their bits could be seen (see
 /// [`crate::canonical`]), custom sections other than `name` dropped (debug info would point
-/// at the old code offsets), and every other section copied byte for byte.
-fn stored_form(bytes: &[u8]) -> Result<Vec<u8>, ModuleError> {
+/// at the old code offsets), and every other section copied byte for byte. `types` are the
+/// validator's, for each function's parameter count (a kernel imports no function, so its
+/// functions are numbered as its code section lists them).
+fn stored_form(bytes: &[u8], types: &Types) -> Result<Vec<u8>, ModuleError> {
     let broken = |e: wasmparser::BinaryReaderError| ModuleError::NotWasm(e.message().to_string());
     let mut module = wasm_encoder::Module::new();
-    let mut types: Vec<u32> = Vec::new();
-    let mut function_types: Vec<u32> = Vec::new();
     let mut code: Option<(CodeSection, u32)> = None;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(broken)?;
@@ -245,28 +245,14 @@ fn stored_form(bytes: &[u8]) -> Result<Vec<u8>, ModuleError> {
                 module.section(&section);
                 continue;
             }
-            Payload::TypeSection(reader) => {
-                for group in reader.clone() {
-                    for ty in group.map_err(broken)?.into_types() {
-                        let params = ty.unwrap_func().params().len();
-                        types.push(u32::try_from(params).unwrap_or(u32::MAX));
-                    }
-                }
-            }
-            Payload::FunctionSection(reader) => {
-                for ty in reader.clone() {
-                    function_types.push(ty.map_err(broken)?);
-                }
-            }
             Payload::CodeSectionStart { count, .. } => {
                 code = Some((CodeSection::new(), *count));
                 continue;
             }
             Payload::CodeSectionEntry(body) => {
                 let Some((section, remaining)) = code.as_mut() else { continue };
-                let index = section.len() as usize;
-                let params = function_types.get(index).and_then(|t| types.get(*t as usize)).copied().unwrap_or(0);
-                section.function(&canonical::function(body, params).map_err(ModuleError::Invalid)?);
+                let params = types[types.as_ref().core_function_at(section.len())].unwrap_func().params().len();
+                section.function(&canonical::function(body, params as u32).map_err(ModuleError::Invalid)?);
                 *remaining -= 1;
                 if *remaining == 0 {
                     module.section(&*section);
