@@ -146,6 +146,7 @@ async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_
     master.set_value("#job-kind", "wasm").await;
     master.find("#wasm-module").await.send_keys(kernel.to_str().expect("utf-8")).await.expect("the kernel file");
     master.set_value("#wasm-input", "lines").await;
+    master.wait_text("#wasm-input-help", "the help for text lines", |t| t.contains("line of the text file")).await;
     master.find("#wasm-inputs").await.send_keys(lines.to_str().expect("utf-8")).await.expect("the inputs file");
     master.click("#submit-wasm-job").await;
     let status = master.wait_text("#wasm-status", "the job submitted", |t| t.contains("submitted")).await;

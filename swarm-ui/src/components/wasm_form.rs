@@ -184,8 +184,7 @@ pub fn WasmForm(props: &WasmFormProps) -> Html {
                     <option value="records">{ "Records file" }</option>
                     <option value="lines">{ "Text lines" }</option>
                 </select>
-                <small class="field-help">{ "Task i of a range gets i (8 bytes, little-endian) then the \
-                    arguments; a record file holds each record as a 4-byte length and its bytes." }</small>
+                <small id="wasm-input-help" class="field-help">{ input_help(mode.as_str()) }</small>
             </label>
             <label class="field" for="wasm-count" hidden={!range}>
                 <span>{ "Tasks" }</span>
@@ -235,5 +234,14 @@ pub fn WasmForm(props: &WasmFormProps) -> Html {
                 { "Upload and run" }
             </button>
         </fieldset>
+    }
+}
+
+/// What each task gets, for the chosen kind of inputs.
+fn input_help(mode: &str) -> &'static str {
+    match mode {
+        "records" => "Each record is one task: the file holds each as a 4-byte little-endian length and its bytes.",
+        "lines" => "Each non-empty line of the text file is one task's input (split at line feeds).",
+        _ => "Task i gets i (8 bytes, little-endian) then the arguments.",
     }
 }
