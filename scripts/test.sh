@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On a fresh machine it first installs what the tests
-# need (the wasm target, headless Chromium and chromedriver, NumPy), so CI and a new developer run
-# exactly this.
+# need (the wasm target, headless Chromium and chromedriver, nats-server, NumPy), so CI and a new
+# developer run exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs" >&2; exit 1; }
 bash scripts/install-browser.sh
+# The cluster tests start their own nats-server (Debian's package).
+bash scripts/install-nats.sh
 # The browser suite runs the dashboard's "Use from Python" script as a user would: NumPy.
 python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy
 

@@ -8,8 +8,6 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use std::sync::Arc;
-
 use ostrich_protocol::{
     DeviceId, JobId, JobSpec, JobState, ModuleHash, Record, SwarmId, TaskOutput, decode, encode, encode_into,
     read_records, write_records,
@@ -48,9 +46,9 @@ fn module_key(swarm: SwarmId, hash: ModuleHash) -> Vec<u8> {
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 #[error("store: {0}")]
-pub struct StoreError(String);
+pub struct StoreError(pub String);
 
-fn err(error: impl std::fmt::Display) -> StoreError {
+pub(crate) fn err(error: impl std::fmt::Display) -> StoreError {
     StoreError(error.to_string())
 }
 
@@ -67,105 +65,166 @@ pub struct JobRecord {
     pub redispatched: u32,
 }
 
-/// Writes gathered since the last commit; one commit writes them all.
+/// Writes gathered since the last commit, by swarm; one commit writes them all.
 #[derive(Debug, Default)]
 pub struct Batch {
-    swarms: Vec<(SwarmId, String)>,
-    resume: Vec<(String, SwarmId, DeviceId)>,
-    revoked: Vec<String>,
-    specs: Vec<(JobId, Vec<u8>)>,
-    jobs: Vec<(JobId, Vec<u8>)>,
-    tiles: BTreeMap<JobId, Vec<u8>>,
-    deleted: Vec<JobId>,
-    activity: Vec<(SwarmId, u64)>,
-    forgotten: Vec<SwarmId>,
-    modules: Vec<(SwarmId, ModuleHash, Arc<[u8]>)>,
-    removed_modules: Vec<(SwarmId, ModuleHash)>,
-    records: Vec<(JobId, Vec<u8>)>,
-    closed: Vec<JobId>,
+    /// Each swarm's writes.
+    pub swarms: BTreeMap<SwarmId, SwarmBatch>,
+}
+
+/// One swarm's writes since the last commit. Applied in field order (a forgotten swarm and
+/// deleted jobs last), which keeps two merged batches' meaning: ids are never reused, and
+/// each job's tiles keep their order in one chunk. Serialisable: the cluster's swarm log
+/// ([`crate::cluster`]) writes it as it is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SwarmBatch {
+    /// A new swarm's master key.
+    pub key: Option<String>,
+    /// When the swarm was last active (Unix ms).
+    pub activity: Option<u64>,
+    /// Workers' resume credentials.
+    pub resume: Vec<(String, DeviceId)>,
+    /// Resume credentials that no longer admit anyone.
+    pub revoked: Vec<String>,
+    /// Modules uploaded.
+    pub modules: Vec<(ModuleHash, Vec<u8>)>,
+    /// Modules deleted.
+    pub removed_modules: Vec<ModuleHash>,
+    /// New jobs' specs, encoded.
+    pub specs: Vec<(JobId, Vec<u8>)>,
+    /// Jobs' states and counters, encoded [`JobRecord`]s.
+    pub jobs: Vec<(JobId, Vec<u8>)>,
+    /// Verified tiles by job: each a little-endian u32 index, a u32 length (`u32::MAX`: the
+    /// tile is forgotten) and the encoded output.
+    pub tiles: BTreeMap<JobId, Vec<u8>>,
+    /// Records appended to wasm jobs, in the upload format, in order.
+    pub records: Vec<(JobId, Vec<u8>)>,
+    /// Records jobs closed to more records.
+    pub closed: Vec<JobId>,
+    /// Deleted jobs, with their tiles and records.
+    pub deleted: Vec<JobId>,
+    /// The swarm is removed: its key, activity, credentials and modules.
+    pub forgotten: bool,
+}
+
+impl SwarmBatch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.key.is_none()
+            && self.activity.is_none()
+            && self.resume.is_empty()
+            && self.revoked.is_empty()
+            && self.modules.is_empty()
+            && self.removed_modules.is_empty()
+            && self.specs.is_empty()
+            && self.jobs.is_empty()
+            && self.tiles.is_empty()
+            && self.records.is_empty()
+            && self.closed.is_empty()
+            && self.deleted.is_empty()
+            && !self.forgotten
+    }
+
+    /// Appends `later`'s writes after this batch's, as if both had been gathered in one.
+    pub fn merge(&mut self, later: SwarmBatch) {
+        self.key = later.key.or(self.key.take());
+        self.activity = later.activity.or(self.activity);
+        self.resume.extend(later.resume);
+        self.revoked.extend(later.revoked);
+        self.modules.extend(later.modules);
+        self.removed_modules.extend(later.removed_modules);
+        self.specs.extend(later.specs);
+        self.jobs.extend(later.jobs);
+        for (job, chunk) in later.tiles {
+            self.tiles.entry(job).or_default().extend_from_slice(&chunk);
+        }
+        self.records.extend(later.records);
+        self.closed.extend(later.closed);
+        self.deleted.extend(later.deleted);
+        self.forgotten |= later.forgotten;
+    }
 }
 
 impl Batch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.swarms.is_empty()
-            && self.resume.is_empty()
-            && self.revoked.is_empty()
-            && self.specs.is_empty()
-            && self.jobs.is_empty()
-            && self.tiles.is_empty()
-            && self.deleted.is_empty()
-            && self.activity.is_empty()
-            && self.forgotten.is_empty()
-            && self.modules.is_empty()
-            && self.removed_modules.is_empty()
-            && self.records.is_empty()
-            && self.closed.is_empty()
+        self.swarms.values().all(SwarmBatch::is_empty)
+    }
+
+    fn of(&mut self, swarm: SwarmId) -> &mut SwarmBatch {
+        self.swarms.entry(swarm).or_default()
+    }
+
+    /// Appends `later`'s writes after this batch's.
+    pub fn merge(&mut self, later: Batch) {
+        for (swarm, batch) in later.swarms {
+            self.of(swarm).merge(batch);
+        }
     }
 
     /// A module uploaded to a swarm.
-    pub fn module(&mut self, swarm: SwarmId, hash: ModuleHash, bytes: Arc<[u8]>) {
-        self.modules.push((swarm, hash, bytes));
+    pub fn module(&mut self, swarm: SwarmId, hash: ModuleHash, bytes: &[u8]) {
+        self.of(swarm).modules.push((hash, bytes.to_vec()));
     }
 
     /// A module deleted from a swarm.
     pub fn remove_module(&mut self, swarm: SwarmId, hash: ModuleHash) {
-        self.removed_modules.push((swarm, hash));
+        self.of(swarm).removed_modules.push(hash);
     }
 
     /// Records appended to a wasm job.
-    pub fn records(&mut self, job: JobId, records: &[Record]) {
-        self.records.push((job, write_records(records.iter().map(|r| r.0.as_slice()))));
+    pub fn records(&mut self, swarm: SwarmId, job: JobId, records: &[Record]) {
+        self.of(swarm).records.push((job, write_records(records.iter().map(|r| r.0.as_slice()))));
     }
 
     /// A records job closed to more records.
-    pub fn close(&mut self, job: JobId) {
-        self.closed.push(job);
+    pub fn close(&mut self, swarm: SwarmId, job: JobId) {
+        self.of(swarm).closed.push(job);
     }
 
     /// When a swarm was last active (Unix ms).
     pub fn activity(&mut self, swarm: SwarmId, at_ms: u64) {
-        self.activity.push((swarm, at_ms));
+        self.of(swarm).activity = Some(at_ms);
     }
 
-    /// A removed swarm: its key, activity time and resume credentials (its jobs are
-    /// deleted one by one).
+    /// A removed swarm: its key, activity time, resume credentials and modules (its jobs
+    /// are deleted one by one).
     pub fn forget(&mut self, swarm: SwarmId) {
-        self.forgotten.push(swarm);
+        self.of(swarm).forgotten = true;
     }
 
     /// A new swarm and its master key.
     pub fn swarm(&mut self, swarm: SwarmId, key: &str) {
-        self.swarms.push((swarm, key.to_string()));
+        self.of(swarm).key = Some(key.to_string());
     }
 
     /// A worker's resume credential.
     pub fn resume(&mut self, credential: &str, swarm: SwarmId, device: DeviceId) {
-        self.resume.push((credential.to_string(), swarm, device));
+        self.of(swarm).resume.push((credential.to_string(), device));
     }
 
     /// A resume credential that no longer admits anyone (its device was forgotten).
-    pub fn revoke(&mut self, credential: &str) {
-        self.revoked.push(credential.to_string());
+    pub fn revoke(&mut self, swarm: SwarmId, credential: &str) {
+        self.of(swarm).revoked.push(credential.to_string());
     }
 
     /// A new job's spec.
-    pub fn spec(&mut self, job: JobId, spec: &JobSpec) {
+    pub fn spec(&mut self, swarm: SwarmId, job: JobId, spec: &JobSpec) {
         if let Ok(bytes) = encode(spec) {
-            self.specs.push((job, bytes));
+            self.of(swarm).specs.push((job, bytes));
         }
     }
 
     /// A job's state and counters.
     pub fn job(&mut self, job: JobId, record: &JobRecord) {
         if let Ok(bytes) = encode(record) {
-            self.jobs.push((job, bytes));
+            self.of(record.swarm).jobs.push((job, bytes));
         }
     }
 
     /// A verified tile.
-    pub fn tile(&mut self, job: JobId, index: u32, output: &TaskOutput) {
-        let chunk = self.tiles.entry(job).or_default();
+    pub fn tile(&mut self, swarm: SwarmId, job: JobId, index: u32, output: &TaskOutput) {
+        let chunk = self.of(swarm).tiles.entry(job).or_default();
         let start = chunk.len();
         chunk.extend_from_slice(&index.to_le_bytes());
         chunk.extend_from_slice(&[0; 4]);
@@ -177,16 +236,37 @@ impl Batch {
 
     /// A verified tile forgotten: an entry with no output (its length `u32::MAX`), which
     /// makes the load drop the tile read before it.
-    pub fn revoke_tile(&mut self, job: JobId, index: u32) {
-        let chunk = self.tiles.entry(job).or_default();
+    pub fn revoke_tile(&mut self, swarm: SwarmId, job: JobId, index: u32) {
+        let chunk = self.of(swarm).tiles.entry(job).or_default();
         chunk.extend_from_slice(&index.to_le_bytes());
         chunk.extend_from_slice(&u32::MAX.to_le_bytes());
     }
 
     /// A deleted job, with its tiles.
-    pub fn delete(&mut self, job: JobId) {
-        self.deleted.push(job);
+    pub fn delete(&mut self, swarm: SwarmId, job: JobId) {
+        self.of(swarm).deleted.push(job);
     }
+}
+
+/// Reads a job's tile chunk (see [`SwarmBatch::tiles`]) into `outputs`, in order; a
+/// forgotten tile drops the one read before it.
+pub fn read_tiles(job: JobId, mut rest: &[u8], outputs: &mut Vec<(u32, TaskOutput)>) -> Result<(), StoreError> {
+    while let (Some((index, after)), true) = (rest.split_first_chunk::<4>(), !rest.is_empty()) {
+        let Some((len, after)) = after.split_first_chunk::<4>() else { break };
+        let index = u32::from_le_bytes(*index);
+        if u32::from_le_bytes(*len) == u32::MAX {
+            outputs.retain(|(i, _)| *i != index);
+            rest = after;
+            continue;
+        }
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some((output, after)) = (len <= after.len()).then(|| after.split_at(len)) else {
+            return Err(StoreError(format!("job {job}: a truncated tile")));
+        };
+        outputs.push((index, decode(output).map_err(err)?));
+        rest = after;
+    }
+    Ok(())
 }
 
 /// A job as read back.
@@ -266,66 +346,68 @@ impl Durable {
         let tx = self.db.begin_write().map_err(err)?;
         {
             let mut swarms = tx.open_table(SWARMS).map_err(err)?;
-            for (swarm, key) in &batch.swarms {
-                swarms.insert(swarm.as_u128(), key.as_str()).map_err(err)?;
-            }
             let mut activity = tx.open_table(ACTIVITY).map_err(err)?;
-            for (swarm, at_ms) in &batch.activity {
-                activity.insert(swarm.as_u128(), at_ms).map_err(err)?;
-            }
             let mut resume = tx.open_table(RESUME).map_err(err)?;
-            for (credential, swarm, device) in &batch.resume {
-                resume.insert(credential.as_str(), (swarm.as_u128(), device.as_u128())).map_err(err)?;
-            }
-            for credential in &batch.revoked {
-                resume.remove(credential.as_str()).map_err(err)?;
-            }
             let mut modules = tx.open_table(MODULES).map_err(err)?;
-            for (swarm, hash, bytes) in &batch.modules {
-                modules.insert(module_key(*swarm, *hash).as_slice(), &**bytes).map_err(err)?;
-            }
-            for (swarm, hash) in &batch.removed_modules {
-                modules.remove(module_key(*swarm, *hash).as_slice()).map_err(err)?;
-            }
-            for swarm in &batch.forgotten {
-                let id = swarm.as_u128();
-                swarms.remove(id).map_err(err)?;
-                activity.remove(id).map_err(err)?;
-                resume.retain(|_, (owner, _)| owner != id).map_err(err)?;
-                let prefix = id.to_be_bytes();
-                modules.retain(|key, _| !key.starts_with(&prefix)).map_err(err)?;
-            }
             let mut specs = tx.open_table(SPECS).map_err(err)?;
-            for (job, bytes) in &batch.specs {
-                specs.insert(job, bytes.as_slice()).map_err(err)?;
-            }
             let mut jobs = tx.open_table(JOBS).map_err(err)?;
-            for (job, bytes) in &batch.jobs {
-                jobs.insert(job, bytes.as_slice()).map_err(err)?;
-            }
             let mut tiles = tx.open_table(TILES).map_err(err)?;
+            let mut records = tx.open_table(RECORDS).map_err(err)?;
+            let mut closed = tx.open_table(CLOSED).map_err(err)?;
             let chunk = self.next_chunk.get();
             self.next_chunk.set(chunk + 1);
-            for (job, bytes) in &batch.tiles {
-                tiles.insert((*job, chunk), bytes.as_slice()).map_err(err)?;
-            }
-            let mut records = tx.open_table(RECORDS).map_err(err)?;
-            for (job, bytes) in &batch.records {
-                // Several appends to one job in one commit each get a chunk of their own.
-                let chunk = self.next_chunk.get();
-                self.next_chunk.set(chunk + 1);
-                records.insert((*job, chunk), bytes.as_slice()).map_err(err)?;
-            }
-            let mut closed = tx.open_table(CLOSED).map_err(err)?;
-            for job in &batch.closed {
-                closed.insert(job, ()).map_err(err)?;
-            }
-            for job in &batch.deleted {
-                specs.remove(job).map_err(err)?;
-                jobs.remove(job).map_err(err)?;
-                tiles.retain_in((*job, 0)..=(*job, u64::MAX), |_, _| false).map_err(err)?;
-                records.retain_in((*job, 0)..=(*job, u64::MAX), |_, _| false).map_err(err)?;
-                closed.remove(job).map_err(err)?;
+            for (swarm, batch) in &batch.swarms {
+                let id = swarm.as_u128();
+                if let Some(key) = &batch.key {
+                    swarms.insert(id, key.as_str()).map_err(err)?;
+                }
+                if let Some(at_ms) = batch.activity {
+                    activity.insert(id, at_ms).map_err(err)?;
+                }
+                for (credential, device) in &batch.resume {
+                    resume.insert(credential.as_str(), (id, device.as_u128())).map_err(err)?;
+                }
+                for credential in &batch.revoked {
+                    resume.remove(credential.as_str()).map_err(err)?;
+                }
+                for (hash, bytes) in &batch.modules {
+                    modules.insert(module_key(*swarm, *hash).as_slice(), bytes.as_slice()).map_err(err)?;
+                }
+                for hash in &batch.removed_modules {
+                    modules.remove(module_key(*swarm, *hash).as_slice()).map_err(err)?;
+                }
+                for (job, bytes) in &batch.specs {
+                    specs.insert(job, bytes.as_slice()).map_err(err)?;
+                }
+                for (job, bytes) in &batch.jobs {
+                    jobs.insert(job, bytes.as_slice()).map_err(err)?;
+                }
+                for (job, bytes) in &batch.tiles {
+                    tiles.insert((*job, chunk), bytes.as_slice()).map_err(err)?;
+                }
+                for (job, bytes) in &batch.records {
+                    // Several appends to one job in one commit each get a chunk of their own.
+                    let chunk = self.next_chunk.get();
+                    self.next_chunk.set(chunk + 1);
+                    records.insert((*job, chunk), bytes.as_slice()).map_err(err)?;
+                }
+                for job in &batch.closed {
+                    closed.insert(job, ()).map_err(err)?;
+                }
+                for job in &batch.deleted {
+                    specs.remove(job).map_err(err)?;
+                    jobs.remove(job).map_err(err)?;
+                    tiles.retain_in((*job, 0)..=(*job, u64::MAX), |_, _| false).map_err(err)?;
+                    records.retain_in((*job, 0)..=(*job, u64::MAX), |_, _| false).map_err(err)?;
+                    closed.remove(job).map_err(err)?;
+                }
+                if batch.forgotten {
+                    swarms.remove(id).map_err(err)?;
+                    activity.remove(id).map_err(err)?;
+                    resume.retain(|_, (owner, _)| owner != id).map_err(err)?;
+                    let prefix = id.to_be_bytes();
+                    modules.retain(|key, _| !key.starts_with(&prefix)).map_err(err)?;
+                }
             }
         }
         tx.commit().map_err(err)
@@ -372,23 +454,7 @@ impl Durable {
             let spec: JobSpec = decode(spec.value()).map_err(err)?;
             let mut outputs = Vec::new();
             for chunk in tiles.range((id, 0)..=(id, u64::MAX)).map_err(err)? {
-                let (_, bytes) = chunk.map_err(err)?;
-                let mut rest = bytes.value();
-                while let (Some((index, after)), true) = (rest.split_first_chunk::<4>(), !rest.is_empty()) {
-                    let Some((len, after)) = after.split_first_chunk::<4>() else { break };
-                    let index = u32::from_le_bytes(*index);
-                    if u32::from_le_bytes(*len) == u32::MAX {
-                        outputs.retain(|(i, _)| *i != index);
-                        rest = after;
-                        continue;
-                    }
-                    let len = u32::from_le_bytes(*len) as usize;
-                    let Some((output, after)) = (len <= after.len()).then(|| after.split_at(len)) else {
-                        return Err(StoreError(format!("job {id}: a truncated tile")));
-                    };
-                    outputs.push((index, decode(output).map_err(err)?));
-                    rest = after;
-                }
+                read_tiles(id, chunk.map_err(err)?.1.value(), &mut outputs)?;
             }
             let mut records = Vec::new();
             for chunk in appended.range((id, 0)..=(id, u64::MAX)).map_err(err)? {
@@ -419,9 +485,9 @@ mod tests {
             batch.swarm(swarm, "key");
             batch.resume("cred", swarm, device);
             for job in [1, 2] {
-                batch.spec(job, &spec);
+                batch.spec(swarm, job, &spec);
                 batch.job(job, &record);
-                batch.tile(job, 3, &TaskOutput::MatmulTile { c: vec![1.5; 16] });
+                batch.tile(swarm, job, 3, &TaskOutput::MatmulTile { c: vec![1.5; 16] });
             }
             store.commit(batch).expect("commit");
             let mut batch = Batch::default();
@@ -433,8 +499,8 @@ mod tests {
             store.commit(batch).expect("commit");
             let mut batch = Batch::default();
             batch.forget(gone);
-            batch.delete(2);
-            batch.tile(1, 5, &TaskOutput::MandelbrotTile { iterations: vec![4, 2] });
+            batch.delete(swarm, 2);
+            batch.tile(swarm, 1, 5, &TaskOutput::MandelbrotTile { iterations: vec![4, 2] });
             store.commit(batch).expect("delete");
         }
         let restored = Durable::open(&path).expect("reopen").load().expect("load");
@@ -456,8 +522,9 @@ mod tests {
     fn a_revoked_tile_stays_gone_and_its_recomputed_output_comes_back() {
         let path = std::env::temp_dir().join(format!("ostrich-store-{}.redb", uuid::Uuid::new_v4()));
         let spec = JobSpec::Matmul(MatmulSpec { m: 8, k: 4, n: 8, tile: 4, source: MatrixSource::Seeded { seed: 1 } });
+        let swarm = SwarmId::from_u128(7);
         let record = JobRecord {
-            swarm: SwarmId::from_u128(7),
+            swarm,
             state: JobState::Running,
             verification_failures: 0,
             redispatched: 0,
@@ -466,18 +533,18 @@ mod tests {
         {
             let store = Durable::open(&path).expect("open");
             let mut batch = Batch::default();
-            batch.spec(1, &spec);
+            batch.spec(swarm, 1, &spec);
             batch.job(1, &record);
-            batch.tile(1, 3, &lie);
-            batch.tile(1, 4, &truth);
+            batch.tile(swarm, 1, 3, &lie);
+            batch.tile(swarm, 1, 4, &truth);
             store.commit(batch).expect("commit");
             let mut batch = Batch::default();
-            batch.revoke_tile(1, 3);
+            batch.revoke_tile(swarm, 1, 3);
             store.commit(batch).expect("commit");
             let restored = store.load().expect("load");
             assert_eq!(restored.jobs[0].tiles, vec![(4, truth.clone())], "the revoked tile is not read back");
             let mut batch = Batch::default();
-            batch.tile(1, 3, &truth);
+            batch.tile(swarm, 1, 3, &truth);
             store.commit(batch).expect("commit");
         }
         let restored = Durable::open(&path).expect("reopen").load().expect("load");

@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod banner;
+pub mod cluster;
 pub mod config;
 pub mod durable;
 pub mod http;

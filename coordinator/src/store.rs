@@ -1,7 +1,8 @@
 //! The job store: every job, its inputs and its verified outputs, behind one module. Jobs
-//! live in memory; with a data directory every change is also written to the embedded
-//! store ([`crate::durable`]): swarms, master keys and submissions at once; resume
-//! credentials, job counters and verified tiles in one transaction per progress tick (every
+//! live in memory; with a data directory or a cluster every change is also written to a
+//! [`Backend`]: the embedded store ([`crate::durable`]) or the cluster's swarm logs
+//! ([`crate::cluster`]). Swarms, master keys and submissions are written at once; resume
+//! credentials, job counters and verified tiles in one commit per progress tick (every
 //! 250 ms).
 
 use std::collections::BTreeMap;
@@ -9,10 +10,30 @@ use std::collections::BTreeMap;
 use ostrich_protocol::{DeviceId, JobId, JobSpec, ModuleHash, Record, SwarmId, TaskOutput};
 
 use crate::{
-    durable::{Batch, Durable, JobRecord},
+    durable::{Batch, Durable, JobRecord, StoreError},
     jobs::Job,
     modules::{Modules, StoredModule},
 };
+
+/// Where the store's writes go: the scheduler's actors do not know which.
+pub trait Backend {
+    /// Writes what `batch` holds and takes it out. A swarm's writes that could not be made
+    /// for now (the cluster's store unreachable) stay in `batch`, to go with the next
+    /// commit; a swarm this node may no longer write (another node owns it) is answered, and
+    /// its writes are dropped.
+    fn commit(&mut self, batch: &mut Batch) -> Result<Vec<SwarmId>, StoreError>;
+
+    /// Swarms found lost between commits (a lease that could not be renewed).
+    fn lost(&mut self) -> Vec<SwarmId> {
+        Vec::new()
+    }
+}
+
+impl Backend for Durable {
+    fn commit(&mut self, batch: &mut Batch) -> Result<Vec<SwarmId>, StoreError> {
+        Durable::commit(self, std::mem::take(batch)).map(|()| Vec::new())
+    }
+}
 
 /// Jobs by id, the swarms' modules, and the writes not yet committed.
 #[derive(Default)]
@@ -20,14 +41,36 @@ pub struct Store {
     jobs: BTreeMap<JobId, Job>,
     /// Every swarm's wasm modules.
     pub modules: Modules,
-    durable: Option<Durable>,
+    durable: Option<Box<dyn Backend>>,
     pending: Batch,
+    /// Swarms whose writes were refused: this node no longer owns them (cluster mode).
+    lost: Vec<SwarmId>,
 }
 
 impl Store {
-    /// A store that also writes to `durable`.
-    pub fn durable(durable: Durable) -> Self {
-        Self { durable: Some(durable), ..Self::default() }
+    /// A store that also writes to `backend`.
+    pub fn durable(backend: impl Backend + 'static) -> Self {
+        Self { durable: Some(Box::new(backend)), ..Self::default() }
+    }
+
+    /// Swarms found lost since the last call: another node owns them now.
+    pub fn take_lost(&mut self) -> Vec<SwarmId> {
+        if let Some(backend) = &mut self.durable {
+            self.lost.extend(backend.lost());
+        }
+        std::mem::take(&mut self.lost)
+    }
+
+    /// Whether `swarm`'s writes so far are committed: false while some wait for the store
+    /// to come back, or after the swarm was lost.
+    pub fn committed(&self, swarm: SwarmId) -> bool {
+        self.durable.is_none()
+            || (!self.pending.swarms.get(&swarm).is_some_and(|b| !b.is_empty()) && !self.lost.contains(&swarm))
+    }
+
+    /// The swarm of a job in memory.
+    fn swarm_of(&self, id: JobId) -> Option<SwarmId> {
+        self.jobs.get(&id).map(|job| job.swarm)
     }
 
     /// Adds a job.
@@ -52,8 +95,8 @@ impl Store {
 
     /// Removes a job and its result, on disk too.
     pub fn remove(&mut self, id: JobId) -> Option<Job> {
-        if self.durable.is_some() {
-            self.pending.delete(id);
+        if let (Some(_), Some(swarm)) = (&self.durable, self.swarm_of(id)) {
+            self.pending.delete(swarm, id);
             self.commit();
         }
         self.jobs.remove(&id)
@@ -86,7 +129,7 @@ impl Store {
             return false;
         }
         if self.durable.is_some() {
-            self.pending.module(swarm, hash, bytes);
+            self.pending.module(swarm, hash, &bytes);
             self.commit();
         }
         true
@@ -107,16 +150,16 @@ impl Store {
     /// Records appended to a wasm job, committed at once: accepted input survives a
     /// restart.
     pub fn put_records(&mut self, job: JobId, records: &[Record]) {
-        if self.durable.is_some() {
-            self.pending.records(job, records);
+        if let (Some(_), Some(swarm)) = (&self.durable, self.swarm_of(job)) {
+            self.pending.records(swarm, job, records);
             self.commit();
         }
     }
 
     /// A records job closed to more records, committed at once.
     pub fn put_closed(&mut self, job: JobId) {
-        if self.durable.is_some() {
-            self.pending.close(job);
+        if let (Some(_), Some(swarm)) = (&self.durable, self.swarm_of(job)) {
+            self.pending.close(swarm, job);
             self.commit();
         }
     }
@@ -130,7 +173,7 @@ impl Store {
         self.modules.forget_swarm(swarm);
         if self.durable.is_some() {
             for &job in jobs {
-                self.pending.delete(job);
+                self.pending.delete(swarm, job);
             }
             self.pending.forget(swarm);
             self.commit();
@@ -147,17 +190,17 @@ impl Store {
     }
 
     /// Removes a forgotten device's resume credential, with the next commit.
-    pub fn forget_resume(&mut self, credential: &str) {
+    pub fn forget_resume(&mut self, swarm: SwarmId, credential: &str) {
         if self.durable.is_some() {
-            self.pending.revoke(credential);
+            self.pending.revoke(swarm, credential);
         }
     }
 
     /// Records a new job's spec and state, committed at once: an accepted job survives a
     /// restart.
     pub fn put_submission(&mut self, job: JobId, spec: &JobSpec) {
-        if self.durable.is_some() {
-            self.pending.spec(job, spec);
+        if let (Some(_), Some(swarm)) = (&self.durable, self.swarm_of(job)) {
+            self.pending.spec(swarm, job, spec);
             self.put_job(job);
             self.commit();
         }
@@ -186,7 +229,7 @@ impl Store {
             return false;
         }
         if self.durable.is_some() {
-            self.pending.tile(id, index, &output);
+            self.pending.tile(job.swarm, id, index, &output);
         }
         job.accept(index, output)
     }
@@ -194,18 +237,18 @@ impl Store {
     /// Records that a verified output was forgotten (to be computed again), committed at
     /// once: a restart must not bring it back.
     pub fn put_revoked(&mut self, id: JobId, index: u32) {
-        if self.durable.is_some() {
-            self.pending.revoke_tile(id, index);
+        if let (Some(_), Some(swarm)) = (&self.durable, self.swarm_of(id)) {
+            self.pending.revoke_tile(swarm, id, index);
             self.commit();
         }
     }
 
     /// Commits what was recorded since the last commit.
     pub fn commit(&mut self) {
-        if let Some(durable) = &self.durable {
-            let batch = std::mem::take(&mut self.pending);
-            if let Err(error) = durable.commit(batch) {
-                log::error!("cannot write the store: {error}");
+        if let Some(backend) = &mut self.durable {
+            match backend.commit(&mut self.pending) {
+                Ok(lost) => self.lost.extend(lost),
+                Err(error) => log::error!("cannot write the store: {error}"),
             }
         }
     }

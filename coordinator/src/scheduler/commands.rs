@@ -152,7 +152,7 @@ impl Core {
         let device = swarm.devices.remove(&device_id).ok_or_else(not_found)?;
         if let Some(credential) = &device.resume_credential {
             self.resume.remove(credential);
-            self.store.forget_resume(credential);
+            self.store.forget_resume(swarm_id, credential);
         }
         self.log(swarm_id, LogLevel::Info, format!("{} forgotten", device.name));
         Ok(ok(format!("{} forgotten", device.name)))

@@ -5,6 +5,8 @@ mod common;
 
 /// 11. The HTTP API: submit, status, result, cancel, delete and invites.
 mod api;
+/// Cluster mode's store against a real nats-server: logs, leases, fencing, outages.
+mod cluster_store;
 /// 4. Throttle, run state and enable/disable reach the devices.
 mod controls;
 /// 10. Malformed and oversized frames close only their own session.

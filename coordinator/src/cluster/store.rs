@@ -1,0 +1,364 @@
+//! The cluster as the scheduler's store: [`Cluster`] holds the node's NATS connection, the
+//! swarms it owns (lease epoch, last log sequence) and the buckets; [`ClusterBackend`] is the
+//! [`Backend`] the scheduler's store writes through.
+//!
+//! A commit appends one entry per swarm to the swarm's log, all swarms at once; a new swarm
+//! takes its lease first. A swarm whose append is refused, or whose lease could not be
+//! renewed, is *lost*: the scheduler lets it go, and its devices reconnect to the new owner.
+//! While NATS is unreachable, writes wait in the batch and go with the next commit.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use ostrich_protocol::SwarmId;
+use sha2::{Digest, Sha256};
+
+use super::{
+    ClusterError, ClusterSettings, Nats,
+    lease::{Holder, Leases, renew_interval},
+    log::{Entry, SwarmLog},
+    nats::CALL_TIMEOUT,
+    unavailable,
+};
+use crate::{
+    durable::{Batch, Restored, StoreError, SwarmBatch},
+    store::Backend,
+};
+
+/// A swarm this node owns.
+#[derive(Debug, Clone, Copy)]
+struct Owned {
+    /// The lease revision it was taken at: the epoch every entry carries.
+    epoch: u64,
+    /// The lease's current revision, which the next renewal expects.
+    revision: u64,
+    /// The log's last sequence, which the next append expects.
+    last: u64,
+    /// When the lease was last renewed.
+    renewed: Instant,
+}
+
+#[derive(Default)]
+struct Ownership {
+    swarms: HashMap<SwarmId, Owned>,
+    /// Swarms lost since the scheduler last asked.
+    lost: Vec<SwarmId>,
+}
+
+/// What [`Cluster::adopt`] found.
+#[derive(Debug)]
+pub enum Adoption {
+    /// This node owns the swarm now; here is its state.
+    Ours(Restored),
+    /// Another node owns it.
+    Theirs(String),
+    /// No such swarm: its log is empty (or it was removed).
+    Unknown,
+}
+
+/// This node's view of the cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    nats: Nats,
+    log: SwarmLog,
+    leases: Leases,
+    index: kv::Store,
+    node: String,
+    settings: ClusterSettings,
+    ownership: Arc<Mutex<Ownership>>,
+    renewing: Arc<AtomicBool>,
+}
+
+impl Cluster {
+    /// Connects to NATS, creates the streams and buckets that are missing, and starts
+    /// renewing leases. Waits at most `connect_timeout` for NATS.
+    pub fn open(settings: ClusterSettings, connect_timeout: Duration) -> Result<Self, ClusterError> {
+        let node = uuid::Uuid::new_v4().simple().to_string();
+        let nats = Nats::connect(&settings.url, &format!("ostrich-coordinator {node}"), connect_timeout)?;
+        let jetstream = nats.jetstream.clone();
+        let (setup, node_id) = (settings.clone(), node.clone());
+        let open = async move {
+            let log = SwarmLog::open(&jetstream, &setup).await?;
+            let leases = Leases::open(&jetstream, &setup, &node_id).await?;
+            let description = "Ostrich-Legs: hash of a master key or resume credential → swarm";
+            let index = super::kv_bucket(&jetstream, &setup.index_bucket(), description, Duration::ZERO, setup.replicas)
+                .await?;
+            Ok::<_, ClusterError>((log, leases, index))
+        };
+        let (log, leases, index) = nats.block(open, connect_timeout.max(CALL_TIMEOUT * 3))??;
+        let renewing = Arc::new(AtomicBool::new(true));
+        let cluster = Self { nats, log, leases, index, node, settings, ownership: Arc::default(), renewing };
+        cluster.start_renewing();
+        Ok(cluster)
+    }
+
+    /// This node's id in the cluster.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The NATS connection.
+    pub fn nats(&self) -> &Nats {
+        &self.nats
+    }
+
+    /// The settings it was opened with.
+    pub fn settings(&self) -> &ClusterSettings {
+        &self.settings
+    }
+
+    /// The store backend the scheduler writes through.
+    pub fn backend(&self) -> ClusterBackend {
+        ClusterBackend { cluster: self.clone() }
+    }
+
+    fn ownership(&self) -> std::sync::MutexGuard<'_, Ownership> {
+        self.ownership.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The swarms this node owns.
+    pub fn owned(&self) -> Vec<SwarmId> {
+        self.ownership().swarms.keys().copied().collect()
+    }
+
+    /// Takes `swarm` if nobody holds it and reads its log back. The new epoch is written to
+    /// the log before this answers, so from then on the owner before cannot write.
+    pub async fn adopt(&self, swarm: SwarmId) -> Result<Adoption, ClusterError> {
+        let cluster = self.clone();
+        self.nats.run(async move { cluster.adopt_here(swarm).await }).await?
+    }
+
+    async fn adopt_here(&self, swarm: SwarmId) -> Result<Adoption, ClusterError> {
+        if self.ownership().swarms.contains_key(&swarm) {
+            return Err(ClusterError::Corrupt(format!("swarm {swarm} is already owned here")));
+        }
+        let revision = match self.leases.acquire(swarm).await? {
+            Holder::Us(revision) => revision,
+            Holder::Other(node) => return Ok(Adoption::Theirs(node)),
+        };
+        let adopted = async {
+            let (restored, last) = self.log.replay(swarm).await?;
+            if restored.swarms.is_empty() {
+                return Ok(None);
+            }
+            let entry = Entry::Epoch { revision, node: self.node.clone() };
+            let last = self.log.append(swarm, last, &entry).await?;
+            Ok::<_, ClusterError>(Some((restored, last)))
+        };
+        match adopted.await {
+            Ok(Some((restored, last))) => {
+                let owned = Owned { epoch: revision, revision, last, renewed: Instant::now() };
+                self.ownership().swarms.insert(swarm, owned);
+                log::info!("swarm {swarm}: taken over at epoch {revision} ({} jobs)", restored.jobs.len());
+                Ok(Adoption::Ours(restored))
+            }
+            Ok(None) => {
+                let _ = self.leases.release(swarm, revision).await;
+                Ok(Adoption::Unknown)
+            }
+            Err(error) => {
+                let _ = self.leases.release(swarm, revision).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Lets `swarm` go at once (a node shutting down, or the scheduler dropping it): its
+    /// lease is deleted, so another node may take it without waiting for the TTL.
+    pub async fn release(&self, swarm: SwarmId) {
+        let owned = self.ownership().swarms.remove(&swarm);
+        let leases = self.leases.clone();
+        if let Some(owned) = owned
+            && let Err(error) = self.nats.run(async move { leases.release(swarm, owned.revision).await }).await.and_then(|r| r)
+        {
+            log::warn!("swarm {swarm}: cannot release its lease ({error}); it expires on its own");
+        }
+    }
+
+    /// Who holds `swarm`'s lease.
+    pub async fn holder(&self, swarm: SwarmId) -> Result<Option<Holder>, ClusterError> {
+        let leases = self.leases.clone();
+        self.nats.run(async move { leases.holder(swarm).await }).await?
+    }
+
+    /// The swarm a master key or resume credential belongs to, by the index.
+    pub async fn lookup(&self, secret: &str) -> Result<Option<SwarmId>, ClusterError> {
+        let (index, key) = (self.index.clone(), index_key(secret));
+        let entry = self.nats.run(async move { index.get(key).await }).await?.map_err(unavailable)?;
+        Ok(entry.and_then(|bytes| std::str::from_utf8(&bytes).ok()?.parse().ok()))
+    }
+
+    /// Renews every owned lease three times per TTL, on the NATS runtime. A lease another
+    /// node holds now is lost at once; one that cannot be renewed (NATS unreachable) is lost
+    /// when its TTL has passed since the last renewal, since another node may take it then.
+    fn start_renewing(&self) {
+        let cluster = self.clone();
+        let every = renew_interval(self.settings.lease_ttl);
+        self.nats.spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if !cluster.renewing.load(Ordering::Relaxed) {
+                    break;
+                }
+                cluster.renew_all().await;
+            }
+        });
+    }
+
+    /// Stops renewing leases (the node is going away): each expires within the TTL, or at
+    /// once if released.
+    pub fn stop_renewing(&self) {
+        self.renewing.store(false, Ordering::Relaxed);
+    }
+
+    async fn renew_all(&self) {
+        let owned: Vec<(SwarmId, Owned)> = self.ownership().swarms.iter().map(|(s, o)| (*s, *o)).collect();
+        let renewals = owned.iter().map(|&(swarm, owned)| async move {
+            let renewal = tokio::time::timeout(CALL_TIMEOUT, self.leases.renew(swarm, owned.revision)).await;
+            (swarm, renewal.unwrap_or_else(|_| Err(ClusterError::Unavailable("renewal timed out".into()))))
+        });
+        for (swarm, renewal) in join_all(renewals).await {
+            let mut ownership = self.ownership();
+            let Some(owned) = ownership.swarms.get_mut(&swarm) else { continue };
+            match renewal {
+                Ok(revision) => (owned.revision, owned.renewed) = (revision, Instant::now()),
+                Err(ClusterError::Fenced(_)) => {
+                    log::warn!("swarm {swarm}: its lease is another node's now; letting it go");
+                    ownership.swarms.remove(&swarm);
+                    ownership.lost.push(swarm);
+                }
+                Err(error) if owned.renewed.elapsed() >= self.settings.lease_ttl => {
+                    log::warn!("swarm {swarm}: lease not renewed within its TTL ({error}); letting it go");
+                    ownership.swarms.remove(&swarm);
+                    ownership.lost.push(swarm);
+                }
+                Err(error) => log::warn!("swarm {swarm}: cannot renew its lease yet: {error}"),
+            }
+        }
+    }
+
+    /// Writes one swarm's batch; answers the batch back when it could not be written for
+    /// now.
+    async fn write(&self, swarm: SwarmId, batch: SwarmBatch) -> Result<(), (ClusterError, Option<SwarmBatch>)> {
+        let owned = self.ownership().swarms.get(&swarm).copied();
+        let owned = match owned {
+            Some(owned) => owned,
+            None if batch.key.is_some() => match self.leases.acquire(swarm).await {
+                Ok(Holder::Us(revision)) => {
+                    let owned = Owned { epoch: revision, revision, last: 0, renewed: Instant::now() };
+                    self.ownership().swarms.insert(swarm, owned);
+                    owned
+                }
+                Ok(Holder::Other(_)) => return Err((ClusterError::Fenced(swarm), None)),
+                Err(error) => return Err((error, Some(batch))),
+            },
+            None => return Err((ClusterError::Fenced(swarm), None)),
+        };
+        // The index first: a key the log holds can always be routed.
+        let secrets = batch.key.iter().chain(batch.resume.iter().map(|(credential, _)| credential));
+        for secret in secrets {
+            let value = Bytes::from(swarm.to_string());
+            if let Err(error) = self.index.put(index_key(secret), value).await {
+                return Err((unavailable(error), Some(batch)));
+            }
+        }
+        let forgotten = batch.forgotten;
+        let entry = Entry::Batch { revision: owned.epoch, batch };
+        match self.log.append(swarm, owned.last, &entry).await {
+            Ok(last) => {
+                if let Some(owned) = self.ownership().swarms.get_mut(&swarm) {
+                    owned.last = last;
+                }
+                if forgotten {
+                    self.release(swarm).await;
+                }
+                Ok(())
+            }
+            Err(error @ ClusterError::Fenced(_)) => Err((error, None)),
+            Err(error) => {
+                let Entry::Batch { batch, .. } = entry else { unreachable!("built above") };
+                Err((error, Some(batch)))
+            }
+        }
+    }
+}
+
+/// The index key of a master key or resume credential: its SHA-256, so the index never
+/// holds a secret.
+fn index_key(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The scheduler's store writing to the cluster.
+pub struct ClusterBackend {
+    cluster: Cluster,
+}
+
+impl Backend for ClusterBackend {
+    fn commit(&mut self, batch: &mut Batch) -> Result<Vec<SwarmId>, StoreError> {
+        let cluster = &self.cluster;
+        let mut lost = std::mem::take(&mut cluster.ownership().lost);
+        batch.swarms.retain(|_, b| !b.is_empty());
+        if batch.swarms.is_empty() {
+            return Ok(lost);
+        }
+        if !cluster.nats.connected() {
+            return Err(StoreError("NATS is unreachable; the writes wait for it".into()));
+        }
+        let writes: Vec<_> = std::mem::take(&mut batch.swarms)
+            .into_iter()
+            .map(|(swarm, swarm_batch)| {
+                let cluster = cluster.clone();
+                async move { (swarm, cluster.write(swarm, swarm_batch).await) }
+            })
+            .collect();
+        // Each write is bounded by the calls' own timeouts; this only guards against a hang.
+        let results = cluster.nats.block(join_all(writes), CALL_TIMEOUT * 8).map_err(|e| StoreError(e.to_string()))?;
+        let mut failed = None;
+        for (swarm, result) in results {
+            match result {
+                Ok(()) => {}
+                Err((ClusterError::Fenced(_), _)) => {
+                    log::warn!("swarm {swarm}: a write was refused: another node owns it now");
+                    cluster.ownership().swarms.remove(&swarm);
+                    lost.push(swarm);
+                }
+                Err((error, kept)) => {
+                    if let Some(kept) = kept {
+                        // Put back in front of anything gathered since.
+                        let mut retry = kept;
+                        if let Some(later) = batch.swarms.remove(&swarm) {
+                            retry.merge(later);
+                        }
+                        batch.swarms.insert(swarm, retry);
+                    }
+                    failed = Some(error);
+                }
+            }
+        }
+        match failed {
+            Some(error) if lost.is_empty() => Err(StoreError(format!("{error}; the writes wait for the next commit"))),
+            Some(error) => {
+                log::error!("cannot write the cluster store: {error}; the writes wait for the next commit");
+                Ok(lost)
+            }
+            None => Ok(lost),
+        }
+    }
+
+    fn lost(&mut self) -> Vec<SwarmId> {
+        std::mem::take(&mut self.cluster.ownership().lost)
+    }
+}

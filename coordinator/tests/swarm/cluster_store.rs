@@ -1,0 +1,164 @@
+//! The cluster's store against a real `nats-server`: a swarm's log reads back what was
+//! committed (large entries through the object store), a lease held by one node keeps the
+//! swarm from another, an owner that stopped renewing is fenced by the log, and writes made
+//! while NATS is down go out once it is back.
+
+use std::time::Duration;
+
+use ostrich_coordinator::{
+    cluster::{
+        ClusterSettings,
+        lease::Holder,
+        store::{Adoption, Cluster},
+    },
+    durable::{Batch, JobRecord},
+    store::Backend,
+};
+use ostrich_nats_harness::NatsServer;
+use ostrich_protocol::{
+    DeviceId, JobSpec, JobState, MatmulSpec, MatrixSource, ModuleHash, Record, SwarmId, TaskOutput,
+};
+
+use crate::common::poll;
+
+fn settings(url: &str, lease_ttl: Duration) -> ClusterSettings {
+    ClusterSettings { url: url.to_string(), lease_ttl, replicas: 1, prefix: "ostrich".into() }
+}
+
+fn open(url: &str, lease_ttl: Duration) -> Cluster {
+    Cluster::open(settings(url, lease_ttl), Duration::from_secs(10)).expect("open the cluster")
+}
+
+fn spec() -> JobSpec {
+    JobSpec::Matmul(MatmulSpec { m: 8, k: 4, n: 8, tile: 4, source: MatrixSource::Seeded { seed: 1 } })
+}
+
+/// A new swarm with a job, two tiles (one later forgotten), a credential, a module large
+/// enough for the object store and appended records.
+fn first_commits(swarm: SwarmId) -> (Batch, Batch) {
+    let record = JobRecord { swarm, state: JobState::Running, verification_failures: 1, redispatched: 2 };
+    let mut first = Batch::default();
+    first.swarm(swarm, "master key");
+    first.spec(swarm, 1, &spec());
+    first.job(1, &record);
+    first.tile(swarm, 1, 3, &TaskOutput::MatmulTile { c: vec![1.5; 16] });
+    first.tile(swarm, 1, 4, &TaskOutput::MatmulTile { c: vec![2.5; 16] });
+    first.module(swarm, ModuleHash([7; 32]), &vec![42; 700 * 1024]);
+    let mut second = Batch::default();
+    second.revoke_tile(swarm, 1, 4);
+    second.resume("credential", swarm, DeviceId::from_u128(9));
+    second.records(swarm, 1, &[Record(vec![1, 2]), Record(vec![3])]);
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_reads_back_what_was_committed_and_fences_an_owner_whose_lease_lapsed() {
+    let nats = NatsServer::start().expect("nats-server");
+    let lease = Duration::from_millis(1500);
+    let (a, b) = (open(&nats.url(), lease), open(&nats.url(), lease));
+    let swarm = SwarmId::new_v4();
+    let (mut first, mut second) = first_commits(swarm);
+    let mut backend_a = a.backend();
+    assert_eq!(backend_a.commit(&mut first).expect("commit"), Vec::<SwarmId>::new());
+    assert_eq!(backend_a.commit(&mut second).expect("commit"), Vec::<SwarmId>::new());
+    assert!(first.is_empty() && second.is_empty(), "a commit takes what it wrote");
+    assert_eq!(a.owned(), vec![swarm], "creating a swarm takes its lease");
+    assert_eq!(b.lookup("master key").await.expect("lookup"), Some(swarm), "the index routes the key");
+    assert_eq!(b.lookup("credential").await.expect("lookup"), Some(swarm), "and the credential");
+
+    // While A renews, B cannot take the swarm, and A's renewals outlive the TTL.
+    match b.adopt(swarm).await.expect("adopt") {
+        Adoption::Theirs(node) => assert_eq!(node, a.node()),
+        other => panic!("B took a swarm A holds: {other:?}"),
+    }
+    let taken_at = lease_revision(&a, swarm).await;
+    // Four renewals, one every third of the TTL: the lease has outlived its first TTL.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while lease_revision(&a, swarm).await < taken_at + 4 {
+        assert!(tokio::time::Instant::now() < deadline, "A does not renew its lease");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(matches!(b.adopt(swarm).await.expect("adopt"), Adoption::Theirs(_)), "A's lease was renewed");
+
+    // A stops renewing (as a paused process would): once its lease expires B takes over.
+    a.stop_renewing();
+    let adopted = poll_adopt(&b, swarm).await;
+    assert_eq!(adopted.swarms, vec![(swarm, "master key".to_string())]);
+    assert_eq!(adopted.resume, vec![("credential".to_string(), swarm, DeviceId::from_u128(9))]);
+    assert_eq!(adopted.modules.len(), 1);
+    assert_eq!(adopted.modules[0].2.len(), 700 * 1024, "the module came back through the object store");
+    assert_eq!(adopted.jobs.len(), 1);
+    let job = &adopted.jobs[0];
+    assert_eq!((job.id, &job.spec, job.record.redispatched), (1, &spec(), 2));
+    assert_eq!(job.tiles, vec![(3, TaskOutput::MatmulTile { c: vec![1.5; 16] })], "the forgotten tile stays gone");
+    assert_eq!(job.records, vec![Record(vec![1, 2]), Record(vec![3])]);
+
+    // A, unaware, writes on: the log refuses it, and A learns it lost the swarm.
+    let mut late = Batch::default();
+    late.tile(swarm, 1, 5, &TaskOutput::MatmulTile { c: vec![9.0; 16] });
+    assert_eq!(backend_a.commit(&mut late).expect("commit"), vec![swarm], "the stale epoch is refused");
+    assert!(a.owned().is_empty());
+
+    // B's writes go on, and a third node reads B's state, without A's refused tile.
+    let mut from_b = Batch::default();
+    from_b.tile(swarm, 1, 6, &TaskOutput::MatmulTile { c: vec![6.0; 16] });
+    assert_eq!(b.backend().commit(&mut from_b).expect("commit"), Vec::<SwarmId>::new());
+    b.stop_renewing();
+    b.release(swarm).await;
+    let c = open(&nats.url(), lease);
+    let restored = poll_adopt(&c, swarm).await;
+    let indices: Vec<u32> = restored.jobs[0].tiles.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indices, vec![3, 6], "a released lease is taken at once, and the log holds B's write only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_made_while_nats_is_down_go_out_when_it_is_back() {
+    let mut nats = NatsServer::start().expect("nats-server");
+    let a = open(&nats.url(), Duration::from_secs(30));
+    let swarm = SwarmId::new_v4();
+    let (mut first, _) = first_commits(swarm);
+    let mut backend = a.backend();
+    backend.commit(&mut first).expect("commit");
+
+    nats.stop();
+    poll("the client to notice", Duration::from_secs(10), || (!a.nats().connected()).then_some(())).await;
+    let mut during = Batch::default();
+    during.tile(swarm, 1, 7, &TaskOutput::MatmulTile { c: vec![7.0; 16] });
+    assert!(backend.commit(&mut during).is_err(), "no NATS, no commit");
+    assert!(!during.is_empty(), "the writes wait in the batch");
+
+    nats.restart().expect("restart nats-server");
+    poll("the client to reconnect", Duration::from_secs(15), || a.nats().connected().then_some(())).await;
+    assert_eq!(backend.commit(&mut during).expect("commit after the restart"), Vec::<SwarmId>::new());
+    assert!(during.is_empty());
+
+    a.stop_renewing();
+    a.release(swarm).await;
+    let b = open(&nats.url(), Duration::from_secs(30));
+    let restored = poll_adopt(&b, swarm).await;
+    let indices: Vec<u32> = restored.jobs[0].tiles.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indices, vec![3, 4, 7], "nothing accepted before or during the outage is lost");
+}
+
+/// The revision of `cluster`'s own lease on `swarm`.
+async fn lease_revision(cluster: &Cluster, swarm: SwarmId) -> u64 {
+    match cluster.holder(swarm).await.expect("holder") {
+        Some(Holder::Us(revision)) => revision,
+        other => panic!("the lease is not this node's: {other:?}"),
+    }
+}
+
+/// Tries to adopt `swarm` every 100 ms until this node owns it.
+async fn poll_adopt(cluster: &Cluster, swarm: SwarmId) -> ostrich_coordinator::durable::Restored {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match cluster.adopt(swarm).await.expect("adopt") {
+            Adoption::Ours(restored) => return restored,
+            Adoption::Unknown => panic!("swarm {swarm} has no log"),
+            Adoption::Theirs(_) => {
+                assert!(tokio::time::Instant::now() < deadline, "the lease never expired");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
