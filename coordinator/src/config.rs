@@ -51,6 +51,29 @@ pub struct Config {
     #[arg(long, env = "OSTRICH_EPHEMERAL")]
     pub ephemeral: bool,
 
+    /// Cluster mode: the NATS servers (with JetStream) that this coordinator shares its
+    /// swarms through, comma-separated (`nats://nats-1:4222,nats://nats-2:4222`). Every node
+    /// serves the app, the WebSocket and the API; a swarm is run by one node at a time and its
+    /// state lives in JetStream instead of the data directory. See the README's *Cluster
+    /// mode*.
+    #[arg(long, env = "OSTRICH_CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// Cluster mode: seconds a swarm's lease lasts without renewal; after a node dies its
+    /// swarms move to other nodes within about this time.
+    #[arg(long, env = "OSTRICH_CLUSTER_LEASE_S", default_value_t = 5.0)]
+    pub cluster_lease_s: f64,
+
+    /// Cluster mode: replicas of the streams and buckets the cluster creates (3 on a
+    /// three-server NATS cluster; 1 on a single server).
+    #[arg(long, env = "OSTRICH_CLUSTER_REPLICAS", default_value_t = 1)]
+    pub cluster_replicas: usize,
+
+    /// Cluster mode: the prefix of every stream, bucket and subject, so that several
+    /// clusters can share one NATS.
+    #[arg(long, env = "OSTRICH_CLUSTER_PREFIX", default_value = "ostrich")]
+    pub cluster_prefix: String,
+
     /// How long an invite code stays valid, in seconds.
     #[arg(long, env = "OSTRICH_INVITE_TTL_S", default_value_t = 900.0)]
     pub invite_ttl_s: f64,
@@ -169,6 +192,16 @@ impl Config {
     /// Silence after which a device goes offline.
     pub fn heartbeat_timeout(&self) -> Duration {
         secs(self.heartbeat_timeout_s)
+    }
+    /// Cluster mode's settings, when `--cluster` is given.
+    pub fn cluster_settings(&self) -> Option<crate::cluster::ClusterSettings> {
+        Some(crate::cluster::ClusterSettings {
+            url: self.cluster.clone()?,
+            lease_ttl: secs(self.cluster_lease_s),
+            replicas: self.cluster_replicas.max(1),
+            prefix: self.cluster_prefix.clone(),
+            invite_ttl: self.invite_ttl(),
+        })
     }
     /// Lease lifetime.
     pub fn lease(&self) -> Duration {

@@ -523,12 +523,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("ostrich-store-{}.redb", uuid::Uuid::new_v4()));
         let spec = JobSpec::Matmul(MatmulSpec { m: 8, k: 4, n: 8, tile: 4, source: MatrixSource::Seeded { seed: 1 } });
         let swarm = SwarmId::from_u128(7);
-        let record = JobRecord {
-            swarm,
-            state: JobState::Running,
-            verification_failures: 0,
-            redispatched: 0,
-        };
+        let record = JobRecord { swarm, state: JobState::Running, verification_failures: 0, redispatched: 0 };
         let (lie, truth) = (TaskOutput::Wasm { output: vec![1] }, TaskOutput::Wasm { output: vec![2] });
         {
             let store = Durable::open(&path).expect("open");

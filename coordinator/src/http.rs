@@ -42,6 +42,8 @@ pub struct AppState {
     pub unadmitted: UnadmittedGate,
     /// Compiles modules that export `verify`, for the scheduler's checks.
     pub verifier: Host,
+    /// Cluster mode: how sessions reach the other nodes.
+    pub gateway: Option<crate::session::Gateway>,
 }
 
 /// An API error: a status and a message, answered as `{"error": "..."}`.
@@ -92,6 +94,7 @@ impl From<TokenError> for ApiError {
             TokenError::RateLimited(_) | TokenError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
             TokenError::NotFound => StatusCode::NOT_FOUND,
             TokenError::Entropy => StatusCode::INTERNAL_SERVER_ERROR,
+            TokenError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         Self::new(status, error.to_string())
     }
@@ -192,6 +195,7 @@ async fn websocket(
         budget: state.budget.clone(),
         pass,
         shutter: req.conn_data::<ConnectionSocket>().and_then(ConnectionSocket::take),
+        gateway: state.gateway.clone(),
     };
     DeviceSession::start(socket, body.into_inner(), setup);
     Ok(response)

@@ -29,6 +29,9 @@ use actix_web::{App, HttpServer, web};
 
 pub use config::Config;
 
+/// How long a node waits for NATS at start in cluster mode.
+const CLUSTER_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Seconds a stopping server waits for open connections (device sockets never end on
 /// their own) before it closes them.
 const SHUTDOWN_TIMEOUT_S: u64 = 5;
@@ -83,8 +86,23 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
             devices: config.max_devices,
         },
         swarm_ttl: config.swarm_ttl(),
+        cluster: config.cluster.is_some(),
     };
-    let core = if config.ephemeral {
+    let cluster = match config.cluster_settings() {
+        Some(settings) => {
+            let url = settings.url.clone();
+            let cluster = cluster::store::Cluster::open(settings, CLUSTER_CONNECT_TIMEOUT)
+                .map_err(|e| std::io::Error::other(format!("cluster {url}: {e}")))?;
+            log::info!("cluster {url}: node {}", cluster.node());
+            Some(cluster)
+        }
+        None => None,
+    };
+    let core = if let Some(cluster) = &cluster {
+        let mut core = scheduler::Core::new(settings);
+        core.set_store(store::Store::durable(cluster.backend()));
+        core
+    } else if config.ephemeral {
         scheduler::Core::new(settings)
     } else {
         let path = config.data_dir.join("ostrich.redb");
@@ -104,7 +122,28 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
         swarms_per_minute: config.swarms_per_minute,
         outstanding_invites: config.max_invites,
     });
-    let tokens = tokens::TokenAuthority::new(table, public_url.clone(), scheduler.clone().recipient()).start();
+    let mut tokens = tokens::TokenAuthority::new(table, public_url.clone(), scheduler.clone().recipient());
+    if let Some(cluster) = &cluster {
+        tokens = tokens.with_cluster(cluster.clone());
+    }
+    let tokens = tokens.start();
+    let budget = limits::ReceiveBudget::new(config.receive_budget());
+    let gateway = match cluster {
+        Some(cluster) => {
+            let hub = cluster::relay::HubSetup {
+                scheduler: scheduler.clone(),
+                tokens: tokens.clone(),
+                budget: budget.clone(),
+                heartbeat_timeout: config.heartbeat_timeout(),
+                hello_timeout: config.hello_timeout(),
+                metrics: metrics.clone(),
+            };
+            let router = cluster::route::Router::new(cluster.clone(), scheduler.clone());
+            let (hub, outbox) = cluster::relay::RelayHub::start(cluster, hub).map_err(std::io::Error::other)?;
+            Some(session::Gateway { router, hub, outbox })
+        }
+        None => None,
+    };
     let ticker = ticker::Ticker::new(scheduler.clone(), config.snapshot_interval());
     let ticker_arbiter = Arbiter::new();
     ticker::Ticker::start_in_arbiter(&ticker_arbiter.handle(), move |_| ticker);
@@ -114,9 +153,10 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
         tokens,
         metrics,
         config: config.clone(),
-        budget: limits::ReceiveBudget::new(config.receive_budget()),
+        budget,
         unadmitted: limits::UnadmittedGate::new(config.unadmitted_per_address),
         verifier: ostrich_wasm::Host::verifier().map_err(std::io::Error::other)?,
+        gateway,
     };
     let drain = state.scheduler.clone();
     let mut server =

@@ -18,6 +18,13 @@ pub struct SwarmLabel {
     pub swarm: String,
 }
 
+/// The label of the relay's series: which end of relayed connections this node is.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SideLabel {
+    /// `gateway` (the device's socket is here) or `owner` (its swarm is here).
+    pub side: &'static str,
+}
+
 /// One swarm's counters, held by the swarm so that counting a result is an atomic add, not
 /// a label lookup.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +68,8 @@ pub struct Metrics {
     swarm_tasks_per_second: Family<SwarmLabel, Gauge<f64, AtomicU64>>,
     swarm_tasks_verified: Family<SwarmLabel, Counter>,
     swarm_verification_failures: Family<SwarmLabel, Counter>,
+    owned: Family<SwarmLabel, Gauge>,
+    relayed: Family<SideLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -91,6 +100,8 @@ impl Metrics {
             swarm_tasks_per_second: Family::default(),
             swarm_tasks_verified: Family::default(),
             swarm_verification_failures: Family::default(),
+            owned: Family::default(),
+            relayed: Family::default(),
             registry: Registry::default(),
         };
         registry.register("swarms", "Swarms held, online or not", metrics.swarms.clone());
@@ -150,7 +161,31 @@ impl Metrics {
             "Results that failed verification, per swarm",
             metrics.swarm_verification_failures.clone(),
         );
+        registry.register(
+            "cluster_swarm_owned",
+            "Cluster mode: 1 for each swarm this node owns and runs",
+            metrics.owned.clone(),
+        );
+        registry.register(
+            "cluster_relayed_sessions",
+            "Cluster mode: relayed device connections, as gateway (socket here) or owner (swarm here)",
+            metrics.relayed.clone(),
+        );
         Self { registry, ..metrics }
+    }
+
+    /// Cluster mode: the swarms this node owns now.
+    pub fn set_owned(&self, swarms: &[SwarmLabel]) {
+        self.owned.clear();
+        for swarm in swarms {
+            self.owned.get_or_create(swarm).set(1);
+        }
+    }
+
+    /// Cluster mode: the relayed connections of each side.
+    pub fn set_relayed(&self, gateway: usize, owner: usize) {
+        self.relayed.get_or_create(&SideLabel { side: "gateway" }).set(clamp(gateway as u64));
+        self.relayed.get_or_create(&SideLabel { side: "owner" }).set(clamp(owner as u64));
     }
 
     /// The counters of the swarm labelled `swarm`, registered under that label.

@@ -61,13 +61,6 @@ impl Store {
         std::mem::take(&mut self.lost)
     }
 
-    /// Whether `swarm`'s writes so far are committed: false while some wait for the store
-    /// to come back, or after the swarm was lost.
-    pub fn committed(&self, swarm: SwarmId) -> bool {
-        self.durable.is_none()
-            || (!self.pending.swarms.get(&swarm).is_some_and(|b| !b.is_empty()) && !self.lost.contains(&swarm))
-    }
-
     /// The swarm of a job in memory.
     fn swarm_of(&self, id: JobId) -> Option<SwarmId> {
         self.jobs.get(&id).map(|job| job.swarm)
@@ -178,6 +171,16 @@ impl Store {
             self.pending.forget(swarm);
             self.commit();
         }
+    }
+
+    /// Drops a swarm's jobs and modules from memory only, with the writes not yet made for
+    /// it: another node owns the swarm now, and its log is that node's to write.
+    pub fn drop_swarm(&mut self, swarm: SwarmId, jobs: &[JobId]) {
+        for job in jobs {
+            self.jobs.remove(job);
+        }
+        self.modules.forget_swarm(swarm);
+        self.pending.swarms.remove(&swarm);
     }
 
     /// Records a worker's resume credential with the next commit (within 250 ms). Not at

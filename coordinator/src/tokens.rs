@@ -11,6 +11,8 @@ use std::{
 
 use actix::prelude::*;
 use ostrich_protocol::{Invite, RejectCode, SwarmId};
+
+use crate::cluster::store::Cluster;
 use rand::{Rng, TryRngCore, rngs::OsRng};
 
 /// Crockford base32: no I, L, O or U, so a code read aloud or typed on a phone is unambiguous.
@@ -37,6 +39,9 @@ pub enum TokenError {
     /// The operating system's random source failed.
     #[error("random source unavailable")]
     Entropy,
+    /// Cluster mode: the invite could not be shared with the other nodes.
+    #[error("the cluster store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 struct Entry {
@@ -111,6 +116,16 @@ impl TokenTable {
         let ttl = self.limits.ttl;
         self.tokens.insert(token.clone(), Entry { swarm, expires: now + ttl });
         Ok((token, ttl))
+    }
+
+    /// Whether this table holds `token` (normalised).
+    pub fn knows(&self, token: &str) -> bool {
+        self.tokens.contains_key(token)
+    }
+
+    /// Takes in an invite minted by another node (cluster mode), valid until `expires`.
+    pub fn import(&mut self, token: String, swarm: SwarmId, expires: Instant) {
+        self.tokens.entry(token).or_insert(Entry { swarm, expires });
     }
 
     /// Revokes one of `swarm`'s codes.
@@ -240,13 +255,22 @@ pub struct TokenAuthority {
     table: TokenTable,
     public_url: String,
     usage: Recipient<InviteUsage>,
+    /// Cluster mode: invites are shared through the cluster's invite bucket.
+    cluster: Option<Cluster>,
 }
 
 impl TokenAuthority {
     /// A token authority whose links point at `public_url`; it reports each swarm's invite
     /// count to `usage`.
     pub fn new(table: TokenTable, public_url: String, usage: Recipient<InviteUsage>) -> Self {
-        Self { table, public_url, usage }
+        Self { table, public_url, usage, cluster: None }
+    }
+
+    /// Shares invites with the other nodes of `cluster`: a code minted here is admitted
+    /// everywhere, and a revoked one nowhere.
+    pub fn with_cluster(mut self, cluster: Cluster) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     fn report(&self, swarm: SwarmId) {
@@ -287,11 +311,25 @@ pub struct Mint {
 }
 
 impl Handler<Mint> for TokenAuthority {
-    type Result = Result<Invite, TokenError>;
+    type Result = ResponseActFuture<Self, Result<Invite, TokenError>>;
     fn handle(&mut self, msg: Mint, _: &mut Self::Context) -> Self::Result {
-        let (token, ttl) = self.table.mint(msg.swarm, Instant::now())?;
+        let minted = self.table.mint(msg.swarm, Instant::now());
+        let (token, ttl) = match minted {
+            Ok(minted) => minted,
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
         self.report(msg.swarm);
-        Ok(self.invite(token, ttl))
+        let invite = self.invite(token.clone(), ttl);
+        let Some(cluster) = self.cluster.clone() else {
+            return Box::pin(fut::ready(Ok(invite)));
+        };
+        // The code is answered only once every node can admit it.
+        let expires_ms = crate::scheduler::unix_ms().saturating_add(ttl.as_millis() as u64);
+        let shared = async move { cluster.put_invite(&token, msg.swarm, expires_ms).await };
+        Box::pin(shared.into_actor(self).map(move |shared, _, _| match shared {
+            Ok(()) => Ok(invite),
+            Err(error) => Err(TokenError::Unavailable(error.to_string())),
+        }))
     }
 }
 
@@ -307,9 +345,20 @@ pub struct Revoke {
 
 impl Handler<Revoke> for TokenAuthority {
     type Result = Result<(), TokenError>;
-    fn handle(&mut self, msg: Revoke, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Revoke, ctx: &mut Self::Context) -> Self::Result {
         self.table.revoke(msg.swarm, &msg.token)?;
         self.report(msg.swarm);
+        if let Some(cluster) = self.cluster.clone() {
+            let token = normalize(&msg.token);
+            ctx.spawn(
+                async move {
+                    if let Err(error) = cluster.delete_invite(&token).await {
+                        log::error!("cannot revoke an invite on the other nodes: {error}");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
         Ok(())
     }
 }
@@ -329,9 +378,37 @@ pub struct Admit {
 }
 
 impl Handler<Admit> for TokenAuthority {
-    type Result = Result<Option<SwarmId>, RejectCode>;
+    type Result = ResponseActFuture<Self, Result<Option<SwarmId>, RejectCode>>;
     fn handle(&mut self, msg: Admit, _: &mut Self::Context) -> Self::Result {
         let now = Instant::now();
+        if let (Some(token), Some(cluster)) = (&msg.token, &self.cluster)
+            && !self.table.knows(&normalize(token))
+        {
+            // Minted on another node, perhaps: look it up before refusing it.
+            if let Err(code) = self.table.check_client(msg.client, now) {
+                return Box::pin(fut::ready(Err(code)));
+            }
+            let (cluster, token, client) = (cluster.clone(), normalize(token), msg.client);
+            let lookup = async move { (cluster.lookup_invite(&token).await, token) };
+            return Box::pin(lookup.into_actor(self).map(move |(found, token), this, _| {
+                let now = Instant::now();
+                match found {
+                    Ok(Some((swarm, expires_ms))) => {
+                        let left = Duration::from_millis(expires_ms.saturating_sub(crate::scheduler::unix_ms()));
+                        this.table.import(token.clone(), swarm, now + left);
+                    }
+                    Ok(None) => {}
+                    Err(error) => log::warn!("cannot look an invite up in the cluster: {error}"),
+                }
+                this.table.redeem(client, &token, now).map(Some)
+            }));
+        }
+        Box::pin(fut::ready(self.admit(msg, now)))
+    }
+}
+
+impl TokenAuthority {
+    fn admit(&mut self, msg: Admit, now: Instant) -> Result<Option<SwarmId>, RejectCode> {
         match msg.token {
             Some(token) => self.table.redeem(msg.client, &token, now).map(Some),
             None => {

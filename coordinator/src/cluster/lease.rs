@@ -37,7 +37,11 @@ pub struct Leases {
 
 impl Leases {
     /// Opens the lease bucket, creating it with the TTL of `settings` if it is missing.
-    pub async fn open(jetstream: &jetstream::Context, settings: &ClusterSettings, node: &str) -> Result<Self, ClusterError> {
+    pub async fn open(
+        jetstream: &jetstream::Context,
+        settings: &ClusterSettings,
+        node: &str,
+    ) -> Result<Self, ClusterError> {
         let description = "Ostrich-Legs swarm leases: swarm → owning node";
         let bucket =
             super::kv_bucket(jetstream, &settings.lease_bucket(), description, settings.lease_ttl, settings.replicas)
@@ -85,10 +89,7 @@ impl Leases {
     /// Gives the lease up at once (a node shutting down), so that another node need not
     /// wait for it to expire.
     pub async fn release(&self, swarm: SwarmId, revision: u64) -> Result<(), ClusterError> {
-        self.bucket
-            .delete_expect_revision(swarm.simple().to_string(), Some(revision))
-            .await
-            .map_err(unavailable)
+        self.bucket.delete_expect_revision(swarm.simple().to_string(), Some(revision)).await.map_err(unavailable)
     }
 }
 

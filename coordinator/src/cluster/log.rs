@@ -22,9 +22,7 @@ use async_nats::jetstream::{
     stream::{self, LastRawMessageErrorKind},
 };
 use futures_util::StreamExt;
-use ostrich_protocol::{
-    DeviceId, JobId, JobSpec, ModuleHash, SwarmId, decode, encode, read_records,
-};
+use ostrich_protocol::{DeviceId, JobId, JobSpec, ModuleHash, SwarmId, decode, encode, read_records};
 use serde::{Deserialize, Serialize};
 
 use super::{ClusterError, ClusterSettings, unavailable};
@@ -50,7 +48,7 @@ pub enum Entry {
         /// The lease revision they were written under.
         revision: u64,
         /// The writes.
-        batch: SwarmBatch,
+        batch: Box<SwarmBatch>,
     },
     /// The writes of one commit, too large for a message: an encoded [`Entry::Batch`] in the
     /// object store under this name.
@@ -74,30 +72,38 @@ pub struct SwarmLog {
 impl SwarmLog {
     /// Opens the log stream and the object store, creating them if missing.
     pub async fn open(jetstream: &jetstream::Context, settings: &ClusterSettings) -> Result<Self, ClusterError> {
-        let stream = jetstream
-            .get_or_create_stream(stream::Config {
+        let stream = super::stream(
+            jetstream,
+            stream::Config {
                 name: settings.log_stream(),
                 description: Some("Ostrich-Legs swarm logs: one subject per swarm".into()),
                 subjects: vec![format!("{}.log.*", settings.prefix)],
                 storage: stream::StorageType::File,
                 num_replicas: settings.replicas,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| unavailable(format!("the log stream: {e}")))?;
+            },
+        )
+        .await?;
         let bucket = settings.blob_bucket();
         let blobs = match jetstream.get_object_store(&bucket).await {
             Ok(blobs) => blobs,
-            Err(_) => jetstream
+            Err(_) => match jetstream
                 .create_object_store(object_store::Config {
-                    bucket,
+                    bucket: bucket.clone(),
                     description: Some("Ostrich-Legs: swarm log entries too large for one message".into()),
                     storage: stream::StorageType::File,
                     num_replicas: settings.replicas,
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| unavailable(format!("the object store: {e}")))?,
+            {
+                Ok(blobs) => blobs,
+                // Another node created it meanwhile.
+                Err(error) => jetstream
+                    .get_object_store(&bucket)
+                    .await
+                    .map_err(|e| unavailable(format!("the object store: {error}; {e}")))?,
+            },
         };
         Ok(Self { stream, jetstream: jetstream.clone(), blobs, settings: settings.clone() })
     }
@@ -184,14 +190,14 @@ impl SwarmLog {
             // An append of an older epoch cannot follow a newer one (the server fences it);
             // skipping one keeps the log's meaning even if it did.
             Entry::Batch { revision, .. } | Entry::Blob { revision, .. } if revision < state.epoch => {}
-            Entry::Batch { batch, .. } => state.apply(batch),
+            Entry::Batch { batch, .. } => state.apply(*batch),
             Entry::Blob { name, .. } => {
                 let mut object = self.blobs.get(&name).await.map_err(unavailable)?;
                 let mut bytes = Vec::new();
                 tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes).await.map_err(unavailable)?;
                 let entry: Entry = decode(&bytes).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
                 match entry {
-                    Entry::Batch { batch, .. } => state.apply(batch),
+                    Entry::Batch { batch, .. } => state.apply(*batch),
                     _ => return Err(ClusterError::Corrupt(format!("blob {name} holds no batch"))),
                 }
             }

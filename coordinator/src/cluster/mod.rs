@@ -11,6 +11,8 @@
 //!   append fenced by the subject's last sequence; large entries in the object store.
 //! - [`store`] — the [`crate::store::Backend`] on top of both: commits go to the owned
 //!   swarms' logs; a refused write means the swarm is lost.
+//! - [`route`] — where a hello goes: here, to the owner, or here after taking the swarm.
+//! - [`relay`] — a gateway's devices talking to their swarm's owner over NATS.
 //!
 //! What lives where in NATS (`ostrich` is the default prefix):
 //!
@@ -19,11 +21,14 @@
 //! | `OSTRICH_LOG` | stream, subjects `ostrich.log.*` | one subject per swarm: its log |
 //! | `ostrich-leases` | KV, history 1, `max_age` = lease TTL | swarm → owning node |
 //! | `ostrich-index` | KV | hash of a master key or resume credential → swarm |
+//! | `ostrich-invites` | KV, `max_age` = invite TTL | hash of an invite code → swarm, expiry |
 //! | `ostrich-blobs` | object store | log entries too large for one message |
 
 pub mod lease;
 pub mod log;
 pub mod nats;
+pub mod relay;
+pub mod route;
 pub mod store;
 
 use std::time::Duration;
@@ -44,6 +49,8 @@ pub struct ClusterSettings {
     pub replicas: usize,
     /// Prefix of every stream, bucket and subject, so that several clusters can share NATS.
     pub prefix: String,
+    /// How long an invite stays valid: the invite bucket's `max_age`.
+    pub invite_ttl: Duration,
 }
 
 impl ClusterSettings {
@@ -65,6 +72,11 @@ impl ClusterSettings {
     /// The index bucket's name.
     pub fn index_bucket(&self) -> String {
         format!("{}-index", self.prefix)
+    }
+
+    /// The invite bucket's name.
+    pub fn invite_bucket(&self) -> String {
+        format!("{}-invites", self.prefix)
     }
 
     /// The object store's name.
@@ -113,8 +125,24 @@ pub(crate) async fn kv_bucket(
         discard: DiscardPolicy::New,
         ..Default::default()
     };
-    jetstream.get_or_create_stream(config).await.map_err(|e| unavailable(format!("bucket {bucket}: {e}")))?;
+    stream(jetstream, config).await?;
     jetstream.get_key_value(bucket).await.map_err(|e| unavailable(format!("bucket {bucket}: {e}")))
+}
+
+/// Opens a stream, creating it if missing. Nodes starting together race to create it: one
+/// that loses finds it on its next look.
+pub(crate) async fn stream(
+    jetstream: &async_nats::jetstream::Context,
+    config: async_nats::jetstream::stream::Config,
+) -> Result<async_nats::jetstream::stream::Stream, ClusterError> {
+    let name = config.name.clone();
+    match jetstream.get_or_create_stream(config).await {
+        Ok(stream) => Ok(stream),
+        Err(error) => {
+            ::log::debug!("stream {name}: {error}; looking again");
+            jetstream.get_stream(&name).await.map_err(|e| unavailable(format!("stream {name}: {error}; {e}")))
+        }
+    }
 }
 
 /// Shorthand for the transient errors of NATS calls.

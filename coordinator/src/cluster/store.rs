@@ -72,6 +72,7 @@ pub struct Cluster {
     log: SwarmLog,
     leases: Leases,
     index: kv::Store,
+    invites: kv::Store,
     node: String,
     settings: ClusterSettings,
     ownership: Arc<Mutex<Ownership>>,
@@ -90,13 +91,18 @@ impl Cluster {
             let log = SwarmLog::open(&jetstream, &setup).await?;
             let leases = Leases::open(&jetstream, &setup, &node_id).await?;
             let description = "Ostrich-Legs: hash of a master key or resume credential → swarm";
-            let index = super::kv_bucket(&jetstream, &setup.index_bucket(), description, Duration::ZERO, setup.replicas)
-                .await?;
-            Ok::<_, ClusterError>((log, leases, index))
+            let index =
+                super::kv_bucket(&jetstream, &setup.index_bucket(), description, Duration::ZERO, setup.replicas)
+                    .await?;
+            let description = "Ostrich-Legs: hash of an invite code → swarm and expiry";
+            let invites =
+                super::kv_bucket(&jetstream, &setup.invite_bucket(), description, setup.invite_ttl, setup.replicas)
+                    .await?;
+            Ok::<_, ClusterError>((log, leases, index, invites))
         };
-        let (log, leases, index) = nats.block(open, connect_timeout.max(CALL_TIMEOUT * 3))??;
+        let (log, leases, index, invites) = nats.block(open, connect_timeout.max(CALL_TIMEOUT * 3))??;
         let renewing = Arc::new(AtomicBool::new(true));
-        let cluster = Self { nats, log, leases, index, node, settings, ownership: Arc::default(), renewing };
+        let cluster = Self { nats, log, leases, index, invites, node, settings, ownership: Arc::default(), renewing };
         cluster.start_renewing();
         Ok(cluster)
     }
@@ -123,6 +129,11 @@ impl Cluster {
 
     fn ownership(&self) -> std::sync::MutexGuard<'_, Ownership> {
         self.ownership.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this node owns `swarm`.
+    pub fn owns(&self, swarm: SwarmId) -> bool {
+        self.ownership().swarms.contains_key(&swarm)
     }
 
     /// The swarms this node owns.
@@ -178,7 +189,8 @@ impl Cluster {
         let owned = self.ownership().swarms.remove(&swarm);
         let leases = self.leases.clone();
         if let Some(owned) = owned
-            && let Err(error) = self.nats.run(async move { leases.release(swarm, owned.revision).await }).await.and_then(|r| r)
+            && let Err(error) =
+                self.nats.run(async move { leases.release(swarm, owned.revision).await }).await.and_then(|r| r)
         {
             log::warn!("swarm {swarm}: cannot release its lease ({error}); it expires on its own");
         }
@@ -195,6 +207,33 @@ impl Cluster {
         let (index, key) = (self.index.clone(), index_key(secret));
         let entry = self.nats.run(async move { index.get(key).await }).await?.map_err(unavailable)?;
         Ok(entry.and_then(|bytes| std::str::from_utf8(&bytes).ok()?.parse().ok()))
+    }
+
+    /// Records an invite minted here, so that every node admits it: its swarm and when it
+    /// expires (Unix ms). The bucket forgets it after the invite TTL.
+    pub async fn put_invite(&self, token: &str, swarm: SwarmId, expires_ms: u64) -> Result<(), ClusterError> {
+        let (invites, key) = (self.invites.clone(), index_key(token));
+        let value = Bytes::from(format!("{swarm} {expires_ms}"));
+        self.nats.run(async move { invites.put(key, value).await }).await?.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// An invite's swarm and expiry (Unix ms), if any node minted it and it was not revoked.
+    pub async fn lookup_invite(&self, token: &str) -> Result<Option<(SwarmId, u64)>, ClusterError> {
+        let (invites, key) = (self.invites.clone(), index_key(token));
+        let entry = self.nats.run(async move { invites.get(key).await }).await?.map_err(unavailable)?;
+        Ok(entry.and_then(|bytes| {
+            let text = std::str::from_utf8(&bytes).ok()?;
+            let (swarm, expires) = text.split_once(' ')?;
+            Some((swarm.parse().ok()?, expires.parse().ok()?))
+        }))
+    }
+
+    /// Forgets a revoked invite on every node.
+    pub async fn delete_invite(&self, token: &str) -> Result<(), ClusterError> {
+        let (invites, key) = (self.invites.clone(), index_key(token));
+        self.nats.run(async move { invites.purge(key).await }).await?.map_err(unavailable)?;
+        Ok(())
     }
 
     /// Renews every owned lease three times per TTL, on the NATS runtime. A lease another
@@ -274,7 +313,7 @@ impl Cluster {
             }
         }
         let forgotten = batch.forgotten;
-        let entry = Entry::Batch { revision: owned.epoch, batch };
+        let entry = Entry::Batch { revision: owned.epoch, batch: Box::new(batch) };
         match self.log.append(swarm, owned.last, &entry).await {
             Ok(last) => {
                 if let Some(owned) = self.ownership().swarms.get_mut(&swarm) {
@@ -288,7 +327,7 @@ impl Cluster {
             Err(error @ ClusterError::Fenced(_)) => Err((error, None)),
             Err(error) => {
                 let Entry::Batch { batch, .. } = entry else { unreachable!("built above") };
-                Err((error, Some(batch)))
+                Err((error, Some(*batch)))
             }
         }
     }

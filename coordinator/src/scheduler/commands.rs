@@ -158,14 +158,28 @@ impl Core {
         Ok(ok(format!("{} forgotten", device.name)))
     }
 
+    /// The next job's id: the next of the counter, or in cluster mode a random one that no
+    /// job here has (at most 2⁵³, so that JavaScript reads it exactly).
+    fn new_job_id(&self) -> JobId {
+        if !self.settings.cluster {
+            return self.next_job;
+        }
+        loop {
+            let id = rand::random::<u64>() >> 11;
+            if id != 0 && self.store.get(id).is_none() {
+                return id;
+            }
+        }
+    }
+
     /// Accepts a job for a swarm; an idle swarm starts running.
     pub fn submit_job(&mut self, swarm_id: SwarmId, spec: JobSpec, now: Instant) -> Result<JobId, CommandError> {
         self.swarm_mut(swarm_id)?;
-        let job_id = self.next_job;
+        let job_id = self.new_job_id();
         let job = Job::new(job_id, swarm_id, spec.clone(), &self.store.modules)
             .map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
         self.check_job_quota(swarm_id, &job)?;
-        self.next_job += 1;
+        self.next_job = self.next_job.max(job_id + 1);
         let count = job.task_count();
         let label = job.progress(0).label;
         self.store.insert(job);

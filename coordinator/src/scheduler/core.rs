@@ -65,6 +65,9 @@ pub struct Settings {
     pub quotas: Quotas,
     /// Time after which an abandoned swarm is removed.
     pub swarm_ttl: Duration,
+    /// Cluster mode: job ids are drawn at random (53 bits), since swarms move between nodes
+    /// and a counter per node would collide.
+    pub cluster: bool,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             tls_fingerprint: None,
             quotas: Quotas::default(),
             swarm_ttl: Duration::from_secs(30 * 86_400),
+            cluster: false,
         }
     }
 }

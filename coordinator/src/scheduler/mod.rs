@@ -54,6 +54,8 @@ struct Link {
     recipient: Recipient<Outbound>,
     /// Its frame limit, read by its reader.
     frame_limit: FrameLimit,
+    /// Its socket is on another node (cluster mode), which is told of limit changes.
+    relayed: bool,
 }
 
 /// The actor around [`Core`].
@@ -104,6 +106,9 @@ impl Scheduler {
                 Effect::FrameLimit(session, bytes) => {
                     if let Some(link) = self.sessions.get(&session) {
                         link.frame_limit.set(bytes);
+                        if link.relayed {
+                            link.recipient.do_send(Outbound::Limit(bytes));
+                        }
                     }
                 }
             }
@@ -120,6 +125,7 @@ impl Actor for Scheduler {
             this.deliver();
         });
         ctx.run_interval(PROGRESS_INTERVAL, |this, _| {
+            this.core.release_lost();
             this.core.flush_progress();
             this.core.refresh_metrics(Instant::now());
             this.deliver();
@@ -150,6 +156,8 @@ pub struct Register {
     pub capabilities: Capabilities,
     /// How the hello proved where it belongs.
     pub admission: Admission,
+    /// The socket is on another node, which relays (cluster mode).
+    pub relayed: bool,
 }
 
 impl Handler<Register> for Scheduler {
@@ -157,10 +165,24 @@ impl Handler<Register> for Scheduler {
     fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
         let welcome = self.core.register(msg.session, msg.device_id, &msg.name, msg.capabilities, msg.admission);
         if welcome.is_ok() {
-            self.sessions.insert(msg.session, Link { recipient: msg.recipient, frame_limit: msg.frame_limit });
+            let link = Link { recipient: msg.recipient, frame_limit: msg.frame_limit, relayed: msg.relayed };
+            self.sessions.insert(msg.session, link);
         }
         self.deliver();
         welcome
+    }
+}
+
+/// Cluster mode: this node took a swarm over; here is what its log holds.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Adopt(pub crate::durable::Restored);
+
+impl Handler<Adopt> for Scheduler {
+    type Result = ();
+    fn handle(&mut self, msg: Adopt, _: &mut Self::Context) {
+        self.core.adopt(msg.0);
+        self.deliver();
     }
 }
 

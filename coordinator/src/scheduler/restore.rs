@@ -1,13 +1,18 @@
 //! Start-up from the embedded store: swarms, master keys, resume credentials and jobs come
-//! back; a job that was running carries on from its verified tiles.
+//! back; a job that was running carries on from its verified tiles. In cluster mode the same
+//! happens one swarm at a time ([`Core::adopt`]) when this node takes a swarm over, and
+//! [`Core::release_swarm`] lets a swarm go when another node took it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ostrich_protocol::{JobSpec, JobState, RunState, WasmInput};
 use ostrich_wasm::{Host, prepare};
 
+use ostrich_protocol::{JobId, SwarmId};
+
 use super::{
-    core::{Core, Settings},
+    SessionId,
+    core::{Core, Effect, Settings},
     swarm::{Fresh, Swarm},
 };
 use crate::{
@@ -24,9 +29,32 @@ impl Core {
     pub fn restore(settings: Settings, store: Store, restored: Restored) -> Self {
         let mut core = Self::new(settings);
         core.store = store;
-        // Task ids of the last run may still arrive from devices; start far past them.
+        core.adopt(restored);
+        core
+    }
+
+    /// Writes on to `store` from now on (cluster mode: the swarms come later, one by one).
+    pub fn set_store(&mut self, store: Store) {
+        self.store = store;
+    }
+
+    /// Takes over what `restored` holds, besides the swarms this scheduler has: swarms,
+    /// keys, credentials, modules and jobs. A swarm it has already is left as it is.
+    pub fn adopt(&mut self, mut restored: Restored) {
+        let core = self;
+        let known: Vec<SwarmId> =
+            restored.swarms.iter().map(|(s, _)| *s).filter(|s| core.swarms.contains_key(s)).collect();
+        if !known.is_empty() {
+            log::error!("swarms {known:?} are here already; not adopted again");
+            restored.swarms.retain(|(s, _)| !known.contains(s));
+            restored.resume.retain(|(_, s, _)| !known.contains(s));
+            restored.modules.retain(|(s, _, _)| !known.contains(s));
+            restored.jobs.retain(|job| !known.contains(&job.record.swarm));
+        }
+        // Task ids of the last run (or of the node before) may still arrive from devices;
+        // start far past them.
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        core.next_task = (now_ms as u64) << 16;
+        core.next_task = core.next_task.max((now_ms as u64) << 16);
         // A swarm of an older store, with no activity time, starts its clock now.
         let now_ms = now_ms as u64;
         for (swarm, key) in restored.swarms {
@@ -90,6 +118,37 @@ impl Core {
                 swarm.run_state = RunState::Running;
             }
         }
-        core
+    }
+
+    /// Lets a swarm go without touching the store: another node owns it now. Its sessions
+    /// are told to reconnect (close code 1012), which brings them to the new owner; its
+    /// leases, jobs, keys and credentials leave this scheduler.
+    pub fn release_swarm(&mut self, swarm_id: SwarmId) {
+        let Some(swarm) = self.swarms.remove(&swarm_id) else {
+            return;
+        };
+        let sessions: Vec<SessionId> =
+            self.sessions.iter().filter(|(_, (s, _))| *s == swarm_id).map(|(session, _)| *session).collect();
+        for session in &sessions {
+            self.sessions.remove(session);
+            self.out.push(Effect::Shutdown(*session));
+        }
+        self.master_keys.retain(|_, s| *s != swarm_id);
+        self.resume.retain(|_, (s, _)| *s != swarm_id);
+        self.tasks.retain(|_, t| t.swarm != swarm_id);
+        let jobs: Vec<JobId> = self.store.jobs_of(swarm_id).map(|j| j.id).collect();
+        for job in &jobs {
+            self.dirty_jobs.remove(job);
+        }
+        self.store.drop_swarm(swarm_id, &jobs);
+        self.metrics.forget(&swarm.label);
+        log::warn!("swarm {swarm_id} released: another node owns it ({} sessions told to reconnect)", sessions.len());
+    }
+
+    /// Lets go of the swarms the store found lost.
+    pub fn release_lost(&mut self) {
+        for swarm in self.store.take_lost() {
+            self.release_swarm(swarm);
+        }
     }
 }

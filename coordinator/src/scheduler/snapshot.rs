@@ -43,6 +43,10 @@ impl Core {
             })
             .collect();
         self.metrics.refresh(&gauges);
+        if self.settings.cluster {
+            let owned: Vec<_> = self.swarms.values().map(|s| s.label.clone()).collect();
+            self.metrics.set_owned(&owned);
+        }
     }
 
     /// The snapshots of one swarm.

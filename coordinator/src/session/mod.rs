@@ -27,8 +27,12 @@ use tokio::sync::mpsc;
 
 pub use self::reader::{FrameReader, Inbound, ReadError};
 pub use self::socket::{ConnectionSocket, ReadShutter};
-use self::writer::{Write, write_frames};
+use self::writer::{Write, relay_frames, write_frames};
 use crate::{
+    cluster::{
+        relay::{CloseLink, OpenLink, Outbox, RelayHub, RelayWrite, is_welcome},
+        route::{Placement, Router},
+    },
     limits::{FrameLimit, ReceiveBudget, Reservation, UnadmittedPass},
     scheduler::{Admission, Command, DeviceEvent, Disconnected, MasterOf, Register, Scheduler, SessionId},
     tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
@@ -50,6 +54,17 @@ pub enum Outbound {
     /// Close the session because the coordinator is shutting down (close code 1012,
     /// "service restart": the device reconnects).
     Shutdown,
+    /// The session's frame limit changed (sent only to relayed sessions, whose gateway
+    /// checks the device's frames).
+    Limit(usize),
+    /// The swarm's owner closed a relayed session (gateway side): close the socket with its
+    /// code and reason.
+    Relayed {
+        /// The close code.
+        code: u16,
+        /// The reason.
+        reason: String,
+    },
 }
 
 enum Phase {
@@ -57,12 +72,46 @@ enum Phase {
     /// unadmitted sockets until it is dropped, and the shutter (plain TCP only) stops the
     /// reading if the socket is refused.
     AwaitingHello {
-        _pass: UnadmittedPass,
+        _pass: Option<UnadmittedPass>,
         shutter: Option<ReadShutter>,
     },
     Joined {
         role: Role,
     },
+    /// Cluster mode, gateway side: another node owns the swarm; frames go there untouched.
+    /// The pass is kept until the owner's welcome passes through.
+    Relayed {
+        owner: Arc<str>,
+        link: u64,
+        pass: Option<UnadmittedPass>,
+    },
+}
+
+/// What a gateway session needs in cluster mode.
+#[derive(Clone)]
+pub struct Gateway {
+    /// Places hellos.
+    pub router: Router,
+    /// The node's relay.
+    pub hub: Addr<RelayHub>,
+    /// Where relayed frames go.
+    pub outbox: Outbox,
+}
+
+/// What a session run for another node's socket needs (cluster mode, owner side).
+pub struct RelayedSetup {
+    /// The device's address, as its gateway saw it.
+    pub client: IpAddr,
+    /// The scheduler actor.
+    pub scheduler: Addr<Scheduler>,
+    /// The token authority actor.
+    pub tokens: Addr<TokenAuthority>,
+    /// Silence after which the session is closed.
+    pub heartbeat_timeout: Duration,
+    /// Time the session has to be admitted.
+    pub hello_timeout: Duration,
+    /// Its frame limit, also checked by the relay.
+    pub limit: FrameLimit,
 }
 
 /// What a new session needs besides its socket.
@@ -83,6 +132,8 @@ pub struct Setup {
     pub pass: UnadmittedPass,
     /// A handle that shuts the socket for reading, when the connection has one.
     pub shutter: Option<ReadShutter>,
+    /// Cluster mode: how to reach the other nodes.
+    pub gateway: Option<Gateway>,
 }
 
 /// One device's WebSocket session.
@@ -100,6 +151,10 @@ pub struct DeviceSession {
     last_seen: Instant,
     heartbeat_timeout: Duration,
     hello_timeout: Duration,
+    /// Cluster mode: this node may relay the device to its swarm's owner.
+    gateway: Option<Gateway>,
+    /// Cluster mode: the socket is on another node, which relays (owner side).
+    relayed: bool,
 }
 
 impl DeviceSession {
@@ -119,11 +174,43 @@ impl DeviceSession {
                 queued,
                 scheduler: setup.scheduler,
                 tokens: setup.tokens,
-                phase: Phase::AwaitingHello { _pass: setup.pass, shutter: setup.shutter },
+                phase: Phase::AwaitingHello { _pass: Some(setup.pass), shutter: setup.shutter },
                 limit,
                 last_seen: Instant::now(),
                 heartbeat_timeout: setup.heartbeat_timeout,
                 hello_timeout: setup.hello_timeout,
+                gateway: setup.gateway,
+                relayed: false,
+            }
+        });
+    }
+
+    /// Starts a session for a socket on another node (cluster mode, owner side): frames
+    /// come from `stream`, and what it writes goes to `relay`.
+    pub fn start_relayed(
+        stream: impl futures_util::Stream<Item = Result<Inbound, ReadError>> + 'static,
+        relay: Box<dyn Fn(RelayWrite) + Send>,
+        setup: RelayedSetup,
+    ) {
+        let (writer, frames) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        actix_web::rt::spawn(relay_frames(relay, frames, queued.clone()));
+        DeviceSession::create(|ctx| {
+            ctx.add_stream(stream);
+            DeviceSession {
+                id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+                client: setup.client,
+                writer,
+                queued,
+                scheduler: setup.scheduler,
+                tokens: setup.tokens,
+                phase: Phase::AwaitingHello { _pass: None, shutter: None },
+                limit: setup.limit,
+                last_seen: Instant::now(),
+                heartbeat_timeout: setup.heartbeat_timeout,
+                hello_timeout: setup.hello_timeout,
+                gateway: None,
+                relayed: true,
             }
         });
     }
@@ -161,6 +248,11 @@ impl DeviceSession {
     /// Handles one binary message; `held` is its share of the receive budget, kept until
     /// the scheduler has handled what it carries.
     fn on_frame(&mut self, frame: &[u8], held: Reservation, ctx: &mut Context<Self>) {
+        if let (Phase::Relayed { owner, link, .. }, Some(gateway)) = (&self.phase, &self.gateway) {
+            self.last_seen = Instant::now();
+            gateway.outbox.up(owner, *link, frame);
+            return;
+        }
         let message = match decode::<ToCoordinator>(frame) {
             Ok(message) => message,
             Err(error) => {
@@ -173,11 +265,23 @@ impl DeviceSession {
         self.last_seen = Instant::now();
         match (&self.phase, message) {
             (Phase::AwaitingHello { .. }, ToCoordinator::Hello { device_id, name, capabilities, credential }) => {
-                self.join(ctx, device_id, name, capabilities, credential);
+                match self.gateway.clone() {
+                    Some(gateway) => self.place(
+                        ctx,
+                        gateway,
+                        Bytes::copy_from_slice(frame),
+                        device_id,
+                        name,
+                        capabilities,
+                        credential,
+                    ),
+                    None => self.join(ctx, device_id, name, capabilities, credential),
+                }
             }
             (Phase::AwaitingHello { .. }, _) => {
                 self.reject(ctx, RejectCode::HelloExpected, "the first frame must be a hello".into());
             }
+            (Phase::Relayed { .. }, _) => {}
             (Phase::Joined { .. }, ToCoordinator::Hello { .. }) => {
                 self.close(ctx, CloseCode::Policy, "a session sends one hello");
             }
@@ -241,6 +345,7 @@ impl DeviceSession {
             name,
             capabilities,
             admission: Admission::NewSwarm,
+            relayed: self.relayed,
         };
         let admit = async move {
             let invited = tokens
@@ -266,6 +371,67 @@ impl DeviceSession {
                 this.send(&ToDevice::Welcome(welcome));
             }
             Err((code, message)) => this.reject(ctx, code, message),
+        }));
+    }
+
+    /// Cluster mode: finds where the device belongs before anything else. Its own swarm's
+    /// node serves it (this one, after taking the swarm over if nobody holds it); otherwise
+    /// the hello and every later frame go to the owner, untouched.
+    #[allow(clippy::too_many_arguments)]
+    fn place(
+        &mut self,
+        ctx: &mut Context<Self>,
+        gateway: Gateway,
+        hello: Bytes,
+        device_id: ostrich_protocol::DeviceId,
+        name: String,
+        capabilities: ostrich_protocol::Capabilities,
+        credential: JoinCredential,
+    ) {
+        let router = gateway.router.clone();
+        let placing = async move { router.place(&credential).await.map(|placement| (placement, credential)) };
+        ctx.wait(placing.into_actor(self).then(move |placed, this, ctx| {
+            let opened = match placed {
+                Ok((Placement::Here, credential)) => {
+                    this.join(ctx, device_id, name, capabilities, credential);
+                    None
+                }
+                Ok((Placement::There { node, swarm }, _)) => {
+                    let open = OpenLink {
+                        owner: node.clone(),
+                        swarm,
+                        client: this.client,
+                        hello,
+                        session: ctx.address().recipient(),
+                        limit: this.limit.clone(),
+                    };
+                    Some((gateway.hub.send(open), node))
+                }
+                Err(error) => {
+                    this.close(
+                        ctx,
+                        CloseCode::Again,
+                        format!("the cluster cannot place this device now ({error}); try again"),
+                    );
+                    None
+                }
+            };
+            let linked = async move {
+                match opened {
+                    Some((open, node)) => open.await.ok().map(|link| (node, link)),
+                    None => None,
+                }
+            };
+            linked.into_actor(this).map(|linked, this, _| {
+                if let Some((owner, link)) = linked {
+                    let pass = match std::mem::replace(&mut this.phase, Phase::Joined { role: Role::Worker }) {
+                        Phase::AwaitingHello { _pass, .. } => _pass,
+                        _ => None,
+                    };
+                    log::debug!("session {}: relayed to node {owner} as link {link}", this.id);
+                    this.phase = Phase::Relayed { owner, link, pass };
+                }
+            })
         }));
     }
 
@@ -318,7 +484,7 @@ fn token_error(error: TokenError) -> (CommandErrorCode, String) {
         TokenError::RateLimited(_) => CommandErrorCode::RateLimited,
         TokenError::Quota(_) => CommandErrorCode::QuotaExceeded,
         TokenError::NotFound => CommandErrorCode::NotFound,
-        TokenError::Entropy => CommandErrorCode::InvalidValue,
+        TokenError::Entropy | TokenError::Unavailable(_) => CommandErrorCode::InvalidValue,
     };
     (code, error.to_string())
 }
@@ -335,14 +501,18 @@ impl Actor for DeviceSession {
         });
         let check = (self.heartbeat_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
         ctx.run_interval(check, |this, ctx| {
-            if matches!(this.phase, Phase::Joined { .. }) && this.last_seen.elapsed() > this.heartbeat_timeout {
+            let admitted = matches!(this.phase, Phase::Joined { .. } | Phase::Relayed { .. });
+            if admitted && this.last_seen.elapsed() > this.heartbeat_timeout {
                 this.close(ctx, CloseCode::Away, "heartbeat timeout");
             }
         });
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        self.scheduler.do_send(Disconnected { session: self.id });
+        match (&self.phase, &self.gateway) {
+            (Phase::Relayed { link, .. }, Some(gateway)) => gateway.hub.do_send(CloseLink { link: *link }),
+            _ => self.scheduler.do_send(Disconnected { session: self.id }),
+        }
         Running::Stop
     }
 }
@@ -380,9 +550,21 @@ impl Handler<Outbound> for DeviceSession {
             Outbound::Frame(frame) if self.queued.load(Ordering::Relaxed) + frame.len() > MAX_QUEUED_BYTES => {
                 self.close(ctx, CloseCode::Policy, "client does not read its frames");
             }
-            Outbound::Frame(frame) => self.write(frame),
+            Outbound::Frame(frame) => {
+                if let Phase::Relayed { pass: pass @ Some(_), .. } = &mut self.phase
+                    && is_welcome(&frame)
+                {
+                    // Admitted by the owner: this socket leaves the unadmitted.
+                    *pass = None;
+                }
+                self.write(frame);
+            }
             Outbound::Close(reason) => self.close(ctx, CloseCode::Policy, reason),
             Outbound::Shutdown => self.close(ctx, CloseCode::Restart, "the coordinator is shutting down"),
+            Outbound::Limit(bytes) => {
+                let _ = self.writer.send(Write::Limit(bytes));
+            }
+            Outbound::Relayed { code, reason } => self.close(ctx, CloseCode::from(code), reason),
         }
     }
 }

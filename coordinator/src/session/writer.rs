@@ -10,6 +10,8 @@ use actix_ws::{CloseReason, Item};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::cluster::relay::RelayWrite;
+
 /// Largest WebSocket frame sent; bigger messages are fragmented (see [`send_binary`]).
 const FRAGMENT_BYTES: usize = 64 * 1024;
 
@@ -18,6 +20,9 @@ pub(super) enum Write {
     Frame(Bytes),
     Pong(Bytes),
     Close(CloseReason),
+    /// The session's frame limit changed: only a relayed session's writer tells anyone
+    /// (the gateway, which checks the device's frames).
+    Limit(usize),
 }
 
 /// Sends one binary message; one over [`FRAGMENT_BYTES`] goes as continuation fragments of
@@ -54,6 +59,7 @@ pub(super) async fn write_frames(
                 send_binary(&mut socket, frame).await
             }
             Write::Pong(payload) => socket.pong(&payload).await,
+            Write::Limit(_) => Ok(()),
             Write::Close(reason) => {
                 let _ = socket.close(Some(reason)).await;
                 return;
@@ -64,4 +70,28 @@ pub(super) async fn write_frames(
         }
     }
     let _ = socket.close(None).await;
+}
+
+/// A relayed session's writer: hands its frames, limits and close to the relay, in order
+/// (cluster mode; the socket is on the gateway node).
+pub(super) async fn relay_frames(
+    relay: Box<dyn Fn(RelayWrite) + Send>,
+    mut frames: mpsc::UnboundedReceiver<Write>,
+    queued: Arc<AtomicUsize>,
+) {
+    while let Some(item) = frames.recv().await {
+        match item {
+            Write::Frame(frame) => {
+                queued.fetch_sub(frame.len(), Ordering::Relaxed);
+                relay(RelayWrite::Frame(frame));
+            }
+            Write::Pong(_) => {}
+            Write::Limit(bytes) => relay(RelayWrite::Limit(bytes)),
+            Write::Close(reason) => {
+                relay(RelayWrite::Close(reason.code.into(), reason.description.unwrap_or_default()));
+                return;
+            }
+        }
+    }
+    relay(RelayWrite::Close(1000, String::new()));
 }

@@ -22,7 +22,13 @@ use ostrich_protocol::{
 use crate::common::poll;
 
 fn settings(url: &str, lease_ttl: Duration) -> ClusterSettings {
-    ClusterSettings { url: url.to_string(), lease_ttl, replicas: 1, prefix: "ostrich".into() }
+    ClusterSettings {
+        url: url.to_string(),
+        lease_ttl,
+        replicas: 1,
+        prefix: "ostrich".into(),
+        invite_ttl: Duration::from_secs(900),
+    }
 }
 
 fn open(url: &str, lease_ttl: Duration) -> Cluster {

@@ -5,6 +5,8 @@ mod common;
 
 /// 11. The HTTP API: submit, status, result, cancel, delete and invites.
 mod api;
+/// Cluster mode end to end: three coordinators on one nats-server.
+mod cluster;
 /// Cluster mode's store against a real nats-server: logs, leases, fencing, outages.
 mod cluster_store;
 /// 4. Throttle, run state and enable/disable reach the devices.

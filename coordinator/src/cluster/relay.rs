@@ -1,0 +1,468 @@
+//! Any node is a gateway: a device whose swarm another node owns keeps its socket here, and
+//! its frames travel to the owner over NATS, untouched. The owner runs an ordinary
+//! [`DeviceSession`] for it, fed from the relay instead of a socket, so everything a
+//! session does (the join, commands, results, limits, heartbeats) happens where the swarm
+//! is; the gateway only checks frame sizes against the limit the owner sets.
+//!
+//! Each node subscribes to its own subject (`<prefix>.relay.<node>`). What it sends to
+//! another node is batched: a task on the NATS runtime takes every message queued for that
+//! node and publishes them as one [`Packet`], so a gateway's thousand devices cost the owner
+//! one NATS message per batch, not one per frame. Frames are cut into parts of at most
+//! [`PART_BYTES`] (NATS refuses a message over its `max_payload`, 1 MiB by default).
+//!
+//! The gateway watches the leases of the swarms it relays: when one moves (its owner died
+//! and another node took it), the gateway closes those sockets with code 1012, and the
+//! devices reconnect and are placed again.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    sync::Arc,
+    time::Duration,
+};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use ostrich_protocol::{SwarmId, ToDevice, decode, encode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{lease::Holder, store::Cluster};
+use crate::{
+    limits::{FrameLimit, ReceiveBudget},
+    metrics::Metrics,
+    scheduler::Scheduler,
+    session::{DeviceSession, Inbound, Outbound, ReadError, RelayedSetup},
+    tokens::TokenAuthority,
+};
+
+/// The largest part of a frame in one relay message.
+pub const PART_BYTES: usize = 256 * 1024;
+/// A packet is published once it holds this many bytes of parts.
+const PACKET_BYTES: usize = 768 * 1024;
+/// How often a gateway checks that the swarms it relays have not moved.
+const OWNER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One message between nodes about one relayed connection. `link` numbers a connection at
+/// its gateway.
+#[derive(Debug, Serialize, Deserialize)]
+enum Relay {
+    /// Gateway → owner: a device of `swarm` connected from `client`; its hello follows.
+    Open { link: u64, client: IpAddr, swarm: SwarmId },
+    /// Gateway → owner: part of a frame the device sent; `last` ends the frame.
+    Up { link: u64, part: Vec<u8>, last: bool },
+    /// Gateway → owner: the device's socket closed.
+    Gone { link: u64 },
+    /// Owner → gateway: part of a frame for the device.
+    Down { link: u64, part: Vec<u8>, last: bool },
+    /// Owner → gateway: the device's frame limit is now `bytes`.
+    Limit { link: u64, bytes: u64 },
+    /// Owner → gateway: close the device's socket with this code and reason.
+    Close { link: u64, code: u16, reason: String },
+}
+
+/// What one NATS message between two nodes carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct Packet {
+    /// The sending node.
+    from: String,
+    relays: Vec<Relay>,
+}
+
+/// Where a node's relay messages go: to the NATS runtime's sender task, by node.
+#[derive(Clone)]
+pub struct Outbox {
+    queue: mpsc::UnboundedSender<(Arc<str>, Relay)>,
+}
+
+impl Outbox {
+    fn send(&self, node: &Arc<str>, relay: Relay) {
+        let _ = self.queue.send((node.clone(), relay));
+    }
+
+    /// Sends a device's frame to its swarm's owner.
+    pub fn up(&self, owner: &Arc<str>, link: u64, frame: &[u8]) {
+        self.frame(owner, link, frame, true);
+    }
+
+    /// Sends a frame in parts, as `Up` (gateway) or `Down` (owner).
+    fn frame(&self, node: &Arc<str>, link: u64, frame: &[u8], up: bool) {
+        let mut parts = frame.chunks(PART_BYTES).peekable();
+        if parts.peek().is_none() {
+            let relay = if up {
+                Relay::Up { link, part: Vec::new(), last: true }
+            } else {
+                Relay::Down { link, part: Vec::new(), last: true }
+            };
+            return self.send(node, relay);
+        }
+        while let Some(part) = parts.next() {
+            let (part, last) = (part.to_vec(), parts.peek().is_none());
+            self.send(node, if up { Relay::Up { link, part, last } } else { Relay::Down { link, part, last } });
+        }
+    }
+}
+
+/// The subject a node receives relay messages on.
+fn subject(prefix: &str, node: &str) -> String {
+    format!("{prefix}.relay.{node}")
+}
+
+/// Publishes queued relay messages, batched by destination.
+async fn send_packets(
+    client: async_nats::Client,
+    prefix: String,
+    from: String,
+    mut queue: mpsc::UnboundedReceiver<(Arc<str>, Relay)>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut packets: HashMap<Arc<str>, (Vec<Relay>, usize)> = HashMap::new();
+        let mut next = Some(first);
+        while let Some((node, relay)) = next {
+            let size = match &relay {
+                Relay::Up { part, .. } | Relay::Down { part, .. } => part.len() + 32,
+                Relay::Close { reason, .. } => reason.len() + 32,
+                _ => 32,
+            };
+            let packet = packets.entry(node.clone()).or_default();
+            if packet.1 + size > PACKET_BYTES && !packet.0.is_empty() {
+                let relays = std::mem::take(&mut packet.0);
+                packet.1 = 0;
+                publish(&client, &prefix, &from, &node, relays).await;
+            }
+            let packet = packets.entry(node).or_default();
+            packet.0.push(relay);
+            packet.1 += size;
+            next = queue.try_recv().ok();
+        }
+        for (node, (relays, _)) in packets {
+            if !relays.is_empty() {
+                publish(&client, &prefix, &from, &node, relays).await;
+            }
+        }
+    }
+}
+
+async fn publish(client: &async_nats::Client, prefix: &str, from: &str, node: &str, relays: Vec<Relay>) {
+    let packet = Packet { from: from.to_string(), relays };
+    match encode(&packet) {
+        Ok(bytes) => {
+            if let Err(error) = client.publish(subject(prefix, node), bytes.into()).await {
+                log::warn!("relay to node {node}: {error}");
+            }
+        }
+        Err(error) => log::error!("relay to node {node}: cannot encode: {error}"),
+    }
+}
+
+/// A connection relayed from this node (the gateway) to its swarm's owner.
+struct GatewayLink {
+    owner: Arc<str>,
+    swarm: SwarmId,
+    session: Recipient<Outbound>,
+    limit: FrameLimit,
+    partial: Vec<u8>,
+}
+
+/// A connection relayed to this node (the owner) from a gateway.
+struct OwnerLink {
+    inbound: mpsc::UnboundedSender<Result<Inbound, ReadError>>,
+    limit: FrameLimit,
+    partial: Vec<u8>,
+}
+
+/// The node's relay: both ends of every relayed connection.
+pub struct RelayHub {
+    cluster: Cluster,
+    outbox: Outbox,
+    next_link: u64,
+    gateway: HashMap<u64, GatewayLink>,
+    owner: HashMap<(Arc<str>, u64), OwnerLink>,
+    scheduler: Addr<Scheduler>,
+    tokens: Addr<TokenAuthority>,
+    budget: ReceiveBudget,
+    heartbeat_timeout: Duration,
+    hello_timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+/// What the hub needs to run owner-side sessions.
+pub struct HubSetup {
+    /// The scheduler.
+    pub scheduler: Addr<Scheduler>,
+    /// The token authority.
+    pub tokens: Addr<TokenAuthority>,
+    /// The receive budget.
+    pub budget: ReceiveBudget,
+    /// Silence after which a session is closed.
+    pub heartbeat_timeout: Duration,
+    /// Time a session has to be admitted.
+    pub hello_timeout: Duration,
+    /// Where the relay's figures go.
+    pub metrics: Arc<Metrics>,
+}
+
+impl RelayHub {
+    /// Starts the hub: subscribes to this node's relay subject and starts the sender.
+    pub fn start(cluster: Cluster, setup: HubSetup) -> Result<(Addr<Self>, Outbox), super::ClusterError> {
+        let nats = cluster.nats().clone();
+        let prefix = cluster.settings().prefix.clone();
+        let node = cluster.node().to_string();
+        let (queue, queued) = mpsc::unbounded_channel();
+        nats.spawn(send_packets(nats.client.clone(), prefix.clone(), node.clone(), queued));
+        let client = nats.client.clone();
+        let subscriber = nats
+            .block(async move { client.subscribe(subject(&prefix, &node)).await }, super::nats::CALL_TIMEOUT)?
+            .map_err(super::unavailable)?;
+        let (deliver, delivered) = mpsc::unbounded_channel();
+        nats.spawn(async move {
+            let mut subscriber = subscriber;
+            while let Some(message) = subscriber.next().await {
+                match decode::<Packet>(&message.payload) {
+                    Ok(packet) => {
+                        if deliver.send(packet).is_err() {
+                            break;
+                        }
+                    }
+                    Err(error) => log::error!("relay: an undecodable packet: {error}"),
+                }
+            }
+        });
+        let outbox = Outbox { queue };
+        let hub = Self {
+            cluster,
+            outbox: outbox.clone(),
+            next_link: 1,
+            gateway: HashMap::new(),
+            owner: HashMap::new(),
+            scheduler: setup.scheduler,
+            tokens: setup.tokens,
+            budget: setup.budget,
+            heartbeat_timeout: setup.heartbeat_timeout,
+            hello_timeout: setup.hello_timeout,
+            metrics: setup.metrics,
+        };
+        let addr = RelayHub::create(|ctx| {
+            ctx.add_stream(futures_util::stream::unfold(delivered, |mut rx| async move {
+                rx.recv().await.map(|p| (p, rx))
+            }));
+            hub
+        });
+        Ok((addr, outbox))
+    }
+
+    fn on_relay(&mut self, from: &Arc<str>, relay: Relay, ctx: &mut Context<Self>) {
+        match relay {
+            Relay::Open { link, client, swarm } => self.open_owner_link(from.clone(), link, client, swarm, ctx),
+            Relay::Up { link, part, last } => {
+                let key = (from.clone(), link);
+                let Some(owned) = self.owner.get_mut(&key) else { return };
+                owned.partial.extend_from_slice(&part);
+                let limit = owned.limit.get();
+                if owned.partial.len() > limit {
+                    let size = owned.partial.len() as u64;
+                    let _ = owned.inbound.send(Err(ReadError::TooLarge { size, limit }));
+                    self.owner.remove(&key);
+                } else if last {
+                    let frame = Bytes::from(std::mem::take(&mut owned.partial));
+                    let _ = owned.inbound.send(Ok(Inbound::Binary { frame, held: self.budget.nothing() }));
+                }
+            }
+            Relay::Gone { link } => {
+                if let Some(owned) = self.owner.remove(&(from.clone(), link)) {
+                    let _ = owned.inbound.send(Ok(Inbound::Close));
+                }
+            }
+            Relay::Down { link, part, last } => {
+                let Some(gated) = self.gateway.get_mut(&link) else { return };
+                gated.partial.extend_from_slice(&part);
+                if last {
+                    let frame = Bytes::from(std::mem::take(&mut gated.partial));
+                    gated.session.do_send(Outbound::Frame(frame));
+                }
+            }
+            Relay::Limit { link, bytes } => {
+                if let Some(gated) = self.gateway.get(&link) {
+                    gated.limit.set(usize::try_from(bytes).unwrap_or(usize::MAX));
+                }
+            }
+            Relay::Close { link, code, reason } => {
+                if let Some(gated) = self.gateway.remove(&link) {
+                    gated.session.do_send(Outbound::Relayed { code, reason });
+                }
+            }
+        }
+    }
+
+    /// Runs a session here for a device connected to `gateway`.
+    fn open_owner_link(
+        &mut self,
+        gateway: Arc<str>,
+        link: u64,
+        client: IpAddr,
+        swarm: SwarmId,
+        ctx: &mut Context<Self>,
+    ) {
+        let (inbound, stream) = mpsc::unbounded_channel();
+        let limit = FrameLimit::unadmitted();
+        let setup = RelayedSetup {
+            client,
+            scheduler: self.scheduler.clone(),
+            tokens: self.tokens.clone(),
+            heartbeat_timeout: self.heartbeat_timeout,
+            hello_timeout: self.hello_timeout,
+            limit: limit.clone(),
+        };
+        let (outbox, hub) = (self.outbox.clone(), ctx.address());
+        let to = gateway.clone();
+        let writer = move |write: RelayWrite| match write {
+            RelayWrite::Frame(frame) => outbox.frame(&to, link, &frame, false),
+            RelayWrite::Limit(bytes) => outbox.send(&to, Relay::Limit { link, bytes: bytes as u64 }),
+            RelayWrite::Close(code, reason) => {
+                outbox.send(&to, Relay::Close { link, code, reason });
+                hub.do_send(OwnerLinkEnded { gateway: to.clone(), link });
+            }
+        };
+        log::debug!("relay: device of swarm {swarm} from {client} through node {gateway}");
+        let stream = futures_util::stream::unfold(stream, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+        DeviceSession::start_relayed(stream, Box::new(writer), setup);
+        self.owner.insert((gateway, link), OwnerLink { inbound, limit, partial: Vec::new() });
+    }
+
+    /// Closes the relayed connections of swarms whose owner changed: their devices reconnect
+    /// and are placed again.
+    fn check_owners(&mut self, ctx: &mut Context<Self>) {
+        let watched: HashSet<(SwarmId, Arc<str>)> = self.gateway.values().map(|g| (g.swarm, g.owner.clone())).collect();
+        if watched.is_empty() {
+            return;
+        }
+        let cluster = self.cluster.clone();
+        let check = async move {
+            let mut moved = Vec::new();
+            for (swarm, owner) in watched {
+                match cluster.holder(swarm).await {
+                    Ok(Some(Holder::Other(node))) if *node == *owner => {}
+                    Ok(_) => moved.push(swarm),
+                    Err(error) => log::warn!("relay: cannot check swarm {swarm}'s owner: {error}"),
+                }
+            }
+            moved
+        };
+        ctx.spawn(check.into_actor(self).map(|moved, this, _| {
+            let links: Vec<u64> =
+                this.gateway.iter().filter(|(_, g)| moved.contains(&g.swarm)).map(|(l, _)| *l).collect();
+            for link in links {
+                if let Some(gated) = this.gateway.remove(&link) {
+                    let reason = "the swarm moved to another node; reconnect".to_string();
+                    gated.session.do_send(Outbound::Relayed { code: 1012, reason });
+                    this.outbox.send(&gated.owner, Relay::Gone { link });
+                }
+            }
+        }));
+    }
+}
+
+/// What an owner-side session writes, in order.
+pub enum RelayWrite {
+    /// A frame for the device.
+    Frame(Bytes),
+    /// The device's frame limit changed.
+    Limit(usize),
+    /// Close the device's socket.
+    Close(u16, String),
+}
+
+impl Actor for RelayHub {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(OWNER_CHECK_INTERVAL, |this, ctx| {
+            this.metrics.set_relayed(this.gateway.len(), this.owner.len());
+            this.check_owners(ctx);
+        });
+    }
+}
+
+impl StreamHandler<Packet> for RelayHub {
+    fn handle(&mut self, packet: Packet, ctx: &mut Self::Context) {
+        let from: Arc<str> = packet.from.into();
+        for relay in packet.relays {
+            self.on_relay(&from, relay, ctx);
+        }
+    }
+}
+
+/// A gateway session asks to relay its device to `owner`; answers the link.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct OpenLink {
+    /// The owning node.
+    pub owner: Arc<str>,
+    /// The swarm.
+    pub swarm: SwarmId,
+    /// The device's address.
+    pub client: IpAddr,
+    /// The hello, as received.
+    pub hello: Bytes,
+    /// The gateway session.
+    pub session: Recipient<Outbound>,
+    /// Its frame limit, which the owner sets.
+    pub limit: FrameLimit,
+}
+
+impl Handler<OpenLink> for RelayHub {
+    type Result = u64;
+    fn handle(&mut self, msg: OpenLink, _: &mut Self::Context) -> u64 {
+        let link = self.next_link;
+        self.next_link += 1;
+        self.outbox.send(&msg.owner, Relay::Open { link, client: msg.client, swarm: msg.swarm });
+        self.outbox.frame(&msg.owner, link, &msg.hello, true);
+        let gated = GatewayLink {
+            owner: msg.owner,
+            swarm: msg.swarm,
+            session: msg.session,
+            limit: msg.limit,
+            partial: Vec::new(),
+        };
+        self.gateway.insert(link, gated);
+        link
+    }
+}
+
+/// A gateway session ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseLink {
+    /// The link.
+    pub link: u64,
+}
+
+impl Handler<CloseLink> for RelayHub {
+    type Result = ();
+    fn handle(&mut self, msg: CloseLink, _: &mut Self::Context) {
+        if let Some(gated) = self.gateway.remove(&msg.link) {
+            self.outbox.send(&gated.owner, Relay::Gone { link: msg.link });
+        }
+    }
+}
+
+/// An owner-side session ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct OwnerLinkEnded {
+    gateway: Arc<str>,
+    link: u64,
+}
+
+impl Handler<OwnerLinkEnded> for RelayHub {
+    type Result = ();
+    fn handle(&mut self, msg: OwnerLinkEnded, _: &mut Self::Context) {
+        self.owner.remove(&(msg.gateway, msg.link));
+    }
+}
+
+/// Whether a frame from the owner is the welcome (the gateway's session is admitted then).
+pub fn is_welcome(frame: &[u8]) -> bool {
+    matches!(decode::<ToDevice>(frame), Ok(ToDevice::Welcome(_)))
+}

@@ -1,0 +1,106 @@
+//! Cluster mode end to end, three coordinators sharing one real `nats-server`: a master on
+//! node A, workers joined through nodes B and C with an invite minted on A, a job computed
+//! exactly across the nodes, and the master's controls reaching the workers on every node.
+
+use std::time::Duration;
+
+use ostrich_coordinator::Config;
+use ostrich_nats_harness::NatsServer;
+use ostrich_protocol::{
+    JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, RunState, ToDevice,
+};
+
+use crate::common::*;
+
+/// A node of the cluster on `nats`.
+pub fn node(nats: &NatsServer) -> Server {
+    let config = Config { cluster: Some(nats.url()), cluster_lease_s: 3.0, ..Config::default() };
+    Server::start(config)
+}
+
+async fn ok(master: &mut Client, command: MasterCommand) -> Option<u64> {
+    master.command(command).await;
+    master
+        .recv_until(|m| match m {
+            ToDevice::CommandOk { job_id, .. } => Some(job_id),
+            ToDevice::CommandError { message, .. } => panic!("command refused: {message}"),
+            _ => None,
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_on_one_node_runs_workers_on_two_others() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let nats = NatsServer::start().expect("nats-server");
+    let (a, b, c) = (node(&nats), node(&nats), node(&nats));
+    for server in [&a, &b, &c] {
+        wait_healthy(server).await;
+    }
+    let (mut master, first, key) = master(&a).await;
+    let token = invite(&mut master).await.token;
+    let on_b = native_worker(&b, &token, 2);
+    let on_c = native_worker(&c, &token, 1);
+    let wait = Duration::from_secs(20);
+    let joined_b = on_b.wait_for(wait, |s| s.connected && s.active_threads == 2).await.expect("joined through B");
+    on_c.wait_for(wait, |s| s.connected && s.active_threads == 1).await.expect("joined through C");
+
+    // Both workers are relayed to A, which owns the swarm; B and C own nothing.
+    let swarm = first.swarm_id.to_string();
+    poll_metric(&a, &format!("ostrich_cluster_swarm_owned{{swarm=\"{swarm}\"}} 1")).await;
+    poll_metric(&a, "ostrich_cluster_relayed_sessions{side=\"owner\"} 2").await;
+    poll_metric(&b, "ostrich_cluster_relayed_sessions{side=\"gateway\"} 1").await;
+    poll_metric(&c, "ostrich_cluster_relayed_sessions{side=\"gateway\"} 1").await;
+    for gateway in [&b, &c] {
+        assert!(!metrics(gateway).contains("ostrich_cluster_swarm_owned{"), "a gateway owns nothing");
+    }
+
+    let spec =
+        JobSpec::Matmul(MatmulSpec { m: 160, k: 90, n: 150, tile: 32, source: MatrixSource::Seeded { seed: 12 } });
+    let job = ok(&mut master, MasterCommand::SubmitJob { spec: spec.clone() }).await.expect("a job id");
+    master
+        .recv_until(|m| match m {
+            ToDevice::JobProgress(p) if p.job_id == job && p.state == JobState::Completed => Some(()),
+            ToDevice::JobProgress(p) if p.job_id == job && p.state != JobState::Running => panic!("{p:?}"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(download_matmul(&a, &key, job), local_matmul(&spec), "the product is exact");
+    let status = get(&a, &format!("/api/jobs/{job}"), &key).expect("status").into_string().expect("body");
+    assert!(status.contains("\"verification_failures\":0"), "{status}");
+
+    // Controls reach the workers on both other nodes.
+    ok(&mut master, MasterCommand::SetThrottle { percent: 50 }).await;
+    on_b.wait_for(wait, |s| s.throttle == 50 && s.active_threads == 1).await.expect("throttle reaches B's worker");
+    on_c.wait_for(wait, |s| s.throttle == 50).await.expect("throttle reaches C's worker");
+    ok(&mut master, MasterCommand::SetRunState { state: RunState::Paused }).await;
+    on_b.wait_for(wait, |s| s.run_state == RunState::Paused).await.expect("pause reaches B");
+    on_c.wait_for(wait, |s| s.run_state == RunState::Paused).await.expect("pause reaches C");
+    ok(&mut master, MasterCommand::SetRunState { state: RunState::Stopped }).await;
+    on_b.wait_for(wait, |s| s.run_state == RunState::Stopped).await.expect("stop reaches B");
+    on_c.wait_for(wait, |s| s.run_state == RunState::Stopped).await.expect("stop reaches C");
+    ok(&mut master, MasterCommand::SetDeviceEnabled { device_id: joined_b.device_id, enabled: false }).await;
+    on_b.wait_for(wait, |s| !s.enabled && s.slots == 0).await.expect("disable reaches B");
+
+    // The master key works on any node: a second dashboard on C sees the same swarm.
+    let (mut dashboard, welcome) = Client::join(&c, caps(1), JoinCredential::Master { key: Some(key.clone()) }).await;
+    let welcome = welcome.expect("the key is admitted through C");
+    assert_eq!(welcome.swarm_id, first.swarm_id);
+    dashboard.command(MasterCommand::CreateInvite).await;
+    let invite = dashboard
+        .recv_until(|m| match m {
+            ToDevice::InviteCreated(invite) => Some(invite),
+            _ => None,
+        })
+        .await;
+    assert!(!invite.token.is_empty(), "commands through C reach the owner");
+}
+
+fn metrics(server: &Server) -> String {
+    ureq::get(&server.http("/metrics")).call().expect("/metrics").into_string().expect("text")
+}
+
+/// Waits until `server`'s `/metrics` has the line `line`.
+async fn poll_metric(server: &Server, line: &str) {
+    poll(line, DEADLINE, || metrics(server).lines().any(|l| l == line).then_some(())).await;
+}
