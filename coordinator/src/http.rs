@@ -110,6 +110,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ws", web::get().to(websocket))
         .service(
             web::scope("/api")
+                .wrap(actix_web::middleware::from_fn(relay_api))
                 // Every answer of the API is JSON, a path that does not parse and a route that
                 // does not exist included.
                 .app_data(web::PathConfig::default().error_handler(|error, _| {
@@ -132,6 +133,76 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/invites/{token}", web::delete().to(revoke_invite)),
         )
         .route("/{file}", web::get().to(assets::file));
+}
+
+/// Cluster mode: an API call for a swarm another node owns is answered by that node (see
+/// [`crate::cluster::api`]); any other goes on to this node's handlers. A swarm nobody owns
+/// is taken over here first.
+async fn relay_api(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use crate::cluster::{api, route::Placement};
+    use actix_web::body::EitherBody;
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let key = bearer(req.request()).map(str::to_string);
+    let relayed = req.headers().contains_key(api::RELAYED_HEADER);
+    let (Some(state), Some(key)) = (state, key) else {
+        return next.call(req).await.map(|r| r.map_body(|_, b| EitherBody::left(b)));
+    };
+    let Some(gateway) = state.gateway.clone() else {
+        return next.call(req).await.map(|r| r.map_body(|_, b| EitherBody::left(b)));
+    };
+    let here = state.scheduler.send(Authenticate { key: key.clone() }).await.ok().flatten().is_some();
+    let placement = if here || relayed { Ok(Placement::Here) } else { gateway.router.place_key(&key).await };
+    let node = match placement {
+        Ok(Placement::Here) => return next.call(req).await.map(|r| r.map_body(|_, b| EitherBody::left(b))),
+        Ok(Placement::There { node, .. }) => node,
+        Err(error) => {
+            let error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the cluster cannot route this call now: {error}"),
+            );
+            return Ok(req.error_response(error).map_into_right_body());
+        }
+    };
+    let (http_req, mut payload) = req.into_parts();
+    let body = web::Payload::from_request(&http_req, &mut payload).await?;
+    let forwarded = async {
+        let (body, _held) = read_body(&http_req, body, state.config.max_request_bytes(), &state.budget).await?;
+        let header = |name| http_req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let request = api::ApiRequest {
+            method: http_req.method().to_string(),
+            path: http_req.uri().path_and_query().map_or_else(|| http_req.path().to_string(), |p| p.to_string()),
+            authorization: header(header::AUTHORIZATION),
+            content_type: header(header::CONTENT_TYPE),
+            body: api::Body::Inline(Vec::new()),
+        };
+        let cluster = gateway.router.cluster();
+        let (answer, bytes) = api::forward(cluster, &node, request, body.to_vec()).await.map_err(|e| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the swarm's node did not answer: {e}"))
+        })?;
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut response = HttpResponse::build(status);
+        if let Some(value) = answer.content_type {
+            response.insert_header((header::CONTENT_TYPE, value));
+        }
+        if let Some(value) = answer.content_disposition {
+            response.insert_header((header::CONTENT_DISPOSITION, value));
+        }
+        Ok::<_, ApiError>(response.body(bytes))
+    };
+    let response = forwarded.await.unwrap_or_else(|error| error.error_response());
+    Ok(actix_web::dev::ServiceResponse::new(http_req, response).map_into_right_body())
+}
+
+/// The bearer key of a request, if it has one.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Any other request under `/api`: 405 on a route that exists with another method, else 404.
@@ -208,12 +279,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<SwarmId, Ap
     if state.tokens.send(Admit { client, token: None, new_swarm: false }).await?.is_err() {
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts; try again later"));
     }
-    let key = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+    let key = bearer(req)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing 'Authorization: Bearer <master key>'"))?;
     match state.scheduler.send(Authenticate { key: key.to_string() }).await? {
         Some(swarm) => Ok(swarm),

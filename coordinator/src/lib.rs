@@ -139,6 +139,12 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
                 metrics: metrics.clone(),
             };
             let router = cluster::route::Router::new(cluster.clone(), scheduler.clone());
+            // API calls relayed from other nodes are answered by this server on loopback.
+            let mut local = listener.local_addr()?;
+            if local.ip().is_unspecified() {
+                local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            cluster::api::serve(cluster.clone(), local).map_err(std::io::Error::other)?;
             let (hub, outbox) = cluster::relay::RelayHub::start(cluster, hub).map_err(std::io::Error::other)?;
             Some(session::Gateway { router, hub, outbox })
         }

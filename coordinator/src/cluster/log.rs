@@ -146,6 +146,24 @@ impl SwarmLog {
         }
     }
 
+    /// Stores `bytes` under `name` in the object store.
+    pub async fn put_blob(&self, name: &str, bytes: &[u8]) -> Result<(), ClusterError> {
+        let mut reader = bytes;
+        self.blobs.put(name, &mut reader).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Reads the object `name` and deletes it.
+    pub async fn take_blob(&self, name: &str) -> Result<Vec<u8>, ClusterError> {
+        let mut object = self.blobs.get(name).await.map_err(unavailable)?;
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes).await.map_err(unavailable)?;
+        if let Err(error) = self.blobs.delete(name).await {
+            log::warn!("cannot delete the object {name}: {error}");
+        }
+        Ok(bytes)
+    }
+
     /// The sequence of the last entry of `swarm`'s log, 0 when it has none.
     pub async fn last(&self, swarm: SwarmId) -> Result<u64, ClusterError> {
         match self.stream.get_last_raw_message_by_subject(&self.settings.log_subject(swarm)).await {

@@ -13,6 +13,7 @@
 //!   swarms' logs; a refused write means the swarm is lost.
 //! - [`route`] — where a hello goes: here, to the owner, or here after taking the swarm.
 //! - [`relay`] — a gateway's devices talking to their swarm's owner over NATS.
+//! - [`api`] — the HTTP API through any node: a call for another node's swarm goes there.
 //!
 //! What lives where in NATS (`ostrich` is the default prefix):
 //!
@@ -24,6 +25,7 @@
 //! | `ostrich-invites` | KV, `max_age` = invite TTL | hash of an invite code → swarm, expiry |
 //! | `ostrich-blobs` | object store | log entries too large for one message |
 
+pub mod api;
 pub mod lease;
 pub mod log;
 pub mod nats;

@@ -65,6 +65,14 @@ impl Router {
         }
     }
 
+    /// Where an API call with master key `key` goes.
+    pub async fn place_key(&self, key: &str) -> Result<Placement, ClusterError> {
+        match self.cluster.lookup(key).await? {
+            Some(swarm) => self.place_swarm(swarm).await,
+            None => Ok(Placement::Here),
+        }
+    }
+
     /// Where a request for `swarm` goes; takes the swarm over if nobody holds it.
     pub async fn place_swarm(&self, swarm: SwarmId) -> Result<Placement, ClusterError> {
         if self.cluster.owns(swarm) {

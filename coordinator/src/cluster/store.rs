@@ -209,6 +209,18 @@ impl Cluster {
         Ok(entry.and_then(|bytes| std::str::from_utf8(&bytes).ok()?.parse().ok()))
     }
 
+    /// Stores a temporary object (a relayed API body).
+    pub async fn put_blob(&self, name: &str, bytes: Vec<u8>) -> Result<(), ClusterError> {
+        let (log, name) = (self.log.clone(), name.to_string());
+        self.nats.run(async move { log.put_blob(&name, &bytes).await }).await?
+    }
+
+    /// Reads a temporary object and deletes it.
+    pub async fn take_blob(&self, name: &str) -> Result<Vec<u8>, ClusterError> {
+        let (log, name) = (self.log.clone(), name.to_string());
+        self.nats.run(async move { log.take_blob(&name).await }).await?
+    }
+
     /// Records an invite minted here, so that every node admits it: its swarm and when it
     /// expires (Unix ms). The bucket forgets it after the invite TTL.
     pub async fn put_invite(&self, token: &str, swarm: SwarmId, expires_ms: u64) -> Result<(), ClusterError> {

@@ -38,9 +38,13 @@ async fn a_master_on_one_node_runs_workers_on_two_others() {
         wait_healthy(server).await;
     }
     let (mut master, first, key) = master(&a).await;
+    // One invite minted through the master's socket on A, one through A's HTTP API.
     let token = invite(&mut master).await.token;
+    let minted = ureq::post(&a.http("/api/invites")).set("Authorization", &format!("Bearer {key}")).call();
+    let minted: serde_json::Value = minted.expect("POST /api/invites").into_json().expect("json");
+    let api_token = minted["token"].as_str().expect("a token").to_string();
     let on_b = native_worker(&b, &token, 2);
-    let on_c = native_worker(&c, &token, 1);
+    let on_c = native_worker(&c, &api_token, 1);
     let wait = Duration::from_secs(20);
     let joined_b = on_b.wait_for(wait, |s| s.connected && s.active_threads == 2).await.expect("joined through B");
     on_c.wait_for(wait, |s| s.connected && s.active_threads == 1).await.expect("joined through C");
@@ -66,8 +70,14 @@ async fn a_master_on_one_node_runs_workers_on_two_others() {
         })
         .await;
     assert_eq!(download_matmul(&a, &key, job), local_matmul(&spec), "the product is exact");
-    let status = get(&a, &format!("/api/jobs/{job}"), &key).expect("status").into_string().expect("body");
-    assert!(status.contains("\"verification_failures\":0"), "{status}");
+    // The API answers the same through any node: B and C relay it to A.
+    assert_eq!(download_matmul(&b, &key, job), local_matmul(&spec), "the result downloads through B");
+    for server in [&a, &c] {
+        let status = get(server, &format!("/api/jobs/{job}"), &key).expect("status").into_string().expect("body");
+        assert!(status.contains("\"verification_failures\":0") && status.contains("Completed"), "{status}");
+    }
+    let refused = get(&c, "/api/jobs", "not-a-key").expect_err("a wrong key is refused through C too");
+    assert!(matches!(refused, ureq::Error::Status(401, _)), "{refused:?}");
 
     // Controls reach the workers on both other nodes.
     ok(&mut master, MasterCommand::SetThrottle { percent: 50 }).await;
