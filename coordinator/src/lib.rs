@@ -128,6 +128,7 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
     }
     let tokens = tokens.start();
     let budget = limits::ReceiveBudget::new(config.receive_budget());
+    let leaving = cluster.clone();
     let gateway = match cluster {
         Some(cluster) => {
             let hub = cluster::relay::HubSetup {
@@ -186,6 +187,13 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
             match drain.send(scheduler::Drain).await {
                 Ok(told) => log::info!("{told} sessions told to reconnect later"),
                 Err(error) => log::error!("cannot drain the scheduler: {error}"),
+            }
+            // Cluster mode: hand the swarms over at once rather than after their lease TTL.
+            if let Some(cluster) = leaving {
+                cluster.stop_renewing();
+                for swarm in cluster.owned() {
+                    cluster.release(swarm).await;
+                }
             }
             handle.stop(true).await;
         });

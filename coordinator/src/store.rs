@@ -200,12 +200,33 @@ impl Store {
     }
 
     /// Records a new job's spec and state, committed at once: an accepted job survives a
-    /// restart.
-    pub fn put_submission(&mut self, job: JobId, spec: &JobSpec) {
-        if let (Some(_), Some(swarm)) = (&self.durable, self.swarm_of(job)) {
-            self.pending.spec(swarm, job, spec);
-            self.put_job(job);
-            self.commit();
+    /// restart. When the commit cannot be made (cluster mode: NATS unreachable, or another
+    /// node owns the swarm now) the job leaves memory and the store's queue, and the answer
+    /// says why: a job is accepted only once it is durable.
+    pub fn put_submission(&mut self, job: JobId, spec: &JobSpec) -> Result<(), String> {
+        let (Some(_), Some(swarm)) = (&self.durable, self.swarm_of(job)) else {
+            return Ok(());
+        };
+        self.pending.spec(swarm, job, spec);
+        self.put_job(job);
+        self.commit();
+        let refused = if self.lost.contains(&swarm) {
+            Some("the swarm moved to another node of the cluster; reconnect and submit again")
+        } else if let Some(waiting) = self.pending.swarms.get_mut(&swarm)
+            && waiting.specs.iter().any(|(id, _)| *id == job)
+        {
+            waiting.specs.retain(|(id, _)| *id != job);
+            waiting.jobs.retain(|(id, _)| *id != job);
+            Some("the cluster store is unreachable; submit again in a moment")
+        } else {
+            None
+        };
+        match refused {
+            Some(reason) => {
+                self.jobs.remove(&job);
+                Err(reason.to_string())
+            }
+            None => Ok(()),
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Nats {
     pub client: async_nats::Client,
     /// JetStream on that client.
     pub jetstream: jetstream::Context,
+    /// Told each time the connection drops.
+    disconnects: tokio::sync::broadcast::Sender<()>,
 }
 
 /// How long a JetStream call may take before it counts as failed. Short: the scheduler
@@ -49,17 +51,25 @@ impl Nats {
         let runtime = Arc::new(Runtime(Some(runtime)));
         let servers: Vec<async_nats::ServerAddr> =
             url.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>().map_err(unavailable)?;
+        let (disconnects, _) = tokio::sync::broadcast::channel(16);
+        let tell = disconnects.clone();
         let options = ConnectOptions::new()
             .name(name)
             .retry_on_initial_connect()
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(2))
             .request_timeout(Some(CALL_TIMEOUT))
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Connected => log::info!("NATS connected"),
-                    async_nats::Event::Disconnected => log::warn!("NATS disconnected; reconnecting"),
-                    other => log::info!("NATS: {other}"),
+            .event_callback(move |event| {
+                let tell = tell.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => log::info!("NATS connected"),
+                        async_nats::Event::Disconnected => {
+                            log::warn!("NATS disconnected; reconnecting");
+                            let _ = tell.send(());
+                        }
+                        other => log::info!("NATS: {other}"),
+                    }
                 }
             });
         let connect = async move {
@@ -70,7 +80,7 @@ impl Nats {
         let client = block_on(&handle, connect, connect_timeout)??;
         let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(CALL_TIMEOUT);
-        Ok(Self { runtime, handle, client, jetstream })
+        Ok(Self { runtime, handle, client, jetstream, disconnects })
     }
 
     /// Runs `future` on the NATS runtime and waits for it, at most `timeout`.
@@ -99,6 +109,11 @@ impl Nats {
         F: Future<Output = ()> + Send + 'static,
     {
         self.handle.spawn(future);
+    }
+
+    /// A receiver told each time the connection drops.
+    pub fn disconnects(&self) -> tokio::sync::broadcast::Receiver<()> {
+        self.disconnects.subscribe()
     }
 
     /// Whether the client is connected now.

@@ -17,7 +17,10 @@
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -37,6 +40,8 @@ use crate::{
     tokens::TokenAuthority,
 };
 
+/// Close code 1012, "service restart": the device reconnects.
+const RESTART: u16 = 1012;
 /// The largest part of a frame in one relay message.
 pub const PART_BYTES: usize = 256 * 1024;
 /// A packet is published once it holds this many bytes of parts.
@@ -50,14 +55,15 @@ const OWNER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 enum Relay {
     /// Gateway → owner: a device of `swarm` connected from `client`; its hello follows.
     Open { link: u64, client: IpAddr, swarm: SwarmId },
-    /// Gateway → owner: part of a frame the device sent; `last` ends the frame.
-    Up { link: u64, part: Vec<u8>, last: bool },
+    /// Gateway → owner: part of a frame the device sent; `last` ends the frame. `seq`
+    /// numbers the link's messages in this direction from 0: a gap means one was lost.
+    Up { link: u64, seq: u64, part: Vec<u8>, last: bool },
     /// Gateway → owner: the device's socket closed.
     Gone { link: u64 },
     /// Owner → gateway: part of a frame for the device.
-    Down { link: u64, part: Vec<u8>, last: bool },
+    Down { link: u64, seq: u64, part: Vec<u8>, last: bool },
     /// Owner → gateway: the device's frame limit is now `bytes`.
-    Limit { link: u64, bytes: u64 },
+    Limit { link: u64, seq: u64, bytes: u64 },
     /// Owner → gateway: close the device's socket with this code and reason.
     Close { link: u64, code: u16, reason: String },
 }
@@ -80,27 +86,50 @@ impl Outbox {
     fn send(&self, node: &Arc<str>, relay: Relay) {
         let _ = self.queue.send((node.clone(), relay));
     }
+}
 
-    /// Sends a device's frame to its swarm's owner.
-    pub fn up(&self, owner: &Arc<str>, link: u64, frame: &[u8]) {
-        self.frame(owner, link, frame, true);
+/// One direction of one relayed connection: numbers what it sends, so that the other end
+/// sees a lost message (NATS drops what is published while the receiver is away).
+pub struct LinkSender {
+    outbox: Outbox,
+    node: Arc<str>,
+    link: u64,
+    next: AtomicU64,
+}
+
+impl LinkSender {
+    fn new(outbox: Outbox, node: Arc<str>, link: u64) -> Self {
+        Self { outbox, node, link, next: AtomicU64::new(0) }
+    }
+
+    /// The link's number at its gateway.
+    pub fn link(&self) -> u64 {
+        self.link
+    }
+
+    fn seq(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Sends a frame in parts, as `Up` (gateway) or `Down` (owner).
-    fn frame(&self, node: &Arc<str>, link: u64, frame: &[u8], up: bool) {
-        let mut parts = frame.chunks(PART_BYTES).peekable();
-        if parts.peek().is_none() {
-            let relay = if up {
-                Relay::Up { link, part: Vec::new(), last: true }
-            } else {
-                Relay::Down { link, part: Vec::new(), last: true }
-            };
-            return self.send(node, relay);
+    pub fn frame(&self, frame: &[u8], up: bool) {
+        let link = self.link;
+        let count = frame.len().div_ceil(PART_BYTES).max(1);
+        for index in 0..count {
+            let part = frame.get(index * PART_BYTES..((index + 1) * PART_BYTES).min(frame.len())).unwrap_or_default();
+            let (seq, part, last) = (self.seq(), part.to_vec(), index + 1 == count);
+            let relay = if up { Relay::Up { link, seq, part, last } } else { Relay::Down { link, seq, part, last } };
+            self.outbox.send(&self.node, relay);
         }
-        while let Some(part) = parts.next() {
-            let (part, last) = (part.to_vec(), parts.peek().is_none());
-            self.send(node, if up { Relay::Up { link, part, last } } else { Relay::Down { link, part, last } });
-        }
+    }
+
+    fn limit(&self, bytes: usize) {
+        let relay = Relay::Limit { link: self.link, seq: self.seq(), bytes: bytes as u64 };
+        self.outbox.send(&self.node, relay);
+    }
+
+    fn close(&self, code: u16, reason: String) {
+        self.outbox.send(&self.node, Relay::Close { link: self.link, code, reason });
     }
 }
 
@@ -163,6 +192,8 @@ struct GatewayLink {
     session: Recipient<Outbound>,
     limit: FrameLimit,
     partial: Vec<u8>,
+    /// The next `Down`/`Limit` sequence number expected.
+    expect: u64,
 }
 
 /// A connection relayed to this node (the owner) from a gateway.
@@ -170,6 +201,8 @@ struct OwnerLink {
     inbound: mpsc::UnboundedSender<Result<Inbound, ReadError>>,
     limit: FrameLimit,
     partial: Vec<u8>,
+    /// The next `Up` sequence number expected.
+    expect: u64,
 }
 
 /// The node's relay: both ends of every relayed connection.
@@ -243,9 +276,17 @@ impl RelayHub {
             hello_timeout: setup.hello_timeout,
             metrics: setup.metrics,
         };
+        let disconnects = nats.disconnects();
         let addr = RelayHub::create(|ctx| {
             ctx.add_stream(futures_util::stream::unfold(delivered, |mut rx| async move {
                 rx.recv().await.map(|p| (p, rx))
+            }));
+            ctx.add_stream(futures_util::stream::unfold(disconnects, |mut rx| async move {
+                use tokio::sync::broadcast::error::RecvError;
+                match rx.recv().await {
+                    Ok(()) | Err(RecvError::Lagged(_)) => Some((NatsDropped, rx)),
+                    Err(RecvError::Closed) => None,
+                }
             }));
             hub
         });
@@ -255,9 +296,17 @@ impl RelayHub {
     fn on_relay(&mut self, from: &Arc<str>, relay: Relay, ctx: &mut Context<Self>) {
         match relay {
             Relay::Open { link, client, swarm } => self.open_owner_link(from.clone(), link, client, swarm, ctx),
-            Relay::Up { link, part, last } => {
+            Relay::Up { link, seq, part, last } => {
                 let key = (from.clone(), link);
-                let Some(owned) = self.owner.get_mut(&key) else { return };
+                let Some(owned) = self.owner.get_mut(&key) else {
+                    // A link this node does not know (it restarted, or the Open was lost).
+                    let reason = "the connection to the swarm's node was lost; reconnect".to_string();
+                    return self.outbox.send(from, Relay::Close { link, code: RESTART, reason });
+                };
+                if seq != owned.expect {
+                    return self.lost_up(key);
+                }
+                owned.expect += 1;
                 owned.partial.extend_from_slice(&part);
                 let limit = owned.limit.get();
                 if owned.partial.len() > limit {
@@ -274,24 +323,56 @@ impl RelayHub {
                     let _ = owned.inbound.send(Ok(Inbound::Close));
                 }
             }
-            Relay::Down { link, part, last } => {
-                let Some(gated) = self.gateway.get_mut(&link) else { return };
+            Relay::Down { link, seq, part, last } => {
+                let Some(gated) = self.gateway.get_mut(&link) else {
+                    return self.outbox.send(from, Relay::Gone { link });
+                };
+                if seq != gated.expect {
+                    return self.lost_down(link);
+                }
+                gated.expect += 1;
                 gated.partial.extend_from_slice(&part);
                 if last {
                     let frame = Bytes::from(std::mem::take(&mut gated.partial));
                     gated.session.do_send(Outbound::Frame(frame));
                 }
             }
-            Relay::Limit { link, bytes } => {
-                if let Some(gated) = self.gateway.get(&link) {
-                    gated.limit.set(usize::try_from(bytes).unwrap_or(usize::MAX));
+            Relay::Limit { link, seq, bytes } => {
+                let Some(gated) = self.gateway.get_mut(&link) else {
+                    return self.outbox.send(from, Relay::Gone { link });
+                };
+                if seq != gated.expect {
+                    return self.lost_down(link);
                 }
+                gated.expect += 1;
+                gated.limit.set(usize::try_from(bytes).unwrap_or(usize::MAX));
             }
             Relay::Close { link, code, reason } => {
                 if let Some(gated) = self.gateway.remove(&link) {
                     gated.session.do_send(Outbound::Relayed { code, reason });
                 }
             }
+        }
+    }
+
+    /// A message from the device to the owner was lost: both ends close, and the device
+    /// reconnects.
+    fn lost_up(&mut self, key: (Arc<str>, u64)) {
+        if let Some(owned) = self.owner.remove(&key) {
+            log::warn!("relay: a frame from node {} (link {}) was lost; ending the session", key.0, key.1);
+            let _ = owned.inbound.send(Ok(Inbound::Close));
+            let reason = "frames were lost between nodes; reconnect".to_string();
+            self.outbox.send(&key.0, Relay::Close { link: key.1, code: RESTART, reason });
+        }
+    }
+
+    /// A message from the owner to the device was lost: both ends close.
+    fn lost_down(&mut self, link: u64) {
+        if let Some(gated) = self.gateway.remove(&link) {
+            log::warn!("relay: a frame from node {} (link {link}) was lost; closing the device", gated.owner);
+            let reason = "frames were lost between nodes; reconnect".to_string();
+            gated.session.do_send(Outbound::Relayed { code: RESTART, reason });
+            self.outbox.send(&gated.owner, Relay::Gone { link });
         }
     }
 
@@ -314,20 +395,20 @@ impl RelayHub {
             hello_timeout: self.hello_timeout,
             limit: limit.clone(),
         };
-        let (outbox, hub) = (self.outbox.clone(), ctx.address());
-        let to = gateway.clone();
+        let (down, hub, to) =
+            (LinkSender::new(self.outbox.clone(), gateway.clone(), link), ctx.address(), gateway.clone());
         let writer = move |write: RelayWrite| match write {
-            RelayWrite::Frame(frame) => outbox.frame(&to, link, &frame, false),
-            RelayWrite::Limit(bytes) => outbox.send(&to, Relay::Limit { link, bytes: bytes as u64 }),
+            RelayWrite::Frame(frame) => down.frame(&frame, false),
+            RelayWrite::Limit(bytes) => down.limit(bytes),
             RelayWrite::Close(code, reason) => {
-                outbox.send(&to, Relay::Close { link, code, reason });
+                down.close(code, reason);
                 hub.do_send(OwnerLinkEnded { gateway: to.clone(), link });
             }
         };
         log::debug!("relay: device of swarm {swarm} from {client} through node {gateway}");
         let stream = futures_util::stream::unfold(stream, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
         DeviceSession::start_relayed(stream, Box::new(writer), setup);
-        self.owner.insert((gateway, link), OwnerLink { inbound, limit, partial: Vec::new() });
+        self.owner.insert((gateway, link), OwnerLink { inbound, limit, partial: Vec::new(), expect: 0 });
     }
 
     /// Closes the relayed connections of swarms whose owner changed: their devices reconnect
@@ -355,7 +436,7 @@ impl RelayHub {
             for link in links {
                 if let Some(gated) = this.gateway.remove(&link) {
                     let reason = "the swarm moved to another node; reconnect".to_string();
-                    gated.session.do_send(Outbound::Relayed { code: 1012, reason });
+                    gated.session.do_send(Outbound::Relayed { code: RESTART, reason });
                     this.outbox.send(&gated.owner, Relay::Gone { link });
                 }
             }
@@ -393,9 +474,32 @@ impl StreamHandler<Packet> for RelayHub {
     }
 }
 
-/// A gateway session asks to relay its device to `owner`; answers the link.
+/// The NATS connection dropped: relayed frames may have been lost, so every relayed
+/// connection ends, on both sides; the devices reconnect and are placed again.
+struct NatsDropped;
+
+impl StreamHandler<NatsDropped> for RelayHub {
+    fn handle(&mut self, _: NatsDropped, _: &mut Self::Context) {
+        let (gateway, owner) = (self.gateway.len(), self.owner.len());
+        for (_, gated) in self.gateway.drain() {
+            let reason = "the coordinator lost its cluster connection; reconnect".to_string();
+            gated.session.do_send(Outbound::Relayed { code: RESTART, reason });
+        }
+        for (_, owned) in self.owner.drain() {
+            let _ = owned.inbound.send(Ok(Inbound::Close));
+        }
+        if gateway + owner > 0 {
+            log::warn!("NATS dropped: {gateway} relayed devices told to reconnect, {owner} relayed sessions ended");
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {}
+}
+
+/// A gateway session asks to relay its device to `owner`; answers the link's sender, which
+/// the session sends the device's frames with.
 #[derive(Message)]
-#[rtype(result = "u64")]
+#[rtype(result = "LinkSender")]
 pub struct OpenLink {
     /// The owning node.
     pub owner: Arc<str>,
@@ -412,21 +516,23 @@ pub struct OpenLink {
 }
 
 impl Handler<OpenLink> for RelayHub {
-    type Result = u64;
-    fn handle(&mut self, msg: OpenLink, _: &mut Self::Context) -> u64 {
+    type Result = MessageResult<OpenLink>;
+    fn handle(&mut self, msg: OpenLink, _: &mut Self::Context) -> Self::Result {
         let link = self.next_link;
         self.next_link += 1;
         self.outbox.send(&msg.owner, Relay::Open { link, client: msg.client, swarm: msg.swarm });
-        self.outbox.frame(&msg.owner, link, &msg.hello, true);
+        let up = LinkSender::new(self.outbox.clone(), msg.owner.clone(), link);
+        up.frame(&msg.hello, true);
         let gated = GatewayLink {
             owner: msg.owner,
             swarm: msg.swarm,
             session: msg.session,
             limit: msg.limit,
             partial: Vec::new(),
+            expect: 0,
         };
         self.gateway.insert(link, gated);
-        link
+        MessageResult(up)
     }
 }
 

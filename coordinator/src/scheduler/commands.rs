@@ -183,7 +183,7 @@ impl Core {
         let count = job.task_count();
         let label = job.progress(0).label;
         self.store.insert(job);
-        self.store.put_submission(job_id, &spec);
+        self.store.put_submission(job_id, &spec).map_err(|reason| (CommandErrorCode::RateLimited, reason))?;
         let swarm = self.swarms.get_mut(&swarm_id).ok_or((CommandErrorCode::NotFound, "no such swarm".into()))?;
         // An open records job may start with no records; its appends bring its ranges.
         if count > 0 {

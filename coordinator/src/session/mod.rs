@@ -30,7 +30,7 @@ pub use self::socket::{ConnectionSocket, ReadShutter};
 use self::writer::{Write, relay_frames, write_frames};
 use crate::{
     cluster::{
-        relay::{CloseLink, OpenLink, Outbox, RelayHub, RelayWrite, is_welcome},
+        relay::{CloseLink, LinkSender, OpenLink, Outbox, RelayHub, RelayWrite, is_welcome},
         route::{Placement, Router},
     },
     limits::{FrameLimit, ReceiveBudget, Reservation, UnadmittedPass},
@@ -81,8 +81,7 @@ enum Phase {
     /// Cluster mode, gateway side: another node owns the swarm; frames go there untouched.
     /// The pass is kept until the owner's welcome passes through.
     Relayed {
-        owner: Arc<str>,
-        link: u64,
+        up: LinkSender,
         pass: Option<UnadmittedPass>,
     },
 }
@@ -248,9 +247,9 @@ impl DeviceSession {
     /// Handles one binary message; `held` is its share of the receive budget, kept until
     /// the scheduler has handled what it carries.
     fn on_frame(&mut self, frame: &[u8], held: Reservation, ctx: &mut Context<Self>) {
-        if let (Phase::Relayed { owner, link, .. }, Some(gateway)) = (&self.phase, &self.gateway) {
+        if let Phase::Relayed { up, .. } = &self.phase {
             self.last_seen = Instant::now();
-            gateway.outbox.up(owner, *link, frame);
+            up.frame(frame, true);
             return;
         }
         let message = match decode::<ToCoordinator>(frame) {
@@ -405,7 +404,7 @@ impl DeviceSession {
                         session: ctx.address().recipient(),
                         limit: this.limit.clone(),
                     };
-                    Some((gateway.hub.send(open), node))
+                    Some(gateway.hub.send(open))
                 }
                 Err(error) => {
                     this.close(
@@ -418,18 +417,25 @@ impl DeviceSession {
             };
             let linked = async move {
                 match opened {
-                    Some((open, node)) => open.await.ok().map(|link| (node, link)),
+                    Some(open) => open.await.ok(),
                     None => None,
                 }
             };
-            linked.into_actor(this).map(|linked, this, _| {
-                if let Some((owner, link)) = linked {
+            linked.into_actor(this).map(|linked, this, ctx| {
+                if let Some(up) = linked {
                     let pass = match std::mem::replace(&mut this.phase, Phase::Joined { role: Role::Worker }) {
                         Phase::AwaitingHello { _pass, .. } => _pass,
                         _ => None,
                     };
-                    log::debug!("session {}: relayed to node {owner} as link {link}", this.id);
-                    this.phase = Phase::Relayed { owner, link, pass };
+                    log::debug!("session {}: relayed as link {}", this.id, up.link());
+                    this.phase = Phase::Relayed { up, pass };
+                    // The owner answers the hello within its own deadline; an answer that
+                    // never comes (lost between nodes) must not keep the device waiting.
+                    ctx.run_later(this.hello_timeout, |this, ctx| {
+                        if matches!(this.phase, Phase::Relayed { pass: Some(_), .. }) {
+                            this.close(ctx, CloseCode::Again, "the swarm's node did not answer; try again");
+                        }
+                    });
                 }
             })
         }));
@@ -510,7 +516,7 @@ impl Actor for DeviceSession {
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         match (&self.phase, &self.gateway) {
-            (Phase::Relayed { link, .. }, Some(gateway)) => gateway.hub.do_send(CloseLink { link: *link }),
+            (Phase::Relayed { up, .. }, Some(gateway)) => gateway.hub.do_send(CloseLink { link: up.link() }),
             _ => self.scheduler.do_send(Disconnected { session: self.id }),
         }
         Running::Stop

@@ -219,6 +219,17 @@ impl Client {
         .await
     }
 
+    /// The next protocol message, or `None` once the socket ended.
+    pub async fn next_message(&mut self) -> Option<ToDevice> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(frame))) => return Some(decode(&frame).expect("server frames decode")),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                _ => return None,
+            }
+        }
+    }
+
     /// Skips messages until `pick` returns something.
     pub async fn recv_until<T>(&mut self, pick: impl FnMut(ToDevice) -> Option<T>) -> T {
         self.recv_until_within(DEADLINE, pick).await

@@ -7,6 +7,8 @@ mod common;
 mod api;
 /// Cluster mode end to end: three coordinators on one nats-server.
 mod cluster;
+/// Cluster mode when the owner is killed or paused past its lease (processes).
+mod cluster_failover;
 /// Cluster mode's store against a real nats-server: logs, leases, fencing, outages.
 mod cluster_store;
 /// 4. Throttle, run state and enable/disable reach the devices.

@@ -1,0 +1,181 @@
+//! Cluster mode when a node dies or stalls: three coordinator processes on one real
+//! `nats-server`, a master on node A (which owns the swarm) and raw workers relayed through
+//! B and C. SIGKILL of A mid-job: another node takes the swarm from its log, the workers and
+//! the master's dashboard reconnect, the job completes exactly and no result is counted
+//! twice. SIGSTOP of A past its lease: A's submission after SIGCONT is refused (its epoch is
+//! fenced), and the job is still exact.
+
+use ostrich_nats_harness::NatsServer;
+use ostrich_protocol::{
+    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, Snapshot, Task, TaskKind,
+    TaskOutput, ToCoordinator, ToDevice,
+};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::common::*;
+
+/// Seconds a swarm's lease lasts in these tests: short, so that failover is quick.
+const LEASE_S: &str = "2";
+
+fn node(nats: &NatsServer) -> (std::process::Child, Server) {
+    start_binary(&[("OSTRICH_CLUSTER", nats.url()), ("OSTRICH_CLUSTER_LEASE_S", LEASE_S.into())])
+}
+
+fn honest(task: &Task) -> (u64, TaskOutput) {
+    let TaskKind::MatmulTile { rows, k, cols, a, b } = &task.kind else { panic!("a matmul task") };
+    let c = ostrich_kernels::matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize).expect("kernel");
+    (task.id, TaskOutput::MatmulTile { c })
+}
+
+async fn assigned(client: &mut Client, want: usize) -> Vec<Task> {
+    let mut tasks = Vec::new();
+    while tasks.len() < want {
+        tasks.extend(client.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await);
+    }
+    tasks
+}
+
+fn progress(server: &Server, key: &str, job: u64) -> Option<JobProgress> {
+    get(server, &format!("/api/jobs/{job}"), key).ok()?.into_json().ok()
+}
+
+fn spec() -> JobSpec {
+    JobSpec::Matmul(MatmulSpec { m: 16, k: 8, n: 16, tile: 4, source: MatrixSource::Seeded { seed: 5 } })
+}
+
+/// A swarm on A with a 16-tile job, three tiles verified (and committed) through a worker
+/// relayed by B, and one more leased to it.
+struct Started {
+    master: Client,
+    key: String,
+    job: u64,
+    worker: Client,
+    credential: String,
+    leased: Task,
+}
+
+async fn start_job(a: &Server, b: &Server) -> Started {
+    let (mut master, _, key) = master(a).await;
+    let token = invite(&mut master).await.token;
+    let (mut worker, welcome) = raw_worker(b, &token, 4).await;
+    let credential = welcome.resume_credential.expect("a resume credential");
+    master.command(MasterCommand::SubmitJob { spec: spec() }).await;
+    let job = master.recv_until(|m| if let ToDevice::CommandOk { job_id, .. } = m { job_id } else { None }).await;
+    worker.send(&ToCoordinator::WorkRequest { slots: 4 }).await;
+    let first = assigned(&mut worker, 4).await;
+    worker.send(&ToCoordinator::TaskResults { results: first[..3].iter().map(honest).collect() }).await;
+    // Verified tiles are committed to the swarm's log on the tick that pushes the progress.
+    master
+        .recv_until(|m| match m {
+            ToDevice::JobProgress(p) if p.job_id == job && p.tasks_verified == 3 => Some(()),
+            _ => None,
+        })
+        .await;
+    Started { master, key, job, worker, credential, leased: first[3].clone() }
+}
+
+/// Waits for the gateway to close a relayed socket because the swarm moved (code 1012).
+async fn moved(client: &mut Client) {
+    match client.closed().await {
+        Closed::Frame(Some(frame)) => assert_eq!(frame.code, CloseCode::Restart, "{frame:?}"),
+        other => panic!("expected a 1012 close, got {other:?}"),
+    }
+}
+
+/// Reconnects a worker with its credential through `server`, then computes every tile it is
+/// given (and a late result of the task it held before) until the job ends; answers the
+/// number of tiles it was given.
+async fn finish(server: &Server, started: &Started) -> usize {
+    let mut worker = Client::connect(server).await;
+    worker.device_id = started.worker.device_id;
+    let welcome = worker.hello(caps(4), JoinCredential::Resume { credential: started.credential.clone() }).await;
+    welcome.expect("the credential works on the new owner");
+    worker.send(&ToCoordinator::WorkRequest { slots: 16 }).await;
+    let rest = assigned(&mut worker, 13).await;
+    // A result for a task the old owner leased is ignored, not counted.
+    worker.send(&ToCoordinator::TaskResults { results: vec![honest(&started.leased)] }).await;
+    worker.send(&ToCoordinator::TaskResults { results: rest.iter().map(honest).collect() }).await;
+    rest.len()
+}
+
+async fn assert_exact(server: &Server, key: &str, job: u64) {
+    let done =
+        poll("the job to end", DEADLINE, || progress(server, key, job).filter(|p| p.state != JobState::Running)).await;
+    assert_eq!(done.state, JobState::Completed);
+    assert_eq!((done.tasks_verified, done.tasks_total, done.verification_failures), (16, 16, 0), "nothing twice");
+    assert_eq!(download_matmul(server, key, job), local_matmul(&spec()), "the result is exact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_owner_loses_nothing_another_node_takes_the_swarm() {
+    let nats = NatsServer::start().expect("nats-server");
+    let ((mut a_child, a), (mut b_child, b), (mut c_child, c)) = (node(&nats), node(&nats), node(&nats));
+    for server in [&a, &b, &c] {
+        wait_healthy(server).await;
+    }
+    let mut started = start_job(&a, &b).await;
+
+    a_child.kill().expect("SIGKILL the owner");
+    a_child.wait().expect("killed");
+    // B sees the lease expire and tells its relayed worker to reconnect.
+    moved(&mut started.worker).await;
+    let given = finish(&b, &started).await;
+    assert_eq!(given, 13, "only the tiles not yet verified are dispatched again");
+
+    // The master's dashboard reconnects through C and shows the job.
+    let (mut dashboard, welcome) =
+        Client::join(&c, caps(1), JoinCredential::Master { key: Some(started.key.clone()) }).await;
+    welcome.expect("the master key works after the failover");
+    let shown = dashboard
+        .recv_until(|m| match m {
+            ToDevice::Snapshot(Snapshot::Master { jobs, .. }) => jobs.into_iter().find(|j| j.job_id == started.job),
+            _ => None,
+        })
+        .await;
+    assert!(shown.tasks_verified >= 3, "{shown:?}");
+    assert_exact(&c, &started.key, started.job).await;
+    for child in [&mut b_child, &mut c_child] {
+        terminate(child, DEADLINE).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_paused_past_its_lease_is_fenced() {
+    let nats = NatsServer::start().expect("nats-server");
+    let ((mut a_child, a), (mut b_child, b)) = (node(&nats), node(&nats));
+    for server in [&a, &b] {
+        wait_healthy(server).await;
+    }
+    let mut started = start_job(&a, &b).await;
+    let pid = a_child.id().to_string();
+    let signal = |name: &str| std::process::Command::new("kill").args([name, &pid]).status().expect("kill");
+
+    assert!(signal("-STOP").success());
+    moved(&mut started.worker).await;
+    // The worker brings the swarm to B, which takes it over from the log.
+    let given = finish(&b, &started).await;
+    assert_eq!(given, 13);
+    assert!(signal("-CONT").success());
+
+    // A wakes up still holding the master's socket and believing it owns the swarm. Its
+    // next write is refused: the submission is not accepted, and A lets the swarm go.
+    let spec = JobSpec::Matmul(MatmulSpec { m: 4, k: 4, n: 4, tile: 4, source: MatrixSource::Seeded { seed: 1 } });
+    started.master.command(MasterCommand::SubmitJob { spec }).await;
+    let refused = within("A's answer", async {
+        loop {
+            match started.master.next_message().await {
+                Some(ToDevice::CommandOk { .. }) => return false,
+                Some(ToDevice::CommandError { .. }) | None => return true,
+                Some(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(refused, "a node past its lease must not accept a job");
+    assert_exact(&b, &started.key, started.job).await;
+    let jobs: Vec<JobProgress> = get(&b, "/api/jobs", &started.key).expect("jobs").into_json().expect("json");
+    assert_eq!(jobs.len(), 1, "the job A was asked for after its lease is nowhere: {jobs:?}");
+    for child in [&mut a_child, &mut b_child] {
+        terminate(child, DEADLINE).await;
+    }
+}
