@@ -6,7 +6,8 @@
 //! sends back. This crate knows nothing of actix, tokio or the DOM, so it compiles unchanged
 //! for native targets and for `wasm32-unknown-unknown`.
 
-mod byte_buf;
+#[doc(hidden)]
+pub mod byte_buf;
 mod codec;
 mod f32_bytes;
 mod job;

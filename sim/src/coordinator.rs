@@ -84,6 +84,14 @@ impl Coordinator {
         }
     }
 
+    /// Kills a started coordinator at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// The WebSocket endpoint.
     pub fn ws_url(&self) -> String {
         format!("{}/ws", self.base_url.replacen("http", "ws", 1))

@@ -8,9 +8,11 @@
 //! against one process computing it alone), [`hostile`] (sockets attacking before their
 //! hello while an honest swarm computes; [`raw`] is their byte-level WebSocket client) and
 //! [`soak`] (a long run with churn, for memory that grows). [`wasm_scale`] times a
-//! compute-bound user-kernel job on one native worker against two.
+//! compute-bound user-kernel job on one native worker against two. [`cluster`] measures
+//! cluster mode: the relay's cost and the failover time.
 
 pub mod api;
+pub mod cluster;
 pub mod coordinator;
 pub mod device;
 pub mod hostile;

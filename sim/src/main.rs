@@ -6,6 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use ostrich_sim::{
+    cluster,
     coordinator::Coordinator,
     hostile::{self, Attack},
     matmul,
@@ -37,6 +38,29 @@ enum Mode {
     /// Thousands of devices for minutes, with churn and jobs one after another: the
     /// coordinator's RSS over time.
     Soak(SoakArgs),
+    /// Cluster mode: two nodes on a private nats-server; the swarm scenario with its devices
+    /// on the owner and then on the other node, and the failover time after SIGKILL of the
+    /// owner.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    /// The coordinator binary to start twice.
+    #[arg(long)]
+    spawn: PathBuf,
+    /// Simulated devices.
+    #[arg(long, default_value_t = 200)]
+    devices: usize,
+    /// Tasks each device keeps in flight.
+    #[arg(long, default_value_t = 8)]
+    slots: u32,
+    /// Seconds of busy work to measure.
+    #[arg(long, default_value_t = 5.0)]
+    window_s: f64,
+    /// The nodes' lease TTL, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    lease_s: f64,
 }
 
 /// Which coordinator to use.
@@ -279,6 +303,7 @@ fn main() -> Result<()> {
                 module,
                 to_completion: args.to_completion,
                 connect_concurrency: args.connect_concurrency,
+                device_url: None,
             };
             let report = runtime.block_on(swarm::run(&coordinator, &scenario))?;
             eprintln!("{report:#?}");
@@ -354,6 +379,33 @@ fn main() -> Result<()> {
             let samples = std::mem::take(&mut report.samples);
             eprintln!("{report:#?}");
             report.samples = samples;
+            serde_json::to_string(&report)?
+        }
+        Mode::Cluster(args) => {
+            let scenario = Scenario {
+                devices: args.devices,
+                slots: args.slots,
+                lanes: 0,
+                task_time: Duration::ZERO,
+                sleepers: 0.0,
+                droppers: 0.0,
+                liars: 0.0,
+                window: Some(Duration::from_secs_f64(args.window_s)),
+                job: Scenario::tiny_tasks(10_000_000),
+                module: None,
+                to_completion: false,
+                connect_concurrency: 64,
+                device_url: None,
+            };
+            let report = runtime.block_on(cluster::run(&args.spawn, &scenario, args.lease_s))?;
+            eprintln!(
+                "owner {:.0} tasks/s, gateway {:.0} tasks/s (cost {:.1} %), failover {:.2} s (detected {:.2} s)",
+                report.owner_tasks_per_s,
+                report.gateway_tasks_per_s,
+                report.gateway_cost * 100.0,
+                report.failover_s,
+                report.detect_s
+            );
             serde_json::to_string(&report)?
         }
     };

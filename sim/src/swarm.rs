@@ -60,6 +60,9 @@ pub struct Scenario {
     pub to_completion: bool,
     /// Devices connecting at once.
     pub connect_concurrency: usize,
+    /// Where the devices connect, when not to the coordinator the master uses (cluster
+    /// mode: another node, which relays them).
+    pub device_url: Option<String>,
 }
 
 impl Scenario {
@@ -341,6 +344,7 @@ pub async fn run(coordinator: &Coordinator, scenario: &Scenario) -> Result<Repor
     let usage = || coordinator.usage().unwrap_or_default();
     let base = usage();
     let master = master(&url).await?;
+    let url = scenario.device_url.clone().unwrap_or(url);
     let api = Api::new(&coordinator.base_url, &master.key);
     let token = {
         let api = api.clone();

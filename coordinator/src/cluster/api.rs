@@ -25,7 +25,7 @@ pub const RELAYED_HEADER: &str = "x-ostrich-relayed";
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Body {
     /// The bytes.
-    Inline(Vec<u8>),
+    Inline(#[serde(with = "ostrich_protocol::byte_buf")] Vec<u8>),
     /// The name of a temporary object holding them; the reader deletes it.
     Blob(String),
 }

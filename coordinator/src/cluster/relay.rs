@@ -57,11 +57,23 @@ enum Relay {
     Open { link: u64, client: IpAddr, swarm: SwarmId },
     /// Gateway → owner: part of a frame the device sent; `last` ends the frame. `seq`
     /// numbers the link's messages in this direction from 0: a gap means one was lost.
-    Up { link: u64, seq: u64, part: Vec<u8>, last: bool },
+    Up {
+        link: u64,
+        seq: u64,
+        #[serde(with = "ostrich_protocol::byte_buf")]
+        part: Vec<u8>,
+        last: bool,
+    },
     /// Gateway → owner: the device's socket closed.
     Gone { link: u64 },
     /// Owner → gateway: part of a frame for the device.
-    Down { link: u64, seq: u64, part: Vec<u8>, last: bool },
+    Down {
+        link: u64,
+        seq: u64,
+        #[serde(with = "ostrich_protocol::byte_buf")]
+        part: Vec<u8>,
+        last: bool,
+    },
     /// Owner → gateway: the device's frame limit is now `bytes`.
     Limit { link: u64, seq: u64, bytes: u64 },
     /// Owner → gateway: close the device's socket with this code and reason.
@@ -277,7 +289,10 @@ impl RelayHub {
             metrics: setup.metrics,
         };
         let disconnects = nats.disconnects();
-        let addr = RelayHub::create(|ctx| {
+        // The relay and the sessions it runs for other nodes' devices get a thread of their
+        // own: on the scheduler's, they took the time the scheduler needs.
+        let arbiter = actix::Arbiter::new();
+        let addr = RelayHub::start_in_arbiter(&arbiter.handle(), move |ctx| {
             ctx.add_stream(futures_util::stream::unfold(delivered, |mut rx| async move {
                 rx.recv().await.map(|p| (p, rx))
             }));

@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: runs every benchmark (micro-benchmarks, kernels natively and in wasm,
 //! the swarm simulator, the 2048² matmul through a swarm, hostile sockets, a 10-minute soak,
-//! the kernel choice on a headless-Chromium phone)
+//! the kernel choice on a headless-Chromium phone, cluster mode's gateway hop and failover)
 //! and writes `BENCHMARKS.md`.
 //!
 //! Each part returns a [`Section`]; this module only runs them in order and renders the
@@ -12,6 +12,7 @@ use std::{fmt::Write as _, fs, path::Path, process::Command};
 
 use anyhow::{Context, Result, bail};
 
+mod cluster;
 mod hardening;
 mod kernels;
 mod micro;
@@ -86,6 +87,7 @@ const PARTS: &[(&str, Part)] = &[
     ("soak", hardening::soak),
     ("phone", phone::section),
     ("wasm", user_kernels::section),
+    ("cluster", cluster::section),
 ];
 
 /// The heading of the profiling notes, which stay last.
