@@ -146,6 +146,12 @@ impl SwarmLog {
         }
     }
 
+    /// Removes a forgotten swarm's whole log.
+    pub async fn purge(&self, swarm: SwarmId) -> Result<(), ClusterError> {
+        self.stream.purge().filter(self.settings.log_subject(swarm)).await.map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Stores `bytes` under `name` in the object store.
     pub async fn put_blob(&self, name: &str, bytes: &[u8]) -> Result<(), ClusterError> {
         let mut reader = bytes;

@@ -332,6 +332,10 @@ impl Cluster {
                     owned.last = last;
                 }
                 if forgotten {
+                    // The swarm is gone for good: so is its log.
+                    if let Err(error) = self.log.purge(swarm).await {
+                        log::warn!("swarm {swarm}: cannot purge its log: {error}");
+                    }
                     self.release(swarm).await;
                 }
                 Ok(())
