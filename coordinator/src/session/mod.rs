@@ -247,7 +247,12 @@ impl DeviceSession {
     /// Handles one binary message; `held` is its share of the receive budget, kept until
     /// the scheduler has handled what it carries.
     fn on_frame(&mut self, frame: &[u8], held: Reservation, ctx: &mut Context<Self>) {
-        if let Phase::Relayed { up, .. } = &self.phase {
+        if let Phase::Relayed { up, pass } = &self.phase {
+            if pass.is_some() {
+                // Not admitted yet: nothing but the hello goes to another node, so an
+                // unadmitted peer cannot fill the relay.
+                return self.close(ctx, CloseCode::Policy, "wait for the welcome before sending anything else");
+            }
             self.last_seen = Instant::now();
             up.frame(frame, true);
             return;
