@@ -7,8 +7,8 @@ use std::time::Duration;
 use ostrich_coordinator::Config;
 use ostrich_nats_harness::NatsServer;
 use ostrich_protocol::{
-    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, RunState, Task, TaskKind,
-    TaskOutput, ToCoordinator, ToDevice,
+    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, RunState, ToCoordinator,
+    ToDevice,
 };
 
 use crate::common::*;
@@ -114,20 +114,6 @@ fn metrics(server: &Server) -> String {
 /// Waits until `server`'s `/metrics` has the line `line`.
 async fn poll_metric(server: &Server, line: &str) {
     poll(line, DEADLINE, || metrics(server).lines().any(|l| l == line).then_some(())).await;
-}
-
-fn honest(task: &Task) -> (u64, TaskOutput) {
-    let TaskKind::MatmulTile { rows, k, cols, a, b } = &task.kind else { panic!("a matmul task") };
-    let c = ostrich_kernels::matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize).expect("kernel");
-    (task.id, TaskOutput::MatmulTile { c })
-}
-
-async fn assigned(client: &mut Client, want: usize) -> Vec<Task> {
-    let mut tasks = Vec::new();
-    while tasks.len() < want {
-        tasks.extend(client.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await);
-    }
-    tasks
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,8 @@
 
 use ostrich_nats_harness::NatsServer;
 use ostrich_protocol::{
-    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, Snapshot, Task, TaskKind,
-    TaskOutput, ToCoordinator, ToDevice,
+    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, Snapshot, Task,
+    ToCoordinator, ToDevice,
 };
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -19,20 +19,6 @@ const LEASE_S: &str = "2";
 
 fn node(nats: &NatsServer) -> (std::process::Child, Server) {
     start_binary(&[("OSTRICH_CLUSTER", nats.url()), ("OSTRICH_CLUSTER_LEASE_S", LEASE_S.into())])
-}
-
-fn honest(task: &Task) -> (u64, TaskOutput) {
-    let TaskKind::MatmulTile { rows, k, cols, a, b } = &task.kind else { panic!("a matmul task") };
-    let c = ostrich_kernels::matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize).expect("kernel");
-    (task.id, TaskOutput::MatmulTile { c })
-}
-
-async fn assigned(client: &mut Client, want: usize) -> Vec<Task> {
-    let mut tasks = Vec::new();
-    while tasks.len() < want {
-        tasks.extend(client.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await);
-    }
-    tasks
 }
 
 fn progress(server: &Server, key: &str, job: u64) -> Option<JobProgress> {

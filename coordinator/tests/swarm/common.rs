@@ -301,6 +301,22 @@ pub fn native_worker(server: &Server, token: &str, cores: u32) -> ostrich_worker
     ostrich_worker::spawn(config)
 }
 
+/// The honest output of a matmul task, as a worker returns it.
+pub fn honest(task: &ostrich_protocol::Task) -> (u64, ostrich_protocol::TaskOutput) {
+    let ostrich_protocol::TaskKind::MatmulTile { rows, k, cols, a, b } = &task.kind else { panic!("a matmul task") };
+    let c = ostrich_kernels::matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize).expect("kernel");
+    (task.id, ostrich_protocol::TaskOutput::MatmulTile { c })
+}
+
+/// Waits until `client` has been assigned at least `want` tasks; answers them.
+pub async fn assigned(client: &mut Client, want: usize) -> Vec<ostrich_protocol::Task> {
+    let mut tasks = Vec::new();
+    while tasks.len() < want {
+        tasks.extend(client.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await);
+    }
+    tasks
+}
+
 /// An HTTP GET with the master key.
 #[allow(clippy::result_large_err, reason = "ureq's error type; tests match on it")]
 pub fn get(server: &Server, path: &str, key: &str) -> Result<ureq::Response, ureq::Error> {

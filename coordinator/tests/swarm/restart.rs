@@ -5,20 +5,6 @@ use ostrich_protocol::{
 
 use crate::common::*;
 
-fn honest(task: &Task) -> (u64, TaskOutput) {
-    let TaskKind::MatmulTile { rows, k, cols, a, b } = &task.kind else { panic!("a matmul task") };
-    let c = ostrich_kernels::matmul::matmul_tile(a, b, *rows as usize, *k as usize, *cols as usize).expect("kernel");
-    (task.id, TaskOutput::MatmulTile { c })
-}
-
-async fn assigned(client: &mut Client, want: usize) -> Vec<Task> {
-    let mut tasks = Vec::new();
-    while tasks.len() < want {
-        tasks.extend(client.recv_until(|m| if let ToDevice::Assign { tasks } = m { Some(tasks) } else { None }).await);
-    }
-    tasks
-}
-
 fn progress(server: &Server, key: &str, job: u64) -> JobProgress {
     get(server, &format!("/api/jobs/{job}"), key).expect("status").into_json().expect("progress")
 }
