@@ -1,14 +1,14 @@
 //! Cluster mode end to end, three coordinators sharing one real `nats-server`: a master on
 //! node A, workers joined through nodes B and C with an invite minted on A, a job computed
 //! exactly across the nodes, and the master's controls reaching the workers on every node.
+//! (Failures of nodes and of NATS: `cluster_failover.rs`.)
 
 use std::time::Duration;
 
 use ostrich_coordinator::Config;
 use ostrich_nats_harness::NatsServer;
 use ostrich_protocol::{
-    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, RunState, ToCoordinator,
-    ToDevice,
+    JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, RunState, ToDevice,
 };
 
 use crate::common::*;
@@ -114,69 +114,4 @@ fn metrics(server: &Server) -> String {
 /// Waits until `server`'s `/metrics` has the line `line`.
 async fn poll_metric(server: &Server, line: &str) {
     poll(line, DEADLINE, || metrics(server).lines().any(|l| l == line).then_some(())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_nats_restart_mid_job_loses_nothing_accepted() {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let mut nats = NatsServer::start().expect("nats-server");
-    let (a, b) = (node(&nats), node(&nats));
-    for server in [&a, &b] {
-        wait_healthy(server).await;
-    }
-    let (mut master, _, key) = master(&a).await;
-    let token = invite(&mut master).await.token;
-    let (mut worker, welcome) = raw_worker(&b, &token, 4).await;
-    let (device, credential) = (welcome.device_id, welcome.resume_credential.expect("a credential"));
-    let spec = JobSpec::Matmul(MatmulSpec { m: 16, k: 8, n: 16, tile: 4, source: MatrixSource::Seeded { seed: 3 } });
-    let job = ok(&mut master, MasterCommand::SubmitJob { spec: spec.clone() }).await.expect("a job id");
-    worker.send(&ToCoordinator::WorkRequest { slots: 4 }).await;
-    let first = assigned(&mut worker, 4).await;
-    worker.send(&ToCoordinator::TaskResults { results: first[..3].iter().map(honest).collect() }).await;
-    master
-        .recv_until(|m| match m {
-            ToDevice::JobProgress(p) if p.job_id == job && p.tasks_verified == 3 => Some(()),
-            _ => None,
-        })
-        .await;
-
-    nats.restart().expect("restart nats-server");
-    // B's relay ended with the connection: the worker is told to reconnect, and does,
-    // once the cluster can place it again.
-    assert!(matches!(worker.closed().await, Closed::Frame(Some(_))), "the relayed worker is closed with a reason");
-    let mut worker = poll_until_welcome(&b, device, &credential).await;
-    worker.send(&ToCoordinator::WorkRequest { slots: 16 }).await;
-    let rest = assigned(&mut worker, 13).await;
-    assert_eq!(rest.len(), 13, "the three tiles verified before the restart stay verified");
-    worker.send(&ToCoordinator::TaskResults { results: rest.iter().map(honest).collect() }).await;
-    let done = poll("the job to end", DEADLINE, || {
-        let progress: JobProgress = get(&b, &format!("/api/jobs/{job}"), &key).ok()?.into_json().ok()?;
-        (progress.state != JobState::Running).then_some(progress)
-    })
-    .await;
-    assert_eq!((done.state, done.tasks_verified, done.tasks_total), (JobState::Completed, 16, 16));
-    assert_eq!(download_matmul(&a, &key, job), local_matmul(&spec), "the result is exact");
-}
-
-/// Says hello with a resume credential through `server` until it is welcomed (the cluster
-/// refuses to place a device while NATS is away).
-async fn poll_until_welcome(server: &Server, device: ostrich_protocol::DeviceId, credential: &str) -> Client {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let mut client = Client::connect(server).await;
-        client.device_id = device;
-        let hello = ToCoordinator::Hello {
-            device_id: device,
-            name: "test".into(),
-            capabilities: caps(4),
-            credential: JoinCredential::Resume { credential: credential.to_string() },
-        };
-        client.send(&hello).await;
-        let answer = tokio::time::timeout(DEADLINE, client.next_message()).await;
-        match answer.expect("an answer or a close within the deadline") {
-            Some(ToDevice::Welcome(_)) => return client,
-            other => assert!(tokio::time::Instant::now() < deadline, "never welcomed again: {other:?}"),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }

@@ -1,9 +1,9 @@
-//! Cluster mode when a node dies or stalls: three coordinator processes on one real
-//! `nats-server`, a master on node A (which owns the swarm) and raw workers relayed through
-//! B and C. SIGKILL of A mid-job: another node takes the swarm from its log, the workers and
+//! Cluster mode when a node dies or stalls, or NATS restarts: coordinator processes on one
+//! real `nats-server`, a master on node A (which owns the swarm) and a raw worker relayed
+//! through B. SIGKILL of A mid-job: another node takes the swarm from its log, the worker and
 //! the master's dashboard reconnect, the job completes exactly and no result is counted
 //! twice. SIGSTOP of A past its lease: A's submission after SIGCONT is refused (its epoch is
-//! fenced), and the job is still exact.
+//! fenced), and the job is still exact. A NATS restart mid-job: nothing accepted is lost.
 
 use ostrich_nats_harness::NatsServer;
 use ostrich_protocol::{
@@ -72,16 +72,36 @@ async fn moved(client: &mut Client) {
 /// given (and a late result of the task it held before) until the job ends; answers the
 /// number of tiles it was given.
 async fn finish(server: &Server, started: &Started) -> usize {
-    let mut worker = Client::connect(server).await;
-    worker.device_id = started.worker.device_id;
-    let welcome = worker.hello(caps(4), JoinCredential::Resume { credential: started.credential.clone() }).await;
-    welcome.expect("the credential works on the new owner");
+    let mut worker = welcomed_again(server, started).await;
     worker.send(&ToCoordinator::WorkRequest { slots: 16 }).await;
     let rest = assigned(&mut worker, 13).await;
     // A result for a task the old owner leased is ignored, not counted.
     worker.send(&ToCoordinator::TaskResults { results: vec![honest(&started.leased)] }).await;
     worker.send(&ToCoordinator::TaskResults { results: rest.iter().map(honest).collect() }).await;
     rest.len()
+}
+
+/// Says hello with the worker's resume credential through `server` until it is welcomed
+/// (a node refuses to place a device while NATS is away, and a relayed hello may be lost).
+async fn welcomed_again(server: &Server, started: &Started) -> Client {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut retry = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        retry.tick().await;
+        let mut client = Client::connect(server).await;
+        client.device_id = started.worker.device_id;
+        let hello = ToCoordinator::Hello {
+            device_id: client.device_id,
+            name: "test".into(),
+            capabilities: caps(4),
+            credential: JoinCredential::Resume { credential: started.credential.clone() },
+        };
+        client.send(&hello).await;
+        match within("an answer or a close", client.next_message()).await {
+            Some(ToDevice::Welcome(_)) => return client,
+            other => assert!(tokio::time::Instant::now() < deadline, "never welcomed again: {other:?}"),
+        }
+    }
 }
 
 async fn assert_exact(server: &Server, key: &str, job: u64) {
@@ -161,6 +181,25 @@ async fn an_owner_paused_past_its_lease_is_fenced() {
     assert_exact(&b, &started.key, started.job).await;
     let jobs: Vec<JobProgress> = get(&b, "/api/jobs", &started.key).expect("jobs").into_json().expect("json");
     assert_eq!(jobs.len(), 1, "the job A was asked for after its lease is nowhere: {jobs:?}");
+    for child in [&mut a_child, &mut b_child] {
+        terminate(child, DEADLINE).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_mid_job_loses_nothing_accepted() {
+    let mut nats = NatsServer::start().expect("nats-server");
+    let ((mut a_child, a), (mut b_child, b)) = (node(&nats), node(&nats));
+    for server in [&a, &b] {
+        wait_healthy(server).await;
+    }
+    let mut started = start_job(&a, &b).await;
+    nats.restart().expect("restart nats-server");
+    // B's relay ended with the connection: the worker is told to reconnect, and does once
+    // the cluster can place it again; the three tiles verified before the restart stay.
+    assert!(matches!(started.worker.closed().await, Closed::Frame(Some(_))), "closed with a reason");
+    assert_eq!(finish(&b, &started).await, 13);
+    assert_exact(&b, &started.key, started.job).await;
     for child in [&mut a_child, &mut b_child] {
         terminate(child, DEADLINE).await;
     }

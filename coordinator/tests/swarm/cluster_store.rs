@@ -80,9 +80,10 @@ async fn a_log_reads_back_what_was_committed_and_fences_an_owner_whose_lease_lap
     let taken_at = lease_revision(&a, swarm).await;
     // Four renewals, one every third of the TTL: the lease has outlived its first TTL.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     while lease_revision(&a, swarm).await < taken_at + 4 {
         assert!(tokio::time::Instant::now() < deadline, "A does not renew its lease");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tick.tick().await;
     }
     assert!(matches!(b.adopt(swarm).await.expect("adopt"), Adoption::Theirs(_)), "A's lease was renewed");
 
@@ -157,14 +158,13 @@ async fn lease_revision(cluster: &Cluster, swarm: SwarmId) -> u64 {
 /// Tries to adopt `swarm` every 100 ms until this node owns it.
 async fn poll_adopt(cluster: &Cluster, swarm: SwarmId) -> ostrich_coordinator::durable::Restored {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
+        tick.tick().await;
         match cluster.adopt(swarm).await.expect("adopt") {
             Adoption::Ours(restored) => return restored,
             Adoption::Unknown => panic!("swarm {swarm} has no log"),
-            Adoption::Theirs(_) => {
-                assert!(tokio::time::Instant::now() < deadline, "the lease never expired");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            Adoption::Theirs(_) => assert!(tokio::time::Instant::now() < deadline, "the lease never expired"),
         }
     }
 }
