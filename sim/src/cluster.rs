@@ -33,6 +33,10 @@ pub struct ClusterReport {
     pub gateway_tasks_per_s: f64,
     /// 1 − gateway / owner.
     pub gateway_cost: f64,
+    /// CPU per task of the gateway node and of the NATS server, devices on the gateway, µs.
+    pub gateway_node_cpu_us_per_task: f64,
+    /// See `gateway_node_cpu_us_per_task`.
+    pub nats_cpu_us_per_task: f64,
     /// The lease TTL the nodes ran with, seconds.
     pub lease_s: f64,
     /// Seconds from SIGKILL of the owner to the gateway closing its relayed device.
@@ -61,12 +65,16 @@ pub async fn run(binary: &Path, scenario: &Scenario, lease_s: f64) -> Result<Clu
     let owner_node = node(binary, &nats, lease_s)?;
     let gateway_node = node(binary, &nats, lease_s)?;
     let owner = swarm::run(&owner_node, scenario).await.context("devices on the owner")?;
-    let on_gateway = Scenario { device_url: Some(gateway_node.ws_url()), ..scenario.clone() };
+    let observe = [gateway_node.pid(), nats.pid()].into_iter().flatten().collect();
+    let on_gateway = Scenario { device_url: Some(gateway_node.ws_url()), observe, ..scenario.clone() };
     let gateway = swarm::run(&owner_node, &on_gateway).await.context("devices on a gateway")?;
     let rate = |report: &Report| report.busy.as_ref().map_or(0.0, |b| b.tasks_per_s);
     let (owner_tasks_per_s, gateway_tasks_per_s) = (rate(&owner), rate(&gateway));
+    let observed = gateway.busy.as_ref().map(|b| b.observed_cpu_us_per_task.clone()).unwrap_or_default();
     let (detect_s, failover_s) = failover(owner_node, &gateway_node).await.context("failover")?;
     Ok(ClusterReport {
+        gateway_node_cpu_us_per_task: observed.first().copied().unwrap_or(f64::NAN),
+        nats_cpu_us_per_task: observed.get(1).copied().unwrap_or(f64::NAN),
         gateway_cost: 1.0 - gateway_tasks_per_s / owner_tasks_per_s,
         owner,
         gateway,

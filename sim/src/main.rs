@@ -304,6 +304,7 @@ fn main() -> Result<()> {
                 to_completion: args.to_completion,
                 connect_concurrency: args.connect_concurrency,
                 device_url: None,
+                observe: Vec::new(),
             };
             let report = runtime.block_on(swarm::run(&coordinator, &scenario))?;
             eprintln!("{report:#?}");
@@ -396,6 +397,7 @@ fn main() -> Result<()> {
                 to_completion: false,
                 connect_concurrency: 64,
                 device_url: None,
+                observe: Vec::new(),
             };
             let report = runtime.block_on(cluster::run(&args.spawn, &scenario, args.lease_s))?;
             eprintln!(

@@ -63,6 +63,9 @@ pub struct Scenario {
     /// Where the devices connect, when not to the coordinator the master uses (cluster
     /// mode: another node, which relays them).
     pub device_url: Option<String>,
+    /// Other processes whose CPU per task is measured over the busy window too (cluster
+    /// mode: the gateway node and the NATS server).
+    pub observe: Vec<u32>,
 }
 
 impl Scenario {
@@ -135,6 +138,8 @@ pub struct Busy {
     pub overhead_p50_us: u32,
     /// See `overhead_p50_us`.
     pub overhead_p99_us: u32,
+    /// CPU per verified task, µs, of each process of [`Scenario::observe`].
+    pub observed_cpu_us_per_task: Vec<f64>,
     /// Samples behind the percentiles.
     pub samples: usize,
     /// The job's state at the end of the window.
@@ -415,9 +420,12 @@ pub async fn run(coordinator: &Coordinator, scenario: &Scenario) -> Result<Repor
         })
         .await?;
         record_tx.send_replace(true);
-        let (v0, u0, t0) = (verified(), usage(), Instant::now());
+        let observed = || -> Vec<u64> {
+            scenario.observe.iter().map(|&pid| crate::coordinator::usage(pid).unwrap_or_default().cpu_ns).collect()
+        };
+        let (v0, u0, t0, o0) = (verified(), usage(), Instant::now(), observed());
         let _ = wait_until(window, "the window", || !master.running.load(Ordering::Relaxed)).await;
-        let (v1, u1, t1) = (verified(), usage(), Instant::now());
+        let (v1, u1, t1, o1) = (verified(), usage(), Instant::now(), observed());
         record_tx.send_replace(false);
         let state = {
             let api = api.clone();
@@ -433,6 +441,11 @@ pub async fn run(coordinator: &Coordinator, scenario: &Scenario) -> Result<Repor
             cpu_us_per_task: if verified == 0 { 0.0 } else { cpu_ns / 1000.0 / verified as f64 },
             cpu_cores: cpu_ns / 1e9 / seconds,
             job_state: format!("{state:?}"),
+            observed_cpu_us_per_task: o0
+                .iter()
+                .zip(&o1)
+                .map(|(before, after)| after.saturating_sub(*before) as f64 / 1000.0 / verified.max(1) as f64)
+                .collect(),
             ..Busy::default()
         });
         if scenario.to_completion {

@@ -36,6 +36,7 @@ async fn a_job_survives_sleepers_droppers_and_liars() {
         to_completion: true,
         connect_concurrency: 16,
         device_url: None,
+        observe: Vec::new(),
     };
     let report = swarm::run(&coordinator, &scenario).await.expect("scenario");
     assert_eq!((report.connected, report.connect_failures), (40, 0));
@@ -66,6 +67,7 @@ async fn a_user_kernel_job_is_replicated_until_trusted_and_its_liars_are_quarant
         to_completion: true,
         connect_concurrency: 16,
         device_url: None,
+        observe: Vec::new(),
     };
     let report = swarm::run(&coordinator, &scenario).await.expect("scenario");
     let done = report.completion.as_ref().expect("run to completion");
