@@ -44,6 +44,8 @@ pub struct AppState {
     pub verifier: Host,
     /// Cluster mode: how sessions reach the other nodes.
     pub gateway: Option<crate::session::Gateway>,
+    /// What every device session talks to, and its deadlines.
+    pub peers: crate::session::Peers,
 }
 
 /// An API error: a status and a message, answered as `{"error": "..."}`.
@@ -259,10 +261,7 @@ async fn websocket(
     let (response, socket, _) = actix_ws::handle(&req, empty)?;
     let setup = Setup {
         client,
-        scheduler: state.scheduler.clone(),
-        tokens: state.tokens.clone(),
-        heartbeat_timeout: state.config.heartbeat_timeout(),
-        hello_timeout: state.config.hello_timeout(),
+        peers: state.peers.clone(),
         budget: state.budget.clone(),
         pass,
         shutter: req.conn_data::<ConnectionSocket>().and_then(ConnectionSocket::take),

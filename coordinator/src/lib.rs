@@ -128,17 +128,17 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
     }
     let tokens = tokens.start();
     let budget = limits::ReceiveBudget::new(config.receive_budget());
+    let peers = session::Peers {
+        scheduler: scheduler.clone(),
+        tokens: tokens.clone(),
+        heartbeat_timeout: config.heartbeat_timeout(),
+        hello_timeout: config.hello_timeout(),
+    };
     let leaving = cluster.clone();
     let gateway = match cluster {
         Some(cluster) => {
-            let hub = cluster::relay::HubSetup {
-                scheduler: scheduler.clone(),
-                tokens: tokens.clone(),
-                budget: budget.clone(),
-                heartbeat_timeout: config.heartbeat_timeout(),
-                hello_timeout: config.hello_timeout(),
-                metrics: metrics.clone(),
-            };
+            let hub =
+                cluster::relay::HubSetup { peers: peers.clone(), budget: budget.clone(), metrics: metrics.clone() };
             let router = cluster::route::Router::new(cluster.clone(), scheduler.clone());
             // API calls relayed from other nodes are answered by this server on loopback.
             let mut local = listener.local_addr()?;
@@ -164,6 +164,7 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
         unadmitted: limits::UnadmittedGate::new(config.unadmitted_per_address),
         verifier: ostrich_wasm::Host::verifier().map_err(std::io::Error::other)?,
         gateway,
+        peers,
     };
     let drain = state.scheduler.clone();
     let mut server =

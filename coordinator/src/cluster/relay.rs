@@ -35,9 +35,7 @@ use super::{lease::Holder, store::Cluster};
 use crate::{
     limits::{FrameLimit, ReceiveBudget},
     metrics::Metrics,
-    scheduler::Scheduler,
-    session::{DeviceSession, Inbound, Outbound, ReadError, RelayedSetup},
-    tokens::TokenAuthority,
+    session::{DeviceSession, Inbound, Outbound, Peers, ReadError, RelayedSetup},
 };
 
 /// Close code 1012, "service restart": the device reconnects.
@@ -224,26 +222,17 @@ pub struct RelayHub {
     next_link: u64,
     gateway: HashMap<u64, GatewayLink>,
     owner: HashMap<(Arc<str>, u64), OwnerLink>,
-    scheduler: Addr<Scheduler>,
-    tokens: Addr<TokenAuthority>,
+    peers: Peers,
     budget: ReceiveBudget,
-    heartbeat_timeout: Duration,
-    hello_timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
 /// What the hub needs to run owner-side sessions.
 pub struct HubSetup {
-    /// The scheduler.
-    pub scheduler: Addr<Scheduler>,
-    /// The token authority.
-    pub tokens: Addr<TokenAuthority>,
+    /// What the sessions talk to, and their deadlines.
+    pub peers: Peers,
     /// The receive budget.
     pub budget: ReceiveBudget,
-    /// Silence after which a session is closed.
-    pub heartbeat_timeout: Duration,
-    /// Time a session has to be admitted.
-    pub hello_timeout: Duration,
     /// Where the relay's figures go.
     pub metrics: Arc<Metrics>,
 }
@@ -281,11 +270,8 @@ impl RelayHub {
             next_link: 1,
             gateway: HashMap::new(),
             owner: HashMap::new(),
-            scheduler: setup.scheduler,
-            tokens: setup.tokens,
+            peers: setup.peers,
             budget: setup.budget,
-            heartbeat_timeout: setup.heartbeat_timeout,
-            hello_timeout: setup.hello_timeout,
             metrics: setup.metrics,
         };
         let disconnects = nats.disconnects();
@@ -402,14 +388,7 @@ impl RelayHub {
     ) {
         let (inbound, stream) = mpsc::unbounded_channel();
         let limit = FrameLimit::unadmitted();
-        let setup = RelayedSetup {
-            client,
-            scheduler: self.scheduler.clone(),
-            tokens: self.tokens.clone(),
-            heartbeat_timeout: self.heartbeat_timeout,
-            hello_timeout: self.hello_timeout,
-            limit: limit.clone(),
-        };
+        let setup = RelayedSetup { client, peers: self.peers.clone(), limit: limit.clone() };
         let (down, hub, to) =
             (LinkSender::new(self.outbox.clone(), gateway.clone(), link), ctx.address(), gateway.clone());
         let writer = move |write: RelayWrite| match write {

@@ -97,18 +97,25 @@ pub struct Gateway {
     pub outbox: Outbox,
 }
 
-/// What a session run for another node's socket needs (cluster mode, owner side).
-pub struct RelayedSetup {
-    /// The device's address, as its gateway saw it.
-    pub client: IpAddr,
+/// What every session talks to, and its deadlines: the same for all sessions of a node.
+#[derive(Clone)]
+pub struct Peers {
     /// The scheduler actor.
     pub scheduler: Addr<Scheduler>,
     /// The token authority actor.
     pub tokens: Addr<TokenAuthority>,
-    /// Silence after which the session is closed.
+    /// Silence after which an admitted session is closed.
     pub heartbeat_timeout: Duration,
-    /// Time the session has to be admitted.
+    /// Time a new session has to be admitted.
     pub hello_timeout: Duration,
+}
+
+/// What a session run for another node's socket needs (cluster mode, owner side).
+pub struct RelayedSetup {
+    /// The device's address, as its gateway saw it.
+    pub client: IpAddr,
+    /// The actors and deadlines.
+    pub peers: Peers,
     /// Its frame limit, also checked by the relay.
     pub limit: FrameLimit,
 }
@@ -117,14 +124,8 @@ pub struct RelayedSetup {
 pub struct Setup {
     /// The client's address.
     pub client: IpAddr,
-    /// The scheduler actor.
-    pub scheduler: Addr<Scheduler>,
-    /// The token authority actor.
-    pub tokens: Addr<TokenAuthority>,
-    /// Silence after which an admitted session is closed.
-    pub heartbeat_timeout: Duration,
-    /// Time a new socket has to be admitted.
-    pub hello_timeout: Duration,
+    /// The actors and deadlines.
+    pub peers: Peers,
     /// The global receive budget.
     pub budget: ReceiveBudget,
     /// This socket's place among its address's unadmitted sockets.
@@ -161,26 +162,13 @@ impl DeviceSession {
     pub fn start(socket: actix_ws::Session, payload: actix_web::dev::Payload, setup: Setup) {
         let limit = FrameLimit::unadmitted();
         let stream = FrameReader::new(payload, limit.clone(), setup.budget);
-        let (writer, frames) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        actix_web::rt::spawn(write_frames(socket, frames, queued.clone()));
+        let phase = Phase::AwaitingHello { _pass: Some(setup.pass), shutter: setup.shutter };
+        let (mut session, frames) = Self::new(setup.client, setup.peers, limit, phase);
+        session.gateway = setup.gateway;
+        actix_web::rt::spawn(write_frames(socket, frames, session.queued.clone()));
         DeviceSession::create(|ctx| {
             ctx.add_stream(stream);
-            DeviceSession {
-                id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
-                client: setup.client,
-                writer,
-                queued,
-                scheduler: setup.scheduler,
-                tokens: setup.tokens,
-                phase: Phase::AwaitingHello { _pass: Some(setup.pass), shutter: setup.shutter },
-                limit,
-                last_seen: Instant::now(),
-                heartbeat_timeout: setup.heartbeat_timeout,
-                hello_timeout: setup.hello_timeout,
-                gateway: setup.gateway,
-                relayed: false,
-            }
+            session
         });
     }
 
@@ -191,27 +179,35 @@ impl DeviceSession {
         relay: Box<dyn Fn(RelayWrite) + Send>,
         setup: RelayedSetup,
     ) {
-        let (writer, frames) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        actix_web::rt::spawn(relay_frames(relay, frames, queued.clone()));
+        let phase = Phase::AwaitingHello { _pass: None, shutter: None };
+        let (mut session, frames) = Self::new(setup.client, setup.peers, setup.limit, phase);
+        session.relayed = true;
+        actix_web::rt::spawn(relay_frames(relay, frames, session.queued.clone()));
         DeviceSession::create(|ctx| {
             ctx.add_stream(stream);
-            DeviceSession {
-                id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
-                client: setup.client,
-                writer,
-                queued,
-                scheduler: setup.scheduler,
-                tokens: setup.tokens,
-                phase: Phase::AwaitingHello { _pass: None, shutter: None },
-                limit: setup.limit,
-                last_seen: Instant::now(),
-                heartbeat_timeout: setup.heartbeat_timeout,
-                hello_timeout: setup.hello_timeout,
-                gateway: None,
-                relayed: true,
-            }
+            session
         });
+    }
+
+    /// A session not yet started, and the frames its writer is to send.
+    fn new(client: IpAddr, peers: Peers, limit: FrameLimit, phase: Phase) -> (Self, mpsc::UnboundedReceiver<Write>) {
+        let (writer, frames) = mpsc::unbounded_channel();
+        let session = DeviceSession {
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            client,
+            writer,
+            queued: Arc::new(AtomicUsize::new(0)),
+            scheduler: peers.scheduler,
+            tokens: peers.tokens,
+            phase,
+            limit,
+            last_seen: Instant::now(),
+            heartbeat_timeout: peers.heartbeat_timeout,
+            hello_timeout: peers.hello_timeout,
+            gateway: None,
+            relayed: false,
+        };
+        (session, frames)
     }
 
     fn send(&self, message: &ToDevice) {
