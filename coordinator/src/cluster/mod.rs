@@ -14,6 +14,8 @@
 //! - [`route`] — where a hello goes: here, to the owner, or here after taking the swarm.
 //! - [`relay`] — a gateway's devices talking to their swarm's owner over NATS.
 //! - [`api`] — the HTTP API through any node: a call for another node's swarm goes there.
+//! - [`quota`] — limits that hold cluster-wide: counts against an address told to every
+//!   node, and each swarm's invite record in the invite bucket.
 //!
 //! What lives where in NATS (`ostrich` is the default prefix):
 //!
@@ -22,13 +24,15 @@
 //! | `OSTRICH_LOG` | stream, subjects `ostrich.log.*` | one subject per swarm: its log |
 //! | `ostrich-leases` | KV, history 1, `max_age` = lease TTL | swarm → owning node |
 //! | `ostrich-index` | KV | hash of a master key or resume credential → swarm |
-//! | `ostrich-invites` | KV, `max_age` = invite TTL | hash of an invite code → swarm, expiry |
+//! | `ostrich-invites` | KV, `max_age` = invite TTL | hash of an invite code → swarm, expiry; `swarm.<id>` → the swarm's invites and mints |
+//! | `ostrich.limits` | subject | failed joins and swarm creations per address, told to every node |
 //! | `ostrich-blobs` | object store | log entries too large for one message |
 
 pub mod api;
 pub mod lease;
 pub mod log;
 pub mod nats;
+pub mod quota;
 pub mod relay;
 pub mod route;
 pub mod store;

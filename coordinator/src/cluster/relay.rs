@@ -12,7 +12,10 @@
 //!
 //! The gateway watches the leases of the swarms it relays: when one moves (its owner died
 //! and another node took it), the gateway closes those sockets with code 1012, and the
-//! devices reconnect and are placed again.
+//! devices reconnect and are placed again. Two nodes with links between them tell each other
+//! they are alive every second; an owner that hears nothing from a gateway for
+//! [`SILENCE`] ends the sessions it ran for it (their tasks go to other devices at once, not
+//! after the heartbeat timeout), and a gateway does the same for a silent owner.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -21,7 +24,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use actix::prelude::*;
@@ -44,8 +47,13 @@ const RESTART: u16 = 1012;
 pub const PART_BYTES: usize = 256 * 1024;
 /// A packet is published once it holds this many bytes of parts.
 const PACKET_BYTES: usize = 768 * 1024;
-/// How often a gateway checks that the swarms it relays have not moved.
+/// While busy, a node publishes relay packets at most this often.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(1);
+/// How often a gateway checks that the swarms it relays have not moved, and how often a
+/// node tells the nodes it has links with that it is alive.
 const OWNER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// A node that has not been heard from for this long is taken for dead: the links with it end.
+pub const SILENCE: Duration = Duration::from_secs(5);
 
 /// One message between nodes about one relayed connection. `link` numbers a connection at
 /// its gateway.
@@ -76,6 +84,8 @@ enum Relay {
     Limit { link: u64, seq: u64, bytes: u64 },
     /// Owner → gateway: close the device's socket with this code and reason.
     Close { link: u64, code: u16, reason: String },
+    /// Either way: the sender is alive (sent every second to each node it has links with).
+    Alive,
 }
 
 /// What one NATS message between two nodes carries.
@@ -148,14 +158,22 @@ fn subject(prefix: &str, node: &str) -> String {
     format!("{prefix}.relay.{node}")
 }
 
-/// Publishes queued relay messages, batched by destination.
+/// Publishes queued relay messages, batched by destination. A message that finds the sender
+/// idle goes at once; while busy, the sender publishes at most once per [`FLUSH_INTERVAL`],
+/// so that under load one NATS message carries many frames (each message costs the NATS
+/// server and both nodes about the same whatever it holds).
 async fn send_packets(
     client: async_nats::Client,
     prefix: String,
     from: String,
     mut queue: mpsc::UnboundedReceiver<(Arc<str>, Relay)>,
 ) {
+    let mut flushed = tokio::time::Instant::now() - FLUSH_INTERVAL;
     while let Some(first) = queue.recv().await {
+        let due = flushed + FLUSH_INTERVAL;
+        if due > tokio::time::Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
         let mut packets: HashMap<Arc<str>, (Vec<Relay>, usize)> = HashMap::new();
         let mut next = Some(first);
         while let Some((node, relay)) = next {
@@ -180,6 +198,7 @@ async fn send_packets(
                 publish(&client, &prefix, &from, &node, relays).await;
             }
         }
+        flushed = tokio::time::Instant::now();
     }
 }
 
@@ -222,6 +241,8 @@ pub struct RelayHub {
     next_link: u64,
     gateway: HashMap<u64, GatewayLink>,
     owner: HashMap<(Arc<str>, u64), OwnerLink>,
+    /// When each node this one has links with was last heard from.
+    heard: HashMap<Arc<str>, Instant>,
     peers: Peers,
     budget: ReceiveBudget,
     metrics: Arc<Metrics>,
@@ -270,6 +291,7 @@ impl RelayHub {
             next_link: 1,
             gateway: HashMap::new(),
             owner: HashMap::new(),
+            heard: HashMap::new(),
             peers: setup.peers,
             budget: setup.budget,
             metrics: setup.metrics,
@@ -353,7 +375,48 @@ impl RelayHub {
                     gated.session.do_send(Outbound::Relayed { code, reason });
                 }
             }
+            Relay::Alive => {}
         }
+    }
+
+    /// The nodes this one has links with.
+    fn linked_nodes(&self) -> HashSet<Arc<str>> {
+        let owners = self.gateway.values().map(|gated| gated.owner.clone());
+        owners.chain(self.owner.keys().map(|(gateway, _)| gateway.clone())).collect()
+    }
+
+    /// Tells each linked node this one is alive, and ends the links with nodes silent for
+    /// [`SILENCE`].
+    fn keep_alive(&mut self) {
+        let linked = self.linked_nodes();
+        self.heard.retain(|node, _| linked.contains(node));
+        let now = Instant::now();
+        for node in linked {
+            self.outbox.send(&node, Relay::Alive);
+            let heard = *self.heard.entry(node.clone()).or_insert(now);
+            if now.duration_since(heard) > SILENCE {
+                self.node_silent(&node);
+            }
+        }
+    }
+
+    /// Ends every link with `node`, which has not been heard from for [`SILENCE`].
+    fn node_silent(&mut self, node: &Arc<str>) {
+        log::warn!("relay: nothing heard from node {node} for {SILENCE:?}; ending its links");
+        let gated: Vec<u64> = self.gateway.iter().filter(|(_, g)| g.owner == *node).map(|(link, _)| *link).collect();
+        for link in gated {
+            if let Some(gated) = self.gateway.remove(&link) {
+                let reason = "the swarm's node stopped answering; reconnect".to_string();
+                gated.session.do_send(Outbound::Relayed { code: RESTART, reason });
+            }
+        }
+        let owned: Vec<(Arc<str>, u64)> = self.owner.keys().filter(|(gateway, _)| gateway == node).cloned().collect();
+        for key in owned {
+            if let Some(owned) = self.owner.remove(&key) {
+                let _ = owned.inbound.send(Ok(Inbound::Close));
+            }
+        }
+        self.heard.remove(node);
     }
 
     /// A message from the device to the owner was lost: both ends close, and the device
@@ -453,6 +516,7 @@ impl Actor for RelayHub {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(OWNER_CHECK_INTERVAL, |this, ctx| {
+            this.keep_alive();
             this.metrics.set_relayed(this.gateway.len(), this.owner.len());
             this.check_owners(ctx);
         });
@@ -462,6 +526,7 @@ impl Actor for RelayHub {
 impl StreamHandler<Packet> for RelayHub {
     fn handle(&mut self, packet: Packet, ctx: &mut Self::Context) {
         let from: Arc<str> = packet.from.into();
+        self.heard.insert(from.clone(), Instant::now());
         for relay in packet.relays {
             self.on_relay(&from, relay, ctx);
         }
@@ -515,6 +580,8 @@ impl Handler<OpenLink> for RelayHub {
         let link = self.next_link;
         self.next_link += 1;
         self.outbox.send(&msg.owner, Relay::Open { link, client: msg.client, swarm: msg.swarm });
+        // A first link with a node: its silence counts from now.
+        self.heard.entry(msg.owner.clone()).or_insert_with(Instant::now);
         let up = LinkSender::new(self.outbox.clone(), msg.owner.clone(), link);
         up.frame(&msg.hello, true);
         let gated = GatewayLink {

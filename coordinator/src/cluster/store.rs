@@ -241,11 +241,16 @@ impl Cluster {
         }))
     }
 
-    /// Forgets a revoked invite on every node.
-    pub async fn delete_invite(&self, token: &str) -> Result<(), ClusterError> {
-        let (invites, key) = (self.invites.clone(), index_key(token));
+    /// Forgets a revoked invite on every node, by its key ([`crate::tokens::code_key`]).
+    pub async fn delete_invite_key(&self, key: &str) -> Result<(), ClusterError> {
+        let (invites, key) = (self.invites.clone(), key.to_string());
         self.nats.run(async move { invites.purge(key).await }).await?.map_err(unavailable)?;
         Ok(())
+    }
+
+    /// The invite bucket.
+    pub(super) fn invite_bucket(&self) -> &kv::Store {
+        &self.invites
     }
 
     /// Renews every owned lease three times per TTL, on the NATS runtime. A lease another
@@ -349,9 +354,9 @@ impl Cluster {
     }
 }
 
-/// The index key of a master key or resume credential: its SHA-256, so the index never
-/// holds a secret.
-fn index_key(secret: &str) -> String {
+/// The index key of a master key, resume credential or invite code: its SHA-256, so
+/// neither the index nor the invite bucket holds a secret.
+pub(crate) fn index_key(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -35,7 +35,7 @@ use crate::{
     },
     limits::{FrameLimit, ReceiveBudget, Reservation, UnadmittedPass},
     scheduler::{Admission, Command, DeviceEvent, Disconnected, MasterOf, Register, Scheduler, SessionId},
-    tokens::{Admit, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
+    tokens::{Admit, CheckClient, JoinFailed, Mint, Revoke, TokenAuthority, TokenError},
 };
 
 /// Bytes queued for a client that does not read before its session is closed.
@@ -388,8 +388,15 @@ impl DeviceSession {
         capabilities: ostrich_protocol::Capabilities,
         credential: JoinCredential,
     ) {
-        let router = gateway.router.clone();
-        let placing = async move { router.place(&credential).await.map(|placement| (placement, credential)) };
+        let (router, tokens, client) = (gateway.router.clone(), self.tokens.clone(), self.client);
+        let placing = async move {
+            // An address past its failed-join limit (counted on every node) costs no lookup.
+            if let Ok(Err(code)) = tokens.send(CheckClient { client }).await {
+                return Err(Unplaced::Refused(code));
+            }
+            let placement = router.place(&credential).await.map_err(Unplaced::Cluster)?;
+            Ok((placement, credential))
+        };
         ctx.wait(placing.into_actor(self).then(move |placed, this, ctx| {
             let opened = match placed {
                 Ok((Placement::Here, credential)) => {
@@ -407,7 +414,11 @@ impl DeviceSession {
                     };
                     Some(gateway.hub.send(open))
                 }
-                Err(error) => {
+                Err(Unplaced::Refused(code)) => {
+                    this.reject(ctx, code, reject_message(code));
+                    None
+                }
+                Err(Unplaced::Cluster(error)) => {
                     this.close(
                         ctx,
                         CloseCode::Again,
@@ -465,6 +476,14 @@ impl DeviceSession {
             this.send(&message);
         }));
     }
+}
+
+/// Why a gateway did not place a hello.
+enum Unplaced {
+    /// The address is past its failed-join limit.
+    Refused(RejectCode),
+    /// NATS did not answer.
+    Cluster(crate::cluster::ClusterError),
 }
 
 /// What a person is told when a join is refused before it reaches the scheduler.

@@ -8,15 +8,19 @@ use std::time::Duration;
 use ostrich_coordinator::Config;
 use ostrich_nats_harness::NatsServer;
 use ostrich_protocol::{
-    JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, RunState, ToDevice,
+    JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, RejectCode, RunState, ToDevice,
 };
 
 use crate::common::*;
 
+/// The configuration of a node of the cluster on `nats`.
+fn config(nats: &NatsServer) -> Config {
+    Config { cluster: Some(nats.url()), cluster_lease_s: 3.0, ..Config::default() }
+}
+
 /// A node of the cluster on `nats`.
 pub fn node(nats: &NatsServer) -> Server {
-    let config = Config { cluster: Some(nats.url()), cluster_lease_s: 3.0, ..Config::default() };
-    Server::start(config)
+    Server::start(config(nats))
 }
 
 async fn ok(master: &mut Client, command: MasterCommand) -> Option<u64> {
@@ -105,6 +109,50 @@ async fn a_master_on_one_node_runs_workers_on_two_others() {
         })
         .await;
     assert!(!invite.token.is_empty(), "commands through C reach the owner");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_limits_hold_on_every_node() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let nats = NatsServer::start().expect("nats-server");
+    let limited = || Server::start(Config { failed_joins_per_minute: 3, swarms_per_minute: 3, ..config(&nats) });
+    let (a, b, c) = (limited(), limited(), limited());
+    for server in [&a, &b, &c] {
+        wait_healthy(server).await;
+    }
+    // This address creates its three swarms for the minute: one through B, two through A.
+    let (mut owner, _, _) = master(&b).await;
+    let token = invite(&mut owner).await.token;
+    master(&a).await;
+    master(&a).await;
+    // C created none itself, yet refuses a fourth (one may slip through while A's news is
+    // on its way; without the news C would create three).
+    let mut created_on_c = 0;
+    loop {
+        match Client::join(&c, caps(1), JoinCredential::Master { key: None }).await.1 {
+            Ok(_) => created_on_c += 1,
+            Err(code) => break assert_eq!(code, RejectCode::RateLimited),
+        }
+        assert!(created_on_c <= 1, "C let the address create {created_on_c} more swarms");
+    }
+
+    // Three failed joins through A: C then refuses the address even a good code of B's swarm
+    // (without the news, C and B would admit it, as neither saw a failure).
+    for _ in 0..3 {
+        let refused = Client::join(&a, caps(1), JoinCredential::Invite { token: "ZZZZZZZZ".into() }).await.1;
+        assert_eq!(refused.err(), Some(RejectCode::InvalidCode));
+    }
+    within("C to refuse the address", async {
+        let mut retry = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            retry.tick().await;
+            let joined = Client::join(&c, caps(1), JoinCredential::Invite { token: token.clone() }).await.1;
+            if joined.err() == Some(RejectCode::RateLimited) {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 fn metrics(server: &Server) -> String {

@@ -4,11 +4,13 @@
 //! the master's dashboard reconnect, the job completes exactly and no result is counted
 //! twice. SIGSTOP of A past its lease: A's submission after SIGCONT is refused (its epoch is
 //! fenced), and the job is still exact. A NATS restart mid-job: nothing accepted is lost.
+//! SIGKILL of the gateway: the owner ends its relayed sessions without waiting for their
+//! heartbeat timeout.
 
 use ostrich_nats_harness::NatsServer;
 use ostrich_protocol::{
-    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, Snapshot, Task,
-    ToCoordinator, ToDevice,
+    CommandErrorCode, JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource,
+    RejectCode, Snapshot, Task, ToCoordinator, ToDevice,
 };
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -18,8 +20,16 @@ use crate::common::*;
 const LEASE_S: &str = "2";
 
 fn node(nats: &NatsServer) -> (std::process::Child, Server) {
-    start_binary(&[("OSTRICH_CLUSTER", nats.url()), ("OSTRICH_CLUSTER_LEASE_S", LEASE_S.into())])
+    let env = [
+        ("OSTRICH_CLUSTER", nats.url()),
+        ("OSTRICH_CLUSTER_LEASE_S", LEASE_S.into()),
+        ("OSTRICH_MAX_INVITES", INVITES.to_string()),
+    ];
+    start_binary(&env)
 }
+
+/// Unexpired invites a swarm may hold in these tests.
+const INVITES: usize = 2;
 
 fn progress(server: &Server, key: &str, job: u64) -> Option<JobProgress> {
     get(server, &format!("/api/jobs/{job}"), key).ok()?.into_json().ok()
@@ -34,6 +44,8 @@ fn spec() -> JobSpec {
 struct Started {
     master: Client,
     key: String,
+    /// The invite the owner minted.
+    token: String,
     job: u64,
     worker: Client,
     credential: String,
@@ -57,7 +69,7 @@ async fn start_job(a: &Server, b: &Server) -> Started {
             _ => None,
         })
         .await;
-    Started { master, key, job, worker, credential, leased: first[3].clone() }
+    Started { master, key, token, job, worker, credential, leased: first[3].clone() }
 }
 
 /// Waits for the gateway to close a relayed socket because the swarm moved (code 1012).
@@ -139,10 +151,46 @@ async fn a_killed_owner_loses_nothing_another_node_takes_the_swarm() {
         })
         .await;
     assert!(shown.tasks_verified >= 3, "{shown:?}");
+
+    // The swarm's invite quota came along: A's code is still counted, so one more fits;
+    // and A's code can be revoked on the new owner, which frees its place.
+    for _ in 1..INVITES {
+        invite(&mut dashboard).await;
+    }
+    dashboard.command(MasterCommand::CreateInvite).await;
+    let refused = dashboard.recv_until(|m| if let ToDevice::CommandError { code, .. } = m { Some(code) } else { None });
+    assert_eq!(refused.await, CommandErrorCode::QuotaExceeded);
+    dashboard.command(MasterCommand::RevokeInvite { token: started.token.clone() }).await;
+    dashboard.recv_until(|m| matches!(m, ToDevice::CommandOk { .. }).then_some(())).await;
+    let revoked = Client::join(&c, caps(1), JoinCredential::Invite { token: started.token.clone() }).await.1;
+    assert_eq!(revoked.err(), Some(RejectCode::InvalidCode), "A's code was revoked everywhere");
+    invite(&mut dashboard).await;
+
     assert_exact(&c, &started.key, started.job).await;
     for child in [&mut b_child, &mut c_child] {
         terminate(child, DEADLINE).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gateway_frees_its_devices_tasks_at_once() {
+    let nats = NatsServer::start().expect("nats-server");
+    let ((mut a_child, a), (mut b_child, b)) = (node(&nats), node(&nats));
+    for server in [&a, &b] {
+        wait_healthy(server).await;
+    }
+    let started = start_job(&a, &b).await;
+    b_child.kill().expect("SIGKILL the gateway");
+    b_child.wait().expect("killed");
+    // A hears nothing from B and ends the session it ran for B's worker, well before the
+    // worker's 60 s heartbeat timeout: the tile it held goes to a worker on A at once.
+    let (mut worker, _) = raw_worker(&a, &started.token, 4).await;
+    worker.send(&ToCoordinator::WorkRequest { slots: 16 }).await;
+    let rest = assigned(&mut worker, 13).await;
+    assert!(rest.iter().any(|task| task.id == started.leased.id), "the held tile is dispatched again");
+    worker.send(&ToCoordinator::TaskResults { results: rest.iter().map(honest).collect() }).await;
+    assert_exact(&a, &started.key, started.job).await;
+    terminate(&mut a_child, DEADLINE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

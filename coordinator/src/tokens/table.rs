@@ -1,7 +1,7 @@
-//! The token authority: the only code that mints, revokes and redeems invite codes, and the
-//! keeper of the failed-join limiter. Sessions ask it to admit a hello; the HTTP API and
-//! master sessions ask it to mint and revoke. The decisions live in [`TokenTable`], which
-//! unit tests drive without an actor system.
+//! The token table: invite codes by the hash of the code, minting quotas per swarm, and
+//! failed joins and swarm creations per client address, each counted over the last minute.
+//! No actor and no clock of its own: the [`super::TokenAuthority`] passes `now`, and unit
+//! tests drive it directly.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -9,40 +9,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix::prelude::*;
-use ostrich_protocol::{Invite, RejectCode, SwarmId};
-
-use crate::cluster::store::Cluster;
+use ostrich_protocol::{RejectCode, SwarmId};
 use rand::{Rng, TryRngCore, rngs::OsRng};
+
+use super::TokenError;
+use crate::cluster::quota::SwarmInvites;
 
 /// Crockford base32: no I, L, O or U, so a code read aloud or typed on a phone is unambiguous.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters in a code: 8 × 5 = 40 bits from the OS CSPRNG.
 pub const TOKEN_LEN: usize = 8;
 /// The window of the minting and failed-join limits.
-const WINDOW: Duration = Duration::from_secs(60);
+pub(super) const WINDOW: Duration = Duration::from_secs(60);
 /// How long an expired code is remembered, so a late join is told "expired", not "invalid".
 const EXPIRED_MEMORY: Duration = Duration::from_secs(3600);
-
-/// Why a mint or revoke was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    /// The swarm minted its quota for this minute.
-    #[error("at most {0} invites per minute")]
-    RateLimited(u32),
-    /// The swarm holds as many unexpired invites as it may.
-    #[error("the swarm already has {0} unexpired invites, its limit; revoke one or wait for one to expire")]
-    Quota(u32),
-    /// The code is not one of the swarm's.
-    #[error("no such invite in this swarm")]
-    NotFound,
-    /// The operating system's random source failed.
-    #[error("random source unavailable")]
-    Entropy,
-    /// Cluster mode: the invite could not be shared with the other nodes.
-    #[error("the cluster store is unavailable: {0}")]
-    Unavailable(String),
-}
 
 struct Entry {
     swarm: SwarmId,
@@ -67,6 +47,7 @@ pub struct TokenLimits {
 /// Invite codes, minting quotas, failed-join counts and swarm creations per address.
 pub struct TokenTable {
     limits: TokenLimits,
+    /// By [`code_key`]: the table never holds a usable code.
     tokens: HashMap<String, Entry>,
     mints: HashMap<SwarmId, VecDeque<Instant>>,
     failures: HashMap<IpAddr, VecDeque<Instant>>,
@@ -106,34 +87,74 @@ impl TokenTable {
         if recent.len() >= mint_limit as usize {
             return Err(TokenError::RateLimited(mint_limit));
         }
-        let token = loop {
+        let (token, key) = loop {
             let candidate = random_token()?;
-            if !self.tokens.contains_key(&candidate) {
-                break candidate;
+            let key = code_key(&candidate);
+            if !self.tokens.contains_key(&key) {
+                break (candidate, key);
             }
         };
         recent.push_back(now);
         let ttl = self.limits.ttl;
-        self.tokens.insert(token.clone(), Entry { swarm, expires: now + ttl });
+        self.tokens.insert(key, Entry { swarm, expires: now + ttl });
         Ok((token, ttl))
     }
 
-    /// Whether this table holds `token` (normalised).
+    /// Whether this table holds `token`.
     pub fn knows(&self, token: &str) -> bool {
-        self.tokens.contains_key(token)
+        self.tokens.contains_key(&code_key(token))
     }
 
-    /// Takes in an invite minted by another node (cluster mode), valid until `expires`.
-    pub fn import(&mut self, token: String, swarm: SwarmId, expires: Instant) {
-        self.tokens.entry(token).or_insert(Entry { swarm, expires });
+    /// Takes in an invite minted by another node (cluster mode) by its [`code_key`], valid
+    /// until `expires`.
+    pub fn import(&mut self, key: String, swarm: SwarmId, expires: Instant) {
+        self.tokens.entry(key).or_insert(Entry { swarm, expires });
+    }
+
+    /// What the cluster keeps of `swarm`'s invites and mints (times in Unix ms; `now_ms` is
+    /// `now` on that clock).
+    pub fn export(&self, swarm: SwarmId, now: Instant, now_ms: u64) -> SwarmInvites {
+        let to_ms = |at: Instant| match at.checked_duration_since(now) {
+            Some(ahead) => now_ms.saturating_add(ahead.as_millis() as u64),
+            None => now_ms.saturating_sub(now.duration_since(at).as_millis() as u64),
+        };
+        let mut invites: Vec<(String, u64)> = self
+            .tokens
+            .iter()
+            .filter(|(_, entry)| entry.swarm == swarm && entry.expires > now)
+            .map(|(key, entry)| (key.clone(), to_ms(entry.expires)))
+            .collect();
+        invites.sort();
+        let minted_ms = self.mints.get(&swarm).into_iter().flatten().map(|at| to_ms(*at)).collect();
+        SwarmInvites { invites, minted_ms }
+    }
+
+    /// Replaces what this table knows of `swarm`'s invites and mints with the cluster's
+    /// record of them (a node that took the swarm over goes on from its counts).
+    pub fn restore(&mut self, swarm: SwarmId, record: &SwarmInvites, now: Instant, now_ms: u64) {
+        let from_ms = |ms: u64| match ms.checked_sub(now_ms) {
+            Some(ahead) => now + Duration::from_millis(ahead),
+            None => now.checked_sub(Duration::from_millis(now_ms - ms)).unwrap_or(now),
+        };
+        self.tokens.retain(|_, entry| entry.swarm != swarm || entry.expires <= now);
+        for (key, expires_ms) in &record.invites {
+            let expires = from_ms(*expires_ms);
+            if expires > now {
+                self.tokens.insert(key.clone(), Entry { swarm, expires });
+            }
+        }
+        let mut recent: VecDeque<Instant> = record.minted_ms.iter().map(|ms| from_ms(*ms)).collect();
+        recent.make_contiguous().sort();
+        prune(&mut recent, now);
+        self.mints.insert(swarm, recent);
     }
 
     /// Revokes one of `swarm`'s codes.
     pub fn revoke(&mut self, swarm: SwarmId, token: &str) -> Result<(), TokenError> {
-        let token = normalize(token);
-        match self.tokens.get(&token) {
+        let key = code_key(token);
+        match self.tokens.get(&key) {
             Some(entry) if entry.swarm == swarm => {
-                self.tokens.remove(&token);
+                self.tokens.remove(&key);
                 Ok(())
             }
             _ => Err(TokenError::NotFound),
@@ -172,11 +193,16 @@ impl TokenTable {
         self.failures.entry(client).or_default().push_back(now);
     }
 
+    /// Counts a swarm another node created for a client address.
+    pub fn record_creation(&mut self, client: IpAddr, now: Instant) {
+        self.creations.entry(client).or_default().push_back(now);
+    }
+
     /// Redeems a code for the swarm it belongs to. Codes stay valid for many joins until
     /// they expire or are revoked: a room of phones scans the same QR code.
     pub fn redeem(&mut self, client: IpAddr, token: &str, now: Instant) -> Result<SwarmId, RejectCode> {
         self.check_client(client, now)?;
-        let outcome = match self.tokens.get(&normalize(token)) {
+        let outcome = match self.tokens.get(&code_key(token)) {
             Some(entry) if entry.expires > now => Ok(entry.swarm),
             Some(_) => Err(RejectCode::ExpiredCode),
             None => Err(RejectCode::InvalidCode),
@@ -188,7 +214,7 @@ impl TokenTable {
     }
 
     /// Unexpired invites per swarm at `at`.
-    fn counts(&self, at: Instant) -> HashMap<SwarmId, u32> {
+    pub(super) fn counts(&self, at: Instant) -> HashMap<SwarmId, u32> {
         let mut counts = HashMap::new();
         for entry in self.tokens.values().filter(|entry| entry.expires > at) {
             *counts.entry(entry.swarm).or_default() += 1;
@@ -218,6 +244,12 @@ fn prune(recent: &mut VecDeque<Instant>, now: Instant) {
     }
 }
 
+/// The key a code is kept under, here and in the cluster's invite bucket: the SHA-256 of
+/// its normalised form.
+pub fn code_key(token: &str) -> String {
+    crate::cluster::store::index_key(&normalize(token))
+}
+
 /// Codes are typed on phones: accept lower case, spaces and dashes, and read the letters
 /// Crockford base32 leaves out as the digits they look like (I and L as 1, O as 0).
 pub fn normalize(token: &str) -> String {
@@ -237,205 +269,6 @@ fn random_token() -> Result<String, TokenError> {
     Ok((0..TOKEN_LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect())
 }
 
-/// How many unexpired invites a swarm holds, against its limit; the token authority tells
-/// the scheduler, which shows it to the master.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct InviteUsage {
-    /// The swarm.
-    pub swarm: SwarmId,
-    /// Its unexpired invites.
-    pub outstanding: u32,
-    /// The most it may hold.
-    pub limit: u32,
-}
-
-/// The actor around [`TokenTable`]; `public_url` is the base of invite links.
-pub struct TokenAuthority {
-    table: TokenTable,
-    public_url: String,
-    usage: Recipient<InviteUsage>,
-    /// Cluster mode: invites are shared through the cluster's invite bucket.
-    cluster: Option<Cluster>,
-}
-
-impl TokenAuthority {
-    /// A token authority whose links point at `public_url`; it reports each swarm's invite
-    /// count to `usage`.
-    pub fn new(table: TokenTable, public_url: String, usage: Recipient<InviteUsage>) -> Self {
-        Self { table, public_url, usage, cluster: None }
-    }
-
-    /// Shares invites with the other nodes of `cluster`: a code minted here is admitted
-    /// everywhere, and a revoked one nowhere.
-    pub fn with_cluster(mut self, cluster: Cluster) -> Self {
-        self.cluster = Some(cluster);
-        self
-    }
-
-    fn report(&self, swarm: SwarmId) {
-        let outstanding = self.table.outstanding(swarm, Instant::now());
-        self.usage.do_send(InviteUsage { swarm, outstanding, limit: self.table.invite_limit() });
-    }
-
-    fn invite(&self, token: String, ttl: Duration) -> Invite {
-        let url = format!("{}/join?token={token}", self.public_url.trim_end_matches('/'));
-        let qr_svg = qrcode_generator::to_svg_to_string(&url, qrcode_generator::QrCodeEcc::Medium, 256, None::<&str>)
-            .unwrap_or_default();
-        Invite { token, url, expires_in_s: ttl.as_secs() as u32, qr_svg }
-    }
-}
-
-impl Actor for TokenAuthority {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(WINDOW, |this, _| {
-            // Invites expire on their own: report the swarms whose count fell.
-            let now = Instant::now();
-            let before: HashMap<SwarmId, u32> = this.table.counts(now - WINDOW);
-            this.table.purge(now);
-            for swarm in before.into_keys() {
-                this.report(swarm);
-            }
-        });
-    }
-}
-
-/// Mint an invite for a swarm; the sender has proved it is that swarm's master.
-#[derive(Message)]
-#[rtype(result = "Result<Invite, TokenError>")]
-pub struct Mint {
-    /// The master's swarm.
-    pub swarm: SwarmId,
-}
-
-impl Handler<Mint> for TokenAuthority {
-    type Result = ResponseActFuture<Self, Result<Invite, TokenError>>;
-    fn handle(&mut self, msg: Mint, _: &mut Self::Context) -> Self::Result {
-        let minted = self.table.mint(msg.swarm, Instant::now());
-        let (token, ttl) = match minted {
-            Ok(minted) => minted,
-            Err(error) => return Box::pin(fut::ready(Err(error))),
-        };
-        self.report(msg.swarm);
-        let invite = self.invite(token.clone(), ttl);
-        let Some(cluster) = self.cluster.clone() else {
-            return Box::pin(fut::ready(Ok(invite)));
-        };
-        // The code is answered only once every node can admit it.
-        let expires_ms = crate::scheduler::unix_ms().saturating_add(ttl.as_millis() as u64);
-        let shared = async move { cluster.put_invite(&token, msg.swarm, expires_ms).await };
-        Box::pin(shared.into_actor(self).map(move |shared, _, _| match shared {
-            Ok(()) => Ok(invite),
-            Err(error) => Err(TokenError::Unavailable(error.to_string())),
-        }))
-    }
-}
-
-/// Revoke one of a swarm's invites; the sender has proved it is that swarm's master.
-#[derive(Message)]
-#[rtype(result = "Result<(), TokenError>")]
-pub struct Revoke {
-    /// The master's swarm.
-    pub swarm: SwarmId,
-    /// The code.
-    pub token: String,
-}
-
-impl Handler<Revoke> for TokenAuthority {
-    type Result = Result<(), TokenError>;
-    fn handle(&mut self, msg: Revoke, ctx: &mut Self::Context) -> Self::Result {
-        self.table.revoke(msg.swarm, &msg.token)?;
-        self.report(msg.swarm);
-        if let Some(cluster) = self.cluster.clone() {
-            let token = normalize(&msg.token);
-            ctx.spawn(
-                async move {
-                    if let Err(error) = cluster.delete_invite(&token).await {
-                        log::error!("cannot revoke an invite on the other nodes: {error}");
-                    }
-                }
-                .into_actor(self),
-            );
-        }
-        Ok(())
-    }
-}
-
-/// Admit a hello from a client address: checks the failed-join limit, counts a swarm
-/// creation against the address's quota and, for an invite, redeems the code. Answers the
-/// invite's swarm, or `None` when no code was given.
-#[derive(Message)]
-#[rtype(result = "Result<Option<SwarmId>, RejectCode>")]
-pub struct Admit {
-    /// The client's address.
-    pub client: IpAddr,
-    /// The invite code, when the hello carries one.
-    pub token: Option<String>,
-    /// Whether the hello asks for a new swarm.
-    pub new_swarm: bool,
-}
-
-impl Handler<Admit> for TokenAuthority {
-    type Result = ResponseActFuture<Self, Result<Option<SwarmId>, RejectCode>>;
-    fn handle(&mut self, msg: Admit, _: &mut Self::Context) -> Self::Result {
-        let now = Instant::now();
-        if let (Some(token), Some(cluster)) = (&msg.token, &self.cluster)
-            && !self.table.knows(&normalize(token))
-        {
-            // Minted on another node, perhaps: look it up before refusing it.
-            if let Err(code) = self.table.check_client(msg.client, now) {
-                return Box::pin(fut::ready(Err(code)));
-            }
-            let (cluster, token, client) = (cluster.clone(), normalize(token), msg.client);
-            let lookup = async move { (cluster.lookup_invite(&token).await, token) };
-            return Box::pin(lookup.into_actor(self).map(move |(found, token), this, _| {
-                let now = Instant::now();
-                match found {
-                    Ok(Some((swarm, expires_ms))) => {
-                        let left = Duration::from_millis(expires_ms.saturating_sub(crate::scheduler::unix_ms()));
-                        this.table.import(token.clone(), swarm, now + left);
-                    }
-                    Ok(None) => {}
-                    Err(error) => log::warn!("cannot look an invite up in the cluster: {error}"),
-                }
-                this.table.redeem(client, &token, now).map(Some)
-            }));
-        }
-        Box::pin(fut::ready(self.admit(msg, now)))
-    }
-}
-
-impl TokenAuthority {
-    fn admit(&mut self, msg: Admit, now: Instant) -> Result<Option<SwarmId>, RejectCode> {
-        match msg.token {
-            Some(token) => self.table.redeem(msg.client, &token, now).map(Some),
-            None => {
-                self.table.check_client(msg.client, now)?;
-                if msg.new_swarm {
-                    self.table.create_swarm(msg.client, now)?;
-                }
-                Ok(None)
-            }
-        }
-    }
-}
-
-/// Count a failed join (a wrong key or credential) against a client address.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct JoinFailed {
-    /// The client's address.
-    pub client: IpAddr,
-}
-
-impl Handler<JoinFailed> for TokenAuthority {
-    type Result = ();
-    fn handle(&mut self, msg: JoinFailed, _: &mut Self::Context) {
-        self.table.record_failure(msg.client, Instant::now());
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -542,5 +375,27 @@ mod tests {
         assert_eq!(table.revoke(SwarmId::from_u128(2), &token), Err(TokenError::NotFound));
         assert_eq!(table.revoke(SwarmId::from_u128(1), &token), Ok(()));
         assert_eq!(table.redeem(CLIENT, &token, now), Err(RejectCode::InvalidCode));
+    }
+
+    #[test]
+    fn a_swarms_invites_and_mints_travel_to_another_table() {
+        let (mut owner, mut next) = (table(), table());
+        let (now, now_ms) = (Instant::now(), 1_000_000_000);
+        let swarm = SwarmId::from_u128(1);
+        let minted: Vec<String> = (0..5).map(|_| owner.mint(swarm, now).expect("mint").0).collect();
+        owner.revoke(swarm, &minted[0]).expect("revoke");
+        let record = owner.export(swarm, now, now_ms);
+        assert_eq!((record.invites.len(), record.minted_ms.len()), (4, 5));
+
+        // Another node, a second later on its own clock, takes the swarm over.
+        let later = now + Duration::from_secs(1);
+        next.restore(swarm, &record, later, now_ms + 1000);
+        assert_eq!(next.outstanding(swarm, later), 4);
+        assert_eq!(next.mint(swarm, later), Err(TokenError::RateLimited(5)), "the minute's mints came along");
+        assert_eq!(next.redeem(CLIENT, &minted[1], later), Ok(swarm), "codes minted before still admit");
+        assert_eq!(next.redeem(CLIENT, &minted[0], later), Err(RejectCode::InvalidCode), "a revoked one does not");
+        assert_eq!(next.revoke(swarm, &minted[2]), Ok(()), "the new owner can revoke the old owner's codes");
+        assert_eq!(next.export(swarm, later, now_ms + 1000).invites.len(), 3);
+        assert!(next.mint(swarm, now + WINDOW).is_ok(), "the mint quota refills a minute after the old mints");
     }
 }
