@@ -92,7 +92,8 @@ impl Cluster {
     /// A swarm's invite record and the revision a write of it must expect (0: none yet).
     pub async fn swarm_invites(&self, swarm: SwarmId) -> Result<(SwarmInvites, u64), ClusterError> {
         let invites = self.invite_bucket().clone();
-        let entry = self.nats().run(async move { invites.entry(record_key(swarm)).await }).await?.map_err(unavailable)?;
+        let entry =
+            self.nats().run(async move { invites.entry(record_key(swarm)).await }).await?.map_err(unavailable)?;
         let Some(entry) = entry else { return Ok((SwarmInvites::default(), 0)) };
         if entry.operation != async_nats::jetstream::kv::Operation::Put {
             return Ok((SwarmInvites::default(), entry.revision));

@@ -14,8 +14,8 @@ use std::{
 use actix::prelude::*;
 use ostrich_protocol::{Invite, RejectCode, SwarmId};
 
-pub use self::table::{TOKEN_LEN, TokenLimits, TokenTable, code_key, normalize};
 use self::table::WINDOW;
+pub use self::table::{TOKEN_LEN, TokenLimits, TokenTable, code_key, normalize};
 use crate::cluster::{quota::AddressEvent, store::Cluster};
 
 /// Why a mint or revoke was refused.

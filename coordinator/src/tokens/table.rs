@@ -269,7 +269,6 @@ fn random_token() -> Result<String, TokenError> {
     Ok((0..TOKEN_LEN).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect())
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;

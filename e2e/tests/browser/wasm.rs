@@ -18,11 +18,13 @@ fn upload(server: &Server, key: &str, module: &[u8]) -> String {
     body["module"].as_str().expect("a name").to_string()
 }
 
-/// Submits a wasm range job over the API; answers its id.
+/// Submits a wasm range job over the API with every result audited (an audit floor of
+/// 100 %, so no device's trust lets a result through unreplicated); answers its id.
 fn submit(server: &Server, key: &str, module: &str, name: &str, count: u32, args: &[u8], limits: Value) -> u64 {
     let spec = json!({ "Wasm": {
         "module": module,
         "name": name,
+        "verification": { "Adaptive": { "audit_floor_ppm": 1_000_000 } },
         "input": { "Range": { "count": count, "args": args } },
         "limits": limits,
     }});
@@ -49,9 +51,10 @@ async fn join_phone(driver: &Chromedriver, server: &Server, key: &str) -> (Brows
 /// A user kernel in Chromium: a task past its time limit loses its Web Worker, which is
 /// replaced, and fails with the reason, while the page carries on; then, beside a native
 /// worker, Monte Carlo and ray-tracer tasks give byte-identical outputs in the browser and
-/// under wasmtime: every result is replicated across the two (neither is trusted yet) and
-/// every replica agrees, and the results equal the local references; so do the bits of a
-/// NaN, which the stored module canonicalises.
+/// under wasmtime: every result is replicated across the two (the jobs' audit floor is
+/// 100 %: after 20 agreements a device is trusted, and 24 tasks would otherwise let some
+/// through unaudited) and every replica agrees, and the results equal the local
+/// references; so do the bits of a NaN, which the stored module canonicalises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernels_run_in_the_browser_stop_at_their_limit_and_match_wasmtime_byte_for_byte() {
     let server = Server::start(Config { snapshot_interval_s: 0.5, max_task_attempts: 2, ..Config::default() });
