@@ -140,6 +140,9 @@ async fn serve(listener: TcpListener, config: Config, signals: bool) -> std::io:
             let hub =
                 cluster::relay::HubSetup { peers: peers.clone(), budget: budget.clone(), metrics: metrics.clone() };
             let router = cluster::route::Router::new(cluster.clone(), scheduler.clone());
+            // A dead owner's swarms are free one TTL after its death; the sweep comes by
+            // within two.
+            router.clone().adopt_orphans_every(cluster.settings().lease_ttl * 2);
             // API calls relayed from other nodes are answered by this server on loopback.
             let mut local = listener.local_addr()?;
             if local.ip().is_unspecified() {

@@ -8,13 +8,14 @@
 //! The revision is the owner's epoch: it only grows, across swarms and nodes, since it is
 //! the bucket stream's sequence.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use async_nats::jetstream::{
     self,
     kv::{self, CreateErrorKind, UpdateErrorKind},
 };
 use bytes::Bytes;
+use futures_util::StreamExt;
 use ostrich_protocol::SwarmId;
 
 use super::{ClusterError, ClusterSettings, unavailable};
@@ -73,6 +74,18 @@ impl Leases {
             let node = String::from_utf8_lossy(&e.value).into_owned();
             if node == self.node { Holder::Us(e.revision) } else { Holder::Other(node) }
         }))
+    }
+
+    /// The swarms whose lease some node holds now.
+    pub async fn held(&self) -> Result<HashSet<SwarmId>, ClusterError> {
+        let mut keys = self.bucket.keys().await.map_err(unavailable)?;
+        let mut held = HashSet::new();
+        while let Some(key) = keys.next().await {
+            if let Ok(swarm) = key.map_err(unavailable)?.parse() {
+                held.insert(swarm);
+            }
+        }
+        Ok(held)
     }
 
     /// Renews the lease held at `revision`; answers the new revision, or

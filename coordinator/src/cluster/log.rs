@@ -146,10 +146,36 @@ impl SwarmLog {
         }
     }
 
-    /// Removes a forgotten swarm's whole log.
+    /// Removes a forgotten swarm's whole log, and the objects its entries named.
     pub async fn purge(&self, swarm: SwarmId) -> Result<(), ClusterError> {
         self.stream.purge().filter(self.settings.log_subject(swarm)).await.map_err(unavailable)?;
+        let prefix = format!("{}.", swarm.simple());
+        let mut objects = self.blobs.list().await.map_err(unavailable)?;
+        let mut names = Vec::new();
+        while let Some(object) = objects.next().await {
+            let object = object.map_err(unavailable)?;
+            if object.name.starts_with(&prefix) {
+                names.push(object.name);
+            }
+        }
+        for name in names {
+            self.blobs.delete(&name).await.map_err(unavailable)?;
+        }
         Ok(())
+    }
+
+    /// The swarms that have a log.
+    pub async fn swarms(&self) -> Result<Vec<SwarmId>, ClusterError> {
+        let prefix = format!("{}.log.", self.settings.prefix);
+        let mut subjects = self.stream.info_with_subjects(format!("{prefix}*")).await.map_err(unavailable)?;
+        let mut swarms = Vec::new();
+        while let Some(subject) = subjects.next().await {
+            let (subject, _) = subject.map_err(unavailable)?;
+            if let Some(swarm) = subject.strip_prefix(&prefix).and_then(|id| id.parse().ok()) {
+                swarms.push(swarm);
+            }
+        }
+        Ok(swarms)
     }
 
     /// Stores `bytes` under `name` in the object store.

@@ -1,8 +1,9 @@
 //! Where a device belongs: the gateway's decision for each hello. A swarm this node owns is
 //! served here; one another node owns is relayed there; one nobody owns (its owner died, or
-//! the cluster just started) is taken over here, rebuilt from its log, and served here.
+//! the cluster just started) is taken over here, rebuilt from its log, and served here. A
+//! swarm nobody comes back for is taken over by the first node whose sweep finds it.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use actix::Addr;
 use ostrich_protocol::{JoinCredential, SwarmId};
@@ -82,6 +83,37 @@ impl Router {
             Some(Holder::Other(node)) => Ok(Placement::There { node: node.into(), swarm }),
             Some(Holder::Us(_)) | None => self.adopt(swarm).await,
         }
+    }
+
+    /// Every `every`, takes over the swarms nobody owns ([`Cluster::orphans`]): a dead
+    /// node's swarms that no device or API call came back for. Rebuilt here, such a swarm
+    /// is ready for the first device that comes back, and one abandoned for the swarm TTL
+    /// is removed, log and all, as any swarm is: no swarm is left without a node to expire
+    /// it. Every node sweeps; the lease decides which takes each swarm.
+    pub fn adopt_orphans_every(self, every: Duration) {
+        actix::spawn(async move {
+            let mut ticks = actix::clock::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let orphans = match self.cluster.orphans().await {
+                    Ok(orphans) => orphans,
+                    Err(error) => {
+                        log::warn!("cannot list the swarms nobody owns: {error}");
+                        continue;
+                    }
+                };
+                for swarm in orphans {
+                    match self.adopt(swarm).await {
+                        Ok(Placement::Here) if self.cluster.owns(swarm) => {
+                            log::info!("swarm {swarm}: nobody owned it; taken over here");
+                        }
+                        Ok(_) => {}
+                        Err(error) => log::warn!("swarm {swarm}: nobody owns it, and it cannot be taken here: {error}"),
+                    }
+                }
+            }
+        });
     }
 
     async fn adopt(&self, swarm: SwarmId) -> Result<Placement, ClusterError> {

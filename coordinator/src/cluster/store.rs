@@ -196,6 +196,21 @@ impl Cluster {
         }
     }
 
+    /// The swarms that have a log but no owner: their node died or let them go, and no
+    /// device or API call has come back for them since.
+    pub async fn orphans(&self) -> Result<Vec<SwarmId>, ClusterError> {
+        let (log, leases) = (self.log.clone(), self.leases.clone());
+        let list = async move {
+            // The logs first: a swarm created meanwhile is leased before it has a log, so
+            // it is never taken for an orphan (and a wrong guess only loses a race to
+            // create its lease).
+            let swarms = log.swarms().await?;
+            let held = leases.held().await?;
+            Ok(swarms.into_iter().filter(|swarm| !held.contains(swarm)).collect())
+        };
+        self.nats.run(list).await?
+    }
+
     /// Who holds `swarm`'s lease.
     pub async fn holder(&self, swarm: SwarmId) -> Result<Option<Holder>, ClusterError> {
         let leases = self.leases.clone();

@@ -5,7 +5,8 @@
 //! twice. SIGSTOP of A past its lease: A's submission after SIGCONT is refused (its epoch is
 //! fenced), and the job is still exact. A NATS restart mid-job: nothing accepted is lost.
 //! SIGKILL of the gateway: the owner ends its relayed sessions without waiting for their
-//! heartbeat timeout.
+//! heartbeat timeout. A dead owner's swarm that nobody comes back for is taken over by
+//! another node on its own, and removed there once abandoned.
 
 use ostrich_nats_harness::NatsServer;
 use ostrich_protocol::{
@@ -20,12 +21,24 @@ use crate::common::*;
 const LEASE_S: &str = "2";
 
 fn node(nats: &NatsServer) -> (std::process::Child, Server) {
-    let env = [
+    node_with(nats, &[])
+}
+
+/// A node with more settings.
+fn node_with(nats: &NatsServer, more: &[(&str, String)]) -> (std::process::Child, Server) {
+    let mut env = vec![
         ("OSTRICH_CLUSTER", nats.url()),
         ("OSTRICH_CLUSTER_LEASE_S", LEASE_S.into()),
         ("OSTRICH_MAX_INVITES", INVITES.to_string()),
     ];
+    env.extend(more.iter().cloned());
     start_binary(&env)
+}
+
+/// The swarms a node says it owns on `/metrics`.
+fn owned(server: &Server) -> usize {
+    let text = ureq::get(&server.http("/metrics")).call().ok().and_then(|r| r.into_string().ok()).unwrap_or_default();
+    text.lines().filter(|line| line.starts_with("ostrich_cluster_swarm_owned{") && line.ends_with(" 1")).count()
 }
 
 /// Unexpired invites a swarm may hold in these tests.
@@ -170,6 +183,29 @@ async fn a_killed_owner_loses_nothing_another_node_takes_the_swarm() {
     for child in [&mut b_child, &mut c_child] {
         terminate(child, DEADLINE).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_nobody_comes_back_for_is_taken_over_and_expires() {
+    let nats = NatsServer::start().expect("nats-server");
+    // A swarm nobody uses for 10 s is removed.
+    let ttl = [("OSTRICH_SWARM_TTL_S", "10".to_string())];
+    let ((mut a_child, a), (mut b_child, b)) = (node_with(&nats, &ttl), node_with(&nats, &ttl));
+    for server in [&a, &b] {
+        wait_healthy(server).await;
+    }
+    let (master, _, key) = master(&a).await;
+    poll("A to own the new swarm", DEADLINE, || (owned(&a) == 1).then_some(())).await;
+    a_child.kill().expect("SIGKILL the owner");
+    a_child.wait().expect("killed");
+    drop(master);
+    // No device and no API call comes back for the swarm: B's sweep takes it over all the
+    // same, and, since nobody used it for its TTL, removes it there, log and all.
+    poll("B to take the orphaned swarm over", DEADLINE, || (owned(&b) == 1).then_some(())).await;
+    poll("B to remove the abandoned swarm", DEADLINE, || (owned(&b) == 0).then_some(())).await;
+    let (_, refused) = Client::join(&b, caps(1), JoinCredential::Master { key: Some(key) }).await;
+    assert_eq!(refused.err(), Some(RejectCode::InvalidCredential), "the swarm is gone");
+    terminate(&mut b_child, DEADLINE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
