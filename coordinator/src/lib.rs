@@ -36,6 +36,19 @@ const CLUSTER_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// their own) before it closes them.
 const SHUTDOWN_TIMEOUT_S: u64 = 5;
 
+/// The coordinator's command line: reads the configuration from the arguments and the
+/// environment, starts logging, and serves until stopped. The `ostrich-coordinator` binary
+/// is this; so are the cluster nodes of the browser suite, which need a process to kill.
+pub fn run_command_line() -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap::Parser;
+
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = Config::parse();
+    let listener = TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
+    actix_web::rt::System::new().block_on(run(listener, config)).context("server failed")
+}
+
 /// Starts the coordinator on 127.0.0.1 with a port the OS picks, on a thread and actix
 /// system of its own, and answers its address; it runs until the process ends. Tests and
 /// load tools use it to run the real server next to their clients.

@@ -62,6 +62,98 @@ impl Server {
     }
 }
 
+/// A coordinator process: a binary that runs the coordinator's command line
+/// (`ostrich_coordinator::run_command_line`), on a loopback port it binds itself and prints
+/// in its banner, with a fresh data directory; killed (SIGKILL) on drop. The browser suite's
+/// cluster nodes, which it must be able to kill as a crash would.
+pub struct Node {
+    child: Child,
+    /// Where it listens.
+    pub server: Server,
+}
+
+impl Node {
+    /// Starts `program` with `env` added to its environment and waits for its banner.
+    pub fn start(program: &Path, env: &[(&str, String)]) -> Self {
+        let data = std::env::temp_dir().join(format!("ostrich-e2e-node-{}-{}", std::process::id(), unique()));
+        let mut child = Command::new(program)
+            .env("OSTRICH_BIND", "127.0.0.1:0")
+            .env("OSTRICH_DATA_DIR", data)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} starts: {e}", program.display()));
+        let lines = read_lines(child.stdout.take().expect("the node's stdout"));
+        // Owned from here on, so that a failed wait kills it too.
+        let mut node = Self { child, server: Server { addr: SocketAddr::from(([127, 0, 0, 1], 0)) } };
+        let start = Instant::now();
+        let port = loop {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            let line = lines.recv_timeout(left).unwrap_or_else(|_| panic!("no banner from {}", program.display()));
+            // "… open http://127.0.0.1:PORT to become the master …"
+            let port = line.split_once("open http://").and_then(|(_, rest)| {
+                let address = rest.split_whitespace().next()?;
+                address.rsplit_once(':')?.1.trim_end_matches('/').parse::<u16>().ok()
+            });
+            if let Some(port) = port {
+                break port;
+            }
+        };
+        node.server.addr.set_port(port);
+        node
+    }
+
+    /// Kills the node at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A TCP balancer in front of cluster nodes, as an operator puts one: each connection goes
+/// to the first node, in order, that accepts it, so a node that is down is skipped (what a
+/// balancer's health check does, without its delay). Stops when dropped.
+pub struct Balancer {
+    /// Where browsers connect.
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    /// A balancer on a free loopback port in front of `nodes`.
+    pub async fn start(nodes: Vec<SocketAddr>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port for the balancer");
+        let addr = listener.local_addr().expect("the balancer's address");
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let nodes = nodes.clone();
+                tokio::spawn(async move {
+                    for node in nodes {
+                        if let Ok(mut upstream) = tokio::net::TcpStream::connect(node).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, task }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// chromedriver's line on stdout once it listens, followed by the port it bound.
 const STARTED: &str = "ChromeDriver was started successfully on port ";
 /// chromedriver's line on stdout when the IPv4 half of its port was taken (it exits).

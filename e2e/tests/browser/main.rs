@@ -1,6 +1,8 @@
 //! Browser tests: the real coordinator, the real app in headless Chromium, real sockets.
 //! Screenshots land in `target/e2e-artifacts/`.
 
+/// Cluster mode: the dashboard outlives the node that ran its swarm.
+mod cluster;
 mod common;
 
 /// The landing page creates nothing; wrong and expired codes each get their own message on
