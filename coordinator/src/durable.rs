@@ -9,8 +9,8 @@
 use std::{collections::BTreeMap, path::Path};
 
 use ostrich_protocol::{
-    DeviceId, JobId, JobSpec, JobState, ModuleHash, Record, SwarmId, TaskOutput, decode, encode, encode_into,
-    read_records, write_records,
+    DeviceId, JobId, JobSpec, JobState, ModuleHash, PowerPolicy, Record, RunState, SwarmId, TaskOutput, decode, encode,
+    encode_into, read_records, write_records,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 const SWARMS: TableDefinition<u128, &str> = TableDefinition::new("swarms");
 /// Swarm id → when it was last active (Unix ms), for the expiry of abandoned swarms.
 const ACTIVITY: TableDefinition<u128, u64> = TableDefinition::new("activity");
+/// Swarm id → its master's controls, an encoded [`SwarmControls`].
+const CONTROLS: TableDefinition<u128, &[u8]> = TableDefinition::new("controls");
 /// Resume credential → (swarm, device).
 const RESUME: TableDefinition<&str, (u128, u128)> = TableDefinition::new("resume");
 /// Job id → its spec, written once at submission.
@@ -65,6 +67,18 @@ pub struct JobRecord {
     pub redispatched: u32,
 }
 
+/// What the master set for the whole swarm, kept so that a restart or a new owner does not
+/// undo it: a paused swarm stays paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmControls {
+    /// The run state.
+    pub run_state: RunState,
+    /// The throttle, in percent.
+    pub throttle: u8,
+    /// The power policy.
+    pub power_policy: PowerPolicy,
+}
+
 /// Writes gathered since the last commit, by swarm; one commit writes them all.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -82,6 +96,8 @@ pub struct SwarmBatch {
     pub key: Option<String>,
     /// When the swarm was last active (Unix ms).
     pub activity: Option<u64>,
+    /// The master's controls, when they changed.
+    pub controls: Option<SwarmControls>,
     /// Workers' resume credentials.
     pub resume: Vec<(String, DeviceId)>,
     /// Resume credentials that no longer admit anyone.
@@ -112,6 +128,7 @@ impl SwarmBatch {
     pub fn is_empty(&self) -> bool {
         self.key.is_none()
             && self.activity.is_none()
+            && self.controls.is_none()
             && self.resume.is_empty()
             && self.revoked.is_empty()
             && self.modules.is_empty()
@@ -129,6 +146,7 @@ impl SwarmBatch {
     pub fn merge(&mut self, later: SwarmBatch) {
         self.key = later.key.or(self.key.take());
         self.activity = later.activity.or(self.activity);
+        self.controls = later.controls.or(self.controls);
         self.resume.extend(later.resume);
         self.revoked.extend(later.revoked);
         self.modules.extend(later.modules);
@@ -185,6 +203,11 @@ impl Batch {
     /// When a swarm was last active (Unix ms).
     pub fn activity(&mut self, swarm: SwarmId, at_ms: u64) {
         self.of(swarm).activity = Some(at_ms);
+    }
+
+    /// A swarm's controls, as the master set them.
+    pub fn controls(&mut self, swarm: SwarmId, controls: SwarmControls) {
+        self.of(swarm).controls = Some(controls);
     }
 
     /// A removed swarm: its key, activity time, resume credentials and modules (its jobs
@@ -295,6 +318,8 @@ pub struct Restored {
     pub resume: Vec<(String, SwarmId, DeviceId)>,
     /// When each swarm was last active (Unix ms); a swarm of an older store has none.
     pub activity: Vec<(SwarmId, u64)>,
+    /// Each swarm's controls, if its master ever set them.
+    pub controls: Vec<(SwarmId, SwarmControls)>,
     /// Jobs, oldest first.
     pub jobs: Vec<StoredJob>,
     /// Wasm modules and their swarms.
@@ -321,6 +346,7 @@ impl Durable {
         }
         tx.open_table(SWARMS).map_err(err)?;
         tx.open_table(ACTIVITY).map_err(err)?;
+        tx.open_table(CONTROLS).map_err(err)?;
         tx.open_table(RESUME).map_err(err)?;
         tx.open_table(TILES).map_err(err)?;
         tx.open_table(MODULES).map_err(err)?;
@@ -347,6 +373,7 @@ impl Durable {
         {
             let mut swarms = tx.open_table(SWARMS).map_err(err)?;
             let mut activity = tx.open_table(ACTIVITY).map_err(err)?;
+            let mut controls = tx.open_table(CONTROLS).map_err(err)?;
             let mut resume = tx.open_table(RESUME).map_err(err)?;
             let mut modules = tx.open_table(MODULES).map_err(err)?;
             let mut specs = tx.open_table(SPECS).map_err(err)?;
@@ -363,6 +390,9 @@ impl Durable {
                 }
                 if let Some(at_ms) = batch.activity {
                     activity.insert(id, at_ms).map_err(err)?;
+                }
+                if let Some(set) = &batch.controls {
+                    controls.insert(id, encode(set).map_err(err)?.as_slice()).map_err(err)?;
                 }
                 for (credential, device) in &batch.resume {
                     resume.insert(credential.as_str(), (id, device.as_u128())).map_err(err)?;
@@ -404,6 +434,7 @@ impl Durable {
                 if batch.forgotten {
                     swarms.remove(id).map_err(err)?;
                     activity.remove(id).map_err(err)?;
+                    controls.remove(id).map_err(err)?;
                     resume.retain(|_, (owner, _)| owner != id).map_err(err)?;
                     let prefix = id.to_be_bytes();
                     modules.retain(|key, _| !key.starts_with(&prefix)).map_err(err)?;
@@ -424,6 +455,10 @@ impl Durable {
         for item in tx.open_table(ACTIVITY).map_err(err)?.iter().map_err(err)? {
             let (swarm, at_ms) = item.map_err(err)?;
             restored.activity.push((SwarmId::from_u128(swarm.value()), at_ms.value()));
+        }
+        for item in tx.open_table(CONTROLS).map_err(err)?.iter().map_err(err)? {
+            let (swarm, set) = item.map_err(err)?;
+            restored.controls.push((SwarmId::from_u128(swarm.value()), decode(set.value()).map_err(err)?));
         }
         for item in tx.open_table(RESUME).map_err(err)?.iter().map_err(err)? {
             let (credential, ids) = item.map_err(err)?;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use ostrich_protocol::{DeviceId, JobId, JobSpec, ModuleHash, Record, SwarmId, TaskOutput};
 
 use crate::{
-    durable::{Batch, Durable, JobRecord, StoreError},
+    durable::{Batch, Durable, JobRecord, StoreError, SwarmControls},
     jobs::Job,
     modules::{Modules, StoredModule},
 };
@@ -112,6 +112,13 @@ impl Store {
     pub fn put_activity(&mut self, swarm: SwarmId, at_ms: u64) {
         if self.durable.is_some() {
             self.pending.activity(swarm, at_ms);
+        }
+    }
+
+    /// Keeps a swarm's controls (run state, throttle, power policy) as they are now.
+    pub fn put_controls(&mut self, swarm: SwarmId, controls: SwarmControls) {
+        if self.durable.is_some() {
+            self.pending.controls(swarm, controls);
         }
     }
 

@@ -26,7 +26,7 @@ use ostrich_protocol::{DeviceId, JobId, JobSpec, ModuleHash, SwarmId, decode, en
 use serde::{Deserialize, Serialize};
 
 use super::{ClusterError, ClusterSettings, unavailable};
-use crate::durable::{JobRecord, Restored, StoredJob, SwarmBatch, read_tiles};
+use crate::durable::{JobRecord, Restored, StoredJob, SwarmBatch, SwarmControls, read_tiles};
 
 /// Entries larger than this go to the object store (NATS refuses messages over its
 /// `max_payload`, 1 MiB by default).
@@ -262,6 +262,7 @@ struct Replay {
     epoch: u64,
     key: Option<String>,
     activity: Option<u64>,
+    controls: Option<SwarmControls>,
     resume: HashMap<String, DeviceId>,
     modules: BTreeMap<ModuleHash, Vec<u8>>,
     specs: BTreeMap<JobId, Vec<u8>>,
@@ -279,6 +280,9 @@ impl Replay {
         }
         if let Some(at_ms) = batch.activity {
             self.activity = Some(at_ms);
+        }
+        if let Some(controls) = batch.controls {
+            self.controls = Some(controls);
         }
         self.resume.extend(batch.resume);
         for credential in batch.revoked {
@@ -319,6 +323,7 @@ impl Replay {
         };
         restored.swarms.push((swarm, key));
         restored.activity.extend(self.activity.map(|at| (swarm, at)));
+        restored.controls.extend(self.controls.map(|set| (swarm, set)));
         restored.resume.extend(self.resume.into_iter().map(|(credential, device)| (credential, swarm, device)));
         restored.modules.extend(self.modules.into_iter().map(|(hash, bytes)| (swarm, hash, bytes)));
         for (id, record) in self.jobs {

@@ -12,7 +12,7 @@ use ostrich_protocol::{
 use super::core::{CommandError, Core, Effect, tasks};
 use super::quotas::unix_ms;
 use super::swarm::{Fresh, SessionId};
-use crate::jobs::Job;
+use crate::{durable::SwarmControls, jobs::Job};
 
 impl Core {
     /// A master command from a session. Answers what to tell the sender.
@@ -66,11 +66,21 @@ impl Core {
         if percent > 100 {
             return Err((CommandErrorCode::InvalidValue, format!("throttle {percent} is outside 0-100")));
         }
-        let swarm = self.swarm_mut(swarm_id)?;
-        swarm.throttle = percent;
+        self.swarm_mut(swarm_id)?.throttle = percent;
+        self.keep_controls(swarm_id);
         self.broadcast(swarm_id, &ToDevice::Throttle { percent });
         self.log(swarm_id, LogLevel::Info, format!("throttle set to {percent} %"));
         Ok(ok(format!("throttle {percent} %")))
+    }
+
+    /// Keeps the swarm's controls in the store, so that a restart or a new owner (cluster
+    /// mode) brings them back. (Idle and the running a submission starts need no write:
+    /// both follow from the jobs when restored.)
+    fn keep_controls(&mut self, swarm_id: SwarmId) {
+        if let Some(swarm) = self.swarms.get(&swarm_id) {
+            let (run_state, throttle, power_policy) = (swarm.run_state, swarm.throttle, swarm.power_policy);
+            self.store.put_controls(swarm_id, SwarmControls { run_state, throttle, power_policy });
+        }
     }
 
     fn set_run_state(&mut self, swarm_id: SwarmId, state: RunState, now: Instant) -> Result<ToDevice, CommandError> {
@@ -78,6 +88,7 @@ impl Core {
             return Err((CommandErrorCode::InvalidValue, "idle is entered on its own when no job is left".into()));
         }
         self.swarm_mut(swarm_id)?.run_state = state;
+        self.keep_controls(swarm_id);
         if state == RunState::Stopped {
             self.cancel_leases(swarm_id, |_| true);
         }
@@ -130,6 +141,7 @@ impl Core {
             return Err((CommandErrorCode::InvalidValue, message));
         }
         self.swarm_mut(swarm_id)?.power_policy = policy;
+        self.keep_controls(swarm_id);
         self.broadcast(swarm_id, &ToDevice::PowerPolicy { policy });
         let words = policy.describe();
         self.log(swarm_id, LogLevel::Info, format!("power policy: compute {words}"));

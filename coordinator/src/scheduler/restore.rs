@@ -118,6 +118,15 @@ impl Core {
                 swarm.run_state = RunState::Running;
             }
         }
+        // The master's controls come back as they were set; a paused or stopped swarm stays
+        // so (running or idle follows from its jobs, as above).
+        for (swarm_id, controls) in restored.controls {
+            let Some(swarm) = core.swarms.get_mut(&swarm_id) else { continue };
+            (swarm.throttle, swarm.power_policy) = (controls.throttle, controls.power_policy);
+            if matches!(controls.run_state, RunState::Paused | RunState::Stopped) {
+                swarm.run_state = controls.run_state;
+            }
+        }
     }
 
     /// Lets a swarm go without touching the store: another node owns it now. Its sessions

@@ -11,12 +11,13 @@ use ostrich_coordinator::{
         lease::Holder,
         store::{Adoption, Cluster},
     },
-    durable::{Batch, JobRecord},
+    durable::{Batch, JobRecord, SwarmControls},
     store::Backend,
 };
 use ostrich_nats_harness::NatsServer;
 use ostrich_protocol::{
-    DeviceId, JobSpec, JobState, MatmulSpec, MatrixSource, ModuleHash, Record, SwarmId, TaskOutput,
+    DeviceId, JobSpec, JobState, MatmulSpec, MatrixSource, ModuleHash, PowerPolicy, Record, RunState, SwarmId,
+    TaskOutput,
 };
 
 use crate::common::poll;
@@ -39,12 +40,18 @@ fn spec() -> JobSpec {
     JobSpec::Matmul(MatmulSpec { m: 8, k: 4, n: 8, tile: 4, source: MatrixSource::Seeded { seed: 1 } })
 }
 
+/// A paused swarm at 30 %.
+fn controls() -> SwarmControls {
+    SwarmControls { run_state: RunState::Paused, throttle: 30, power_policy: PowerPolicy::default() }
+}
+
 /// A new swarm with a job, two tiles (one later forgotten), a credential, a module large
 /// enough for the object store and appended records.
 fn first_commits(swarm: SwarmId) -> (Batch, Batch) {
     let record = JobRecord { swarm, state: JobState::Running, verification_failures: 1, redispatched: 2 };
     let mut first = Batch::default();
     first.swarm(swarm, "master key");
+    first.controls(swarm, controls());
     first.spec(swarm, 1, &spec());
     first.job(1, &record);
     first.tile(swarm, 1, 3, &TaskOutput::MatmulTile { c: vec![1.5; 16] });
@@ -92,6 +99,7 @@ async fn a_log_reads_back_what_was_committed_and_fences_an_owner_whose_lease_lap
     let adopted = poll_adopt(&b, swarm).await;
     assert_eq!(adopted.swarms, vec![(swarm, "master key".to_string())]);
     assert_eq!(adopted.resume, vec![("credential".to_string(), swarm, DeviceId::from_u128(9))]);
+    assert_eq!(adopted.controls, vec![(swarm, controls())], "the master's controls came back");
     assert_eq!(adopted.modules.len(), 1);
     assert_eq!(adopted.modules[0].2.len(), 700 * 1024, "the module came back through the object store");
     assert_eq!(adopted.jobs.len(), 1);
@@ -113,9 +121,36 @@ async fn a_log_reads_back_what_was_committed_and_fences_an_owner_whose_lease_lap
     b.stop_renewing();
     b.release(swarm).await;
     let c = open(&nats.url(), lease);
+    assert_eq!(c.orphans().await.expect("orphans"), vec![swarm], "a log without a lease is an orphan");
     let restored = poll_adopt(&c, swarm).await;
     let indices: Vec<u32> = restored.jobs[0].tiles.iter().map(|(i, _)| *i).collect();
     assert_eq!(indices, vec![3, 6], "a released lease is taken at once, and the log holds B's write only");
+    assert_eq!(c.orphans().await.expect("orphans"), Vec::<SwarmId>::new(), "an owned swarm is no orphan");
+
+    // C removes the swarm: its log goes, and so does the module's object.
+    assert_eq!(objects_of(&nats, swarm).await, 1, "the module went through the object store");
+    let mut forget = Batch::default();
+    forget.forget(swarm);
+    assert_eq!(c.backend().commit(&mut forget).expect("commit"), Vec::<SwarmId>::new());
+    assert_eq!(objects_of(&nats, swarm).await, 0, "a removed swarm's objects are deleted");
+    assert!(c.orphans().await.expect("orphans").is_empty(), "and its log is gone");
+    assert!(matches!(c.adopt(swarm).await.expect("adopt"), Adoption::Unknown));
+}
+
+/// How many objects of `swarm`'s log entries the object store holds.
+async fn objects_of(nats: &NatsServer, swarm: SwarmId) -> usize {
+    use futures_util::StreamExt;
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let blobs = async_nats::jetstream::new(client)
+        .get_object_store(settings(&nats.url(), Duration::ZERO).blob_bucket())
+        .await
+        .expect("object store");
+    let mut objects = blobs.list().await.expect("list");
+    let mut count = 0;
+    while let Some(object) = objects.next().await {
+        count += usize::from(object.expect("object").name.starts_with(&swarm.simple().to_string()));
+    }
+    count
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 use ostrich_protocol::{
-    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, Task, TaskKind,
-    TaskOutput, ToCoordinator, ToDevice,
+    JobProgress, JobSpec, JobState, JoinCredential, MasterCommand, MatmulSpec, MatrixSource, PowerPolicy, RunState,
+    Task, TaskKind, TaskOutput, ToCoordinator, ToDevice,
 };
 
 use crate::common::*;
@@ -61,6 +61,46 @@ async fn a_job_accepted_before_a_power_cut_completes_after_it_with_nothing_count
     assert_eq!(done.state, JobState::Completed);
     assert_eq!((done.tasks_verified, done.tasks_total, done.verification_failures), (16, 16, 0));
     assert_eq!(download_matmul(&server, &key, job), local_matmul(&spec), "the same verified result");
+    terminate(&mut child, DEADLINE).await;
+    std::fs::remove_dir_all(&data).ok();
+}
+
+/// The master's controls survive a power cut: a swarm paused with a job waiting stays
+/// paused (it does not start computing on everyone's devices), with its throttle and power
+/// policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_swarm_stays_paused_across_a_power_cut() {
+    let data = std::env::temp_dir().join(format!("ostrich-restart-{}", uuid::Uuid::new_v4()));
+    let env = [("OSTRICH_DATA_DIR", data.display().to_string())];
+    let addr = free_addr();
+    let (mut child, server) = start_binary_at(addr, &env);
+    wait_healthy(&server).await;
+    let (mut master, _, key) = master(&server).await;
+    let policy = PowerPolicy { plugged_in_only: true, min_battery_percent: 40 };
+    for command in [
+        MasterCommand::SetRunState { state: RunState::Paused },
+        MasterCommand::SetThrottle { percent: 30 },
+        MasterCommand::SetPowerPolicy { policy },
+    ] {
+        master.command(command).await;
+        master.recv_until(|m| matches!(m, ToDevice::CommandOk { .. }).then_some(())).await;
+    }
+    // The submission is committed before it is acknowledged, with the controls before it.
+    let spec = JobSpec::Matmul(MatmulSpec { m: 8, k: 4, n: 8, tile: 4, source: MatrixSource::Seeded { seed: 2 } });
+    master.command(MasterCommand::SubmitJob { spec }).await;
+    master.recv_until(|m| if let ToDevice::CommandOk { job_id, .. } = m { job_id } else { None }).await;
+
+    child.kill().expect("kill");
+    child.wait().expect("killed");
+    let (mut child, server) = start_binary_at(addr, &env);
+    wait_healthy(&server).await;
+    let (_, welcome) = Client::join(&server, caps(1), JoinCredential::Master { key: Some(key) }).await;
+    let welcome = welcome.expect("the master key survives");
+    assert_eq!(
+        (welcome.run_state, welcome.throttle, welcome.power_policy),
+        (RunState::Paused, 30, policy),
+        "the controls are as the master left them"
+    );
     terminate(&mut child, DEADLINE).await;
     std::fs::remove_dir_all(&data).ok();
 }

@@ -2,7 +2,8 @@
 //! a TCP balancer, as an operator runs them. The master's dashboard creates its swarm through
 //! the balancer (node A takes it), pauses it and submits a job; A is killed (SIGKILL). The
 //! dashboard reconnects through the balancer to node B, which takes the swarm over from
-//! JetStream, shows the job, resumes on the master's click and completes it exactly.
+//! JetStream, shows the job (the swarm still paused), resumes on the master's click and
+//! completes it exactly.
 
 use ostrich_e2e::{Balancer, Browser, BrowserOptions, Chromedriver, Node, Server, eventually};
 use ostrich_kernels::{
@@ -60,8 +61,10 @@ async fn the_dashboard_outlives_its_node() {
     master.wait_text(&row, "the job shown after the failover", |t| !t.is_empty()).await;
     master.screenshot("cluster-dashboard-after-failover").await;
 
-    // The master resumes the swarm (a click while the dashboard still reconnects is lost, as
-    // any command sent to a closed socket: it is clicked until the state shows running).
+    // The swarm is still paused: the new owner read the master's controls from the log.
+    master.wait_text("#run-state", "still paused", |t| t.to_lowercase().contains("paused")).await;
+    // The master resumes it (a click while the dashboard still reconnects is lost, as any
+    // command sent to a closed socket: it is clicked until the state shows running).
     eventually("the swarm running again", || async {
         if master.text("#run-state").await.to_lowercase().contains("running") {
             return Some(());
