@@ -5,7 +5,7 @@
 //! credentials, job counters and verified tiles in one commit per progress tick (every
 //! 250 ms).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::Range};
 
 use ostrich_protocol::{DeviceId, JobId, JobSpec, ModuleHash, Record, SwarmId, TaskOutput};
 
@@ -26,6 +26,12 @@ pub trait Backend {
     /// Swarms found lost between commits (a lease that could not be renewed).
     fn lost(&mut self) -> Vec<SwarmId> {
         Vec::new()
+    }
+
+    /// Cluster mode: a block of job ids that no other node will give out. `None`: this
+    /// store leaves job ids to the scheduler's own counter.
+    fn reserve_job_ids(&mut self) -> Result<Option<Range<JobId>>, StoreError> {
+        Ok(None)
     }
 }
 
@@ -64,6 +70,17 @@ impl Store {
     /// The swarm of a job in memory.
     fn swarm_of(&self, id: JobId) -> Option<SwarmId> {
         self.jobs.get(&id).map(|job| job.swarm)
+    }
+
+    /// Cluster mode: a block of job ids no other node gives out (`None` outside cluster
+    /// mode); an error when the cluster's store cannot be reached.
+    pub fn reserve_job_ids(&mut self) -> Result<Option<Range<JobId>>, String> {
+        match &mut self.durable {
+            Some(durable) => durable
+                .reserve_job_ids()
+                .map_err(|e| format!("the cluster store is unreachable ({e}); submit again in a moment")),
+            None => Ok(None),
+        }
     }
 
     /// Adds a job.

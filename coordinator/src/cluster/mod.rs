@@ -23,7 +23,7 @@
 //! |---|---|---|
 //! | `OSTRICH_LOG` | stream, subjects `ostrich.log.*` | one subject per swarm: its log |
 //! | `ostrich-leases` | KV, history 1, `max_age` = lease TTL | swarm → owning node |
-//! | `ostrich-index` | KV | hash of a master key or resume credential → swarm |
+//! | `ostrich-index` | KV | hash of a master key or resume credential → swarm; `jobs.next`, the job id counter |
 //! | `ostrich-invites` | KV, `max_age` = invite TTL | hash of an invite code → swarm, expiry; `swarm.<id>` → the swarm's invites and mints |
 //! | `ostrich.limits` | subject | failed joins and swarm creations per address, told to every node |
 //! | `ostrich-blobs` | object store | log entries too large for one message |

@@ -9,6 +9,7 @@
 
 use std::{
     collections::HashMap,
+    ops::Range,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
@@ -19,7 +20,7 @@ use std::{
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 use futures_util::future::join_all;
-use ostrich_protocol::SwarmId;
+use ostrich_protocol::{JobId, SwarmId};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -33,6 +34,11 @@ use crate::{
     durable::{Batch, Restored, StoreError, SwarmBatch},
     store::Backend,
 };
+
+/// The index bucket's key for the cluster's job id counter: the first id not given out yet.
+const JOB_COUNTER: &str = "jobs.next";
+/// Job ids a node reserves at a time: one compare-and-set per this many submissions.
+const JOB_ID_BLOCK: u64 = 16;
 
 /// A swarm this node owns.
 #[derive(Debug, Clone, Copy)]
@@ -209,6 +215,36 @@ impl Cluster {
             Ok(swarms.into_iter().filter(|swarm| !held.contains(swarm)).collect())
         };
         self.nats.run(list).await?
+    }
+
+    /// Reserves the next block of job ids from the cluster's counter (compare-and-set, so
+    /// two nodes never get the same block).
+    async fn reserve_job_ids(&self) -> Result<Range<JobId>, ClusterError> {
+        for _ in 0..8 {
+            let entry = self.index.entry(JOB_COUNTER).await.map_err(unavailable)?;
+            let (next, revision) = match &entry {
+                Some(entry) if entry.operation == kv::Operation::Put => {
+                    let next = std::str::from_utf8(&entry.value).ok().and_then(|n| n.parse().ok());
+                    let next = next.ok_or_else(|| ClusterError::Corrupt("the job id counter".into()))?;
+                    (next, entry.revision)
+                }
+                Some(entry) => (1, entry.revision),
+                None => (1, 0),
+            };
+            let end: JobId = next + JOB_ID_BLOCK;
+            let value = Bytes::from(end.to_string());
+            let written = if revision == 0 {
+                self.index.create(JOB_COUNTER, value).await.is_ok()
+            } else {
+                self.index.update(JOB_COUNTER, value, revision).await.is_ok()
+            };
+            // Not written: another node took a block meanwhile (or NATS went away, which
+            // the next read says).
+            if written {
+                return Ok(next..end);
+            }
+        }
+        Err(ClusterError::Unavailable("the job id counter: too many nodes took blocks at once".into()))
     }
 
     /// Who holds `swarm`'s lease.
@@ -435,5 +471,14 @@ impl Backend for ClusterBackend {
 
     fn lost(&mut self) -> Vec<SwarmId> {
         std::mem::take(&mut self.cluster.ownership().lost)
+    }
+
+    fn reserve_job_ids(&mut self) -> Result<Option<Range<JobId>>, StoreError> {
+        let cluster = self.cluster.clone();
+        let reserved = self.cluster.nats.block(async move { cluster.reserve_job_ids().await }, CALL_TIMEOUT * 2);
+        match reserved {
+            Ok(Ok(block)) => Ok(Some(block)),
+            Ok(Err(error)) | Err(error) => Err(StoreError(error.to_string())),
+        }
     }
 }

@@ -170,16 +170,25 @@ impl Core {
         Ok(ok(format!("{} forgotten", device.name)))
     }
 
-    /// The next job's id: the next of the counter, or in cluster mode a random one that no
-    /// job here has (at most 2⁵³, so that JavaScript reads it exactly).
-    fn new_job_id(&self) -> JobId {
+    /// The next job's id: the next of the counter, or in cluster mode the next of a block
+    /// reserved from the cluster's counter (swarms move between nodes, so a counter per
+    /// node would collide), skipping any id a job here has.
+    fn new_job_id(&mut self) -> Result<JobId, CommandError> {
         if !self.settings.cluster {
-            return self.next_job;
+            return Ok(self.next_job);
         }
         loop {
-            let id = rand::random::<u64>() >> 11;
-            if id != 0 && self.store.get(id).is_none() {
-                return id;
+            if self.job_ids.is_empty() {
+                match self.store.reserve_job_ids() {
+                    Ok(Some(block)) => self.job_ids = block,
+                    Ok(None) => return Ok(self.next_job),
+                    Err(reason) => return Err((CommandErrorCode::RateLimited, reason)),
+                }
+            }
+            let id = self.job_ids.start;
+            self.job_ids.start += 1;
+            if self.store.get(id).is_none() {
+                return Ok(id);
             }
         }
     }
@@ -187,7 +196,7 @@ impl Core {
     /// Accepts a job for a swarm; an idle swarm starts running.
     pub fn submit_job(&mut self, swarm_id: SwarmId, spec: JobSpec, now: Instant) -> Result<JobId, CommandError> {
         self.swarm_mut(swarm_id)?;
-        let job_id = self.new_job_id();
+        let job_id = self.new_job_id()?;
         let job = Job::new(job_id, swarm_id, spec.clone(), &self.store.modules)
             .map_err(|e| (CommandErrorCode::InvalidValue, e.to_string()))?;
         self.check_job_quota(swarm_id, &job)?;

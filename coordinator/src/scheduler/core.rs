@@ -65,8 +65,8 @@ pub struct Settings {
     pub quotas: Quotas,
     /// Time after which an abandoned swarm is removed.
     pub swarm_ttl: Duration,
-    /// Cluster mode: job ids are drawn at random (53 bits), since swarms move between nodes
-    /// and a counter per node would collide.
+    /// Cluster mode: job ids come in blocks from the cluster's counter, since swarms move
+    /// between nodes and a counter per node would collide.
     pub cluster: bool,
 }
 
@@ -134,6 +134,8 @@ pub struct Core {
     pub(super) store: Store,
     pub(super) next_task: TaskId,
     pub(super) next_job: JobId,
+    /// Cluster mode: the rest of the block of job ids reserved from the cluster.
+    pub(super) job_ids: std::ops::Range<JobId>,
     /// Results ignored: unknown task, not the lease holder, or already verified.
     pub ignored_results: u64,
     /// The figures `/metrics` exports; settled results count here as they happen.
@@ -157,6 +159,7 @@ impl Core {
             store: Store::default(),
             next_task: 1,
             next_job: 1,
+            job_ids: 0..0,
             ignored_results: 0,
             metrics: Arc::new(Metrics::new()),
             out: Vec::new(),

@@ -180,6 +180,10 @@ async fn a_killed_owner_loses_nothing_another_node_takes_the_swarm() {
     invite(&mut dashboard).await;
 
     assert_exact(&c, &started.key, started.job).await;
+    // Job ids come from the cluster's counter: the new owner's next one is new, and small.
+    dashboard.command(MasterCommand::SubmitJob { spec: spec() }).await;
+    let next = dashboard.recv_until(|m| if let ToDevice::CommandOk { job_id, .. } = m { job_id } else { None }).await;
+    assert!(started.job < 100 && next < 100 && next != started.job, "job ids {} then {next}", started.job);
     for child in [&mut b_child, &mut c_child] {
         terminate(child, DEADLINE).await;
     }
