@@ -201,6 +201,7 @@ impl Config {
             replicas: self.cluster_replicas.max(1),
             prefix: self.cluster_prefix.clone(),
             invite_ttl: self.invite_ttl(),
+            compact_after: crate::cluster::log::COMPACT_AFTER,
         })
     }
     /// Lease lifetime.

@@ -11,8 +11,21 @@
 //!
 //! An entry larger than [`BLOB_THRESHOLD`] (modules, big batches of results) goes to the
 //! object store, and the log holds its name.
+//!
+//! **Compaction.** After [`COMPACT_AFTER`] appends the owner folds the log into a snapshot:
+//! the swarm's whole state as one [`SwarmBatch`] in the object store, and a pointer to it in
+//! the snapshot bucket saying which log sequence it covers. Then the entries it covers are
+//! purged, all but the last (and the objects they named): a deleted job's results leave NATS, and a new
+//! owner reads the snapshot and the entries after it, not the swarm's whole history. The
+//! snapshot is built from the log, not from the owner's memory, so whichever node writes it
+//! (even one fenced meanwhile) writes the truth; the pointer is written compare-and-set, so
+//! two compactions cannot both win. A reader that finds the pointer changed while it read
+//! (a compaction purged what it was reading) reads again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    time::Duration,
+};
 
 use async_nats::jetstream::{
     self, consumer,
@@ -25,8 +38,33 @@ use futures_util::StreamExt;
 use ostrich_protocol::{DeviceId, JobId, JobSpec, ModuleHash, SwarmId, decode, encode, read_records};
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterError, ClusterSettings, unavailable};
+use super::{ClusterError, ClusterSettings, kv_bucket, unavailable};
 use crate::durable::{JobRecord, Restored, StoredJob, SwarmBatch, SwarmControls, read_tiles};
+
+/// A swarm's owner compacts its log after appending this many entries (at one commit per
+/// 250 ms, about four minutes of steady work).
+pub const COMPACT_AFTER: u64 = 1000;
+
+/// Where a swarm's compacted state is: the object holding it (an encoded [`SwarmBatch`]),
+/// the last log sequence it covers and the epoch at that point.
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    upto: u64,
+    epoch: u64,
+    object: String,
+}
+
+/// A swarm's log as read: its state, the sequence of its last entry, how many entries were
+/// read, the objects they named and the snapshot read with them (its pointer's revision, 0
+/// without one, and its object).
+struct Read {
+    state: Replay,
+    last: u64,
+    entries: u64,
+    objects: Vec<String>,
+    pointer: u64,
+    snapshot: Option<String>,
+}
 
 /// Entries larger than this go to the object store (NATS refuses messages over its
 /// `max_payload`, 1 MiB by default).
@@ -66,6 +104,8 @@ pub struct SwarmLog {
     stream: stream::Stream,
     jetstream: jetstream::Context,
     blobs: object_store::ObjectStore,
+    /// Swarm → its [`Snapshot`].
+    snapshots: async_nats::jetstream::kv::Store,
     settings: ClusterSettings,
 }
 
@@ -105,7 +145,10 @@ impl SwarmLog {
                     .map_err(|e| unavailable(format!("the object store: {error}; {e}")))?,
             },
         };
-        Ok(Self { stream, jetstream: jetstream.clone(), blobs, settings: settings.clone() })
+        let description = "Ostrich-Legs: swarm → its compacted log (object, last sequence covered)";
+        let snapshots =
+            kv_bucket(jetstream, &settings.snapshot_bucket(), description, Duration::ZERO, settings.replicas).await?;
+        Ok(Self { stream, jetstream: jetstream.clone(), blobs, snapshots, settings: settings.clone() })
     }
 
     /// Appends `entry` to `swarm`'s log if the log's last sequence is `expected` (0: the log
@@ -146,9 +189,10 @@ impl SwarmLog {
         }
     }
 
-    /// Removes a forgotten swarm's whole log, and the objects its entries named.
+    /// Removes a forgotten swarm's whole log, its snapshot, and the objects they named.
     pub async fn purge(&self, swarm: SwarmId) -> Result<(), ClusterError> {
         self.stream.purge().filter(self.settings.log_subject(swarm)).await.map_err(unavailable)?;
+        self.snapshots.purge(swarm.simple().to_string()).await.map_err(unavailable)?;
         let prefix = format!("{}.", swarm.simple());
         let mut objects = self.blobs.list().await.map_err(unavailable)?;
         let mut names = Vec::new();
@@ -205,33 +249,125 @@ impl SwarmLog {
         }
     }
 
-    /// Reads `swarm`'s whole log back; answers what it holds and the sequence of its last
-    /// entry (what the next append expects).
-    pub async fn replay(&self, swarm: SwarmId) -> Result<(Restored, u64), ClusterError> {
-        let last = self.last(swarm).await?;
-        let mut state = Replay::default();
-        if last > 0 {
-            let consumer = self
-                .stream
-                .create_consumer(consumer::pull::OrderedConfig {
-                    filter_subject: self.settings.log_subject(swarm),
-                    deliver_policy: consumer::DeliverPolicy::All,
-                    ..Default::default()
-                })
-                .await
-                .map_err(unavailable)?;
-            let mut messages = consumer.messages().await.map_err(unavailable)?;
-            while let Some(message) = messages.next().await {
-                let message = message.map_err(unavailable)?;
-                let sequence = message.info().map_err(unavailable)?.stream_sequence;
-                let entry: Entry = decode(&message.payload).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
-                self.apply(&mut state, entry).await?;
-                if sequence >= last {
-                    break;
-                }
+    /// Reads `swarm`'s log back (its snapshot, then the entries after it); answers what it
+    /// holds, the sequence of its last entry (what the next append expects) and how many
+    /// entries were read past the snapshot.
+    pub async fn replay(&self, swarm: SwarmId) -> Result<(Restored, u64, u64), ClusterError> {
+        let read = self.read(swarm).await?;
+        Ok((read.state.restored(swarm)?, read.last, read.entries))
+    }
+
+    /// Reads `swarm`'s log, again as long as a compaction changes the snapshot meanwhile.
+    async fn read(&self, swarm: SwarmId) -> Result<Read, ClusterError> {
+        loop {
+            let pointer = self.pointer(swarm).await?;
+            match self.read_from(swarm, &pointer).await {
+                Ok(read) if self.pointer(swarm).await?.0 == read.pointer => return Ok(read),
+                // The snapshot moved on (and purged what was read, or its object): again.
+                Ok(_) => {}
+                Err(error) if self.pointer(swarm).await?.0 == pointer.0 => return Err(error),
+                Err(_) => {}
             }
         }
-        Ok((state.restored(swarm)?, last))
+    }
+
+    /// `swarm`'s snapshot pointer: its revision (0: none) and the snapshot.
+    async fn pointer(&self, swarm: SwarmId) -> Result<(u64, Option<Snapshot>), ClusterError> {
+        let entry = self.snapshots.entry(swarm.simple().to_string()).await.map_err(unavailable)?;
+        match entry {
+            Some(entry) if entry.operation == async_nats::jetstream::kv::Operation::Put => {
+                let snapshot = decode(&entry.value).map_err(|e| ClusterError::Corrupt(format!("a snapshot: {e}")))?;
+                Ok((entry.revision, Some(snapshot)))
+            }
+            Some(entry) => Ok((entry.revision, None)),
+            None => Ok((0, None)),
+        }
+    }
+
+    /// Reads `swarm`'s snapshot, if `pointer` names one, and the log entries after it.
+    async fn read_from(&self, swarm: SwarmId, pointer: &(u64, Option<Snapshot>)) -> Result<Read, ClusterError> {
+        let mut state = Replay::default();
+        let mut from = 1;
+        if let Some(snapshot) = &pointer.1 {
+            let mut object = self.blobs.get(&snapshot.object).await.map_err(unavailable)?;
+            let mut bytes = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes).await.map_err(unavailable)?;
+            let batch: SwarmBatch = decode(&bytes).map_err(|e| ClusterError::Corrupt(format!("a snapshot: {e}")))?;
+            state.apply(batch);
+            state.epoch = snapshot.epoch;
+            from = snapshot.upto + 1;
+        }
+        let last = self.last(swarm).await?;
+        let mut read = Read {
+            state,
+            last,
+            entries: 0,
+            objects: Vec::new(),
+            pointer: pointer.0,
+            snapshot: pointer.1.as_ref().map(|s| s.object.clone()),
+        };
+        if last < from {
+            return Ok(read);
+        }
+        let consumer = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: self.settings.log_subject(swarm),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        let mut messages = consumer.messages().await.map_err(unavailable)?;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(unavailable)?;
+            let sequence = message.info().map_err(unavailable)?.stream_sequence;
+            let entry: Entry = decode(&message.payload).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
+            if let Entry::Blob { name, .. } = &entry {
+                read.objects.push(name.clone());
+            }
+            read.entries += 1;
+            self.apply(&mut read.state, entry).await?;
+            if sequence >= last {
+                break;
+            }
+        }
+        Ok(read)
+    }
+
+    /// Folds `swarm`'s log into a snapshot and purges the entries it covers, with the
+    /// objects only they named (see the module's docs). Losing the race to another
+    /// compaction is no error: that one did the work.
+    pub async fn compact(&self, swarm: SwarmId) -> Result<(), ClusterError> {
+        let read = self.read(swarm).await?;
+        if read.entries == 0 || read.state.key.is_none() {
+            return Ok(());
+        }
+        let object = format!("{}.{}", swarm.simple(), uuid::Uuid::new_v4().simple());
+        let bytes = encode(&read.state.to_batch()).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
+        self.blobs.put(object.as_str(), &mut bytes.as_slice()).await.map_err(unavailable)?;
+        let snapshot = Snapshot { upto: read.last, epoch: read.state.epoch, object: object.clone() };
+        let pointer = bytes::Bytes::from(encode(&snapshot).map_err(|e| ClusterError::Corrupt(e.to_string()))?);
+        let key = swarm.simple().to_string();
+        let written = match read.pointer {
+            0 => self.snapshots.create(&key, pointer).await.is_ok(),
+            revision => self.snapshots.update(&key, pointer, revision).await.is_ok(),
+        };
+        if !written {
+            let _ = self.blobs.delete(&object).await;
+            return Ok(());
+        }
+        // The last entry the snapshot covers stays: JetStream checks each append against the
+        // subject's last sequence, and the sweep finds swarms by their log's subject.
+        let subject = self.settings.log_subject(swarm);
+        self.stream.purge().filter(subject).sequence(read.last).await.map_err(unavailable)?;
+        for name in read.objects.into_iter().chain(read.snapshot) {
+            if let Err(error) = self.blobs.delete(&name).await {
+                log::warn!("swarm {swarm}: cannot delete the compacted object {name}: {error}");
+            }
+        }
+        log::info!("swarm {swarm}: log compacted up to sequence {}", read.last);
+        Ok(())
     }
 
     async fn apply(&self, state: &mut Replay, entry: Entry) -> Result<(), ClusterError> {
@@ -310,6 +446,24 @@ impl Replay {
         }
         if batch.forgotten {
             *self = Self { epoch: self.epoch, ..Self::default() };
+        }
+    }
+
+    /// The whole state as one batch: what a snapshot holds. Replayed into an empty
+    /// [`Replay`], it gives this one back.
+    fn to_batch(&self) -> SwarmBatch {
+        SwarmBatch {
+            key: self.key.clone(),
+            activity: self.activity,
+            controls: self.controls,
+            resume: self.resume.iter().map(|(credential, device)| (credential.clone(), *device)).collect(),
+            modules: self.modules.iter().map(|(hash, bytes)| (*hash, bytes.clone())).collect(),
+            specs: self.specs.iter().map(|(job, spec)| (*job, spec.clone())).collect(),
+            jobs: self.jobs.iter().map(|(job, record)| (*job, record.clone())).collect(),
+            tiles: self.tiles.iter().map(|(job, chunks)| (*job, chunks.concat())).collect(),
+            records: self.records.iter().flat_map(|(job, chunks)| chunks.iter().map(|c| (*job, c.clone()))).collect(),
+            closed: self.closed.iter().copied().collect(),
+            ..SwarmBatch::default()
         }
     }
 

@@ -26,7 +26,8 @@
 //! | `ostrich-index` | KV | hash of a master key or resume credential → swarm; `jobs.next`, the job id counter |
 //! | `ostrich-invites` | KV, `max_age` = invite TTL | hash of an invite code → swarm, expiry; `swarm.<id>` → the swarm's invites and mints |
 //! | `ostrich.limits` | subject | failed joins and swarm creations per address, told to every node |
-//! | `ostrich-blobs` | object store | log entries too large for one message |
+//! | `ostrich-snapshots` | KV | swarm → its log's snapshot: the object, the last sequence it covers |
+//! | `ostrich-blobs` | object store | log entries too large for one message; snapshots |
 
 pub mod api;
 pub mod lease;
@@ -57,6 +58,9 @@ pub struct ClusterSettings {
     pub prefix: String,
     /// How long an invite stays valid: the invite bucket's `max_age`.
     pub invite_ttl: Duration,
+    /// A swarm's owner compacts its log after appending this many entries
+    /// ([`log::SwarmLog::compact`]).
+    pub compact_after: u64,
 }
 
 impl ClusterSettings {
@@ -83,6 +87,11 @@ impl ClusterSettings {
     /// The invite bucket's name.
     pub fn invite_bucket(&self) -> String {
         format!("{}-invites", self.prefix)
+    }
+
+    /// The snapshot bucket's name.
+    pub fn snapshot_bucket(&self) -> String {
+        format!("{}-snapshots", self.prefix)
     }
 
     /// The object store's name.

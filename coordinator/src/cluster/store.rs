@@ -49,6 +49,8 @@ struct Owned {
     revision: u64,
     /// The log's last sequence, which the next append expects.
     last: u64,
+    /// Entries appended (or read at the take-over) since the log was last compacted.
+    appended: u64,
     /// When the lease was last renewed.
     renewed: Instant,
 }
@@ -83,6 +85,8 @@ pub struct Cluster {
     settings: ClusterSettings,
     ownership: Arc<Mutex<Ownership>>,
     renewing: Arc<AtomicBool>,
+    /// A compaction is running on this node.
+    compacting: Arc<AtomicBool>,
 }
 
 impl Cluster {
@@ -108,7 +112,18 @@ impl Cluster {
         };
         let (log, leases, index, invites) = nats.block(open, connect_timeout.max(CALL_TIMEOUT * 3))??;
         let renewing = Arc::new(AtomicBool::new(true));
-        let cluster = Self { nats, log, leases, index, invites, node, settings, ownership: Arc::default(), renewing };
+        let cluster = Self {
+            nats,
+            log,
+            leases,
+            index,
+            invites,
+            node,
+            settings,
+            ownership: Arc::default(),
+            renewing,
+            compacting: Arc::default(),
+        };
         cluster.start_renewing();
         Ok(cluster)
     }
@@ -163,17 +178,17 @@ impl Cluster {
             Holder::Other(node) => return Ok(Adoption::Theirs(node)),
         };
         let adopted = async {
-            let (restored, last) = self.log.replay(swarm).await?;
+            let (restored, last, read) = self.log.replay(swarm).await?;
             if restored.swarms.is_empty() {
                 return Ok(None);
             }
             let entry = Entry::Epoch { revision, node: self.node.clone() };
             let last = self.log.append(swarm, last, &entry).await?;
-            Ok::<_, ClusterError>(Some((restored, last)))
+            Ok::<_, ClusterError>(Some((restored, last, read + 1)))
         };
         match adopted.await {
-            Ok(Some((restored, last))) => {
-                let owned = Owned { epoch: revision, revision, last, renewed: Instant::now() };
+            Ok(Some((restored, last, appended))) => {
+                let owned = Owned { epoch: revision, revision, last, appended, renewed: Instant::now() };
                 self.ownership().swarms.insert(swarm, owned);
                 log::info!("swarm {swarm}: taken over at epoch {revision} ({} jobs)", restored.jobs.len());
                 Ok(Adoption::Ours(restored))
@@ -245,6 +260,22 @@ impl Cluster {
             }
         }
         Err(ClusterError::Unavailable("the job id counter: too many nodes took blocks at once".into()))
+    }
+
+    /// Compacts `swarm`'s log in the background, one swarm at a time on this node (a swarm
+    /// whose turn is skipped is compacted after its next [`ClusterSettings::compact_after`]
+    /// appends). Appends go on meanwhile: the snapshot covers the log as it was read.
+    fn compact(&self, swarm: SwarmId) {
+        if self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let cluster = self.clone();
+        self.nats.spawn(async move {
+            if let Err(error) = cluster.log.compact(swarm).await {
+                log::warn!("swarm {swarm}: cannot compact its log: {error}");
+            }
+            cluster.compacting.store(false, Ordering::Release);
+        });
     }
 
     /// Who holds `swarm`'s lease.
@@ -363,7 +394,7 @@ impl Cluster {
             Some(owned) => owned,
             None if batch.key.is_some() => match self.leases.acquire(swarm).await {
                 Ok(Holder::Us(revision)) => {
-                    let owned = Owned { epoch: revision, revision, last: 0, renewed: Instant::now() };
+                    let owned = Owned { epoch: revision, revision, last: 0, appended: 0, renewed: Instant::now() };
                     self.ownership().swarms.insert(swarm, owned);
                     owned
                 }
@@ -384,8 +415,17 @@ impl Cluster {
         let entry = Entry::Batch { revision: owned.epoch, batch: Box::new(batch) };
         match self.log.append(swarm, owned.last, &entry).await {
             Ok(last) => {
+                let mut compact = false;
                 if let Some(owned) = self.ownership().swarms.get_mut(&swarm) {
                     owned.last = last;
+                    owned.appended += 1;
+                    if owned.appended >= self.settings.compact_after && !forgotten {
+                        owned.appended = 0;
+                        compact = true;
+                    }
+                }
+                if compact {
+                    self.compact(swarm);
                 }
                 if forgotten {
                     // The swarm is gone for good: so is its log.

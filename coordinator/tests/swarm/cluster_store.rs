@@ -29,6 +29,7 @@ fn settings(url: &str, lease_ttl: Duration) -> ClusterSettings {
         replicas: 1,
         prefix: "ostrich".into(),
         invite_ttl: Duration::from_secs(900),
+        compact_after: ostrich_coordinator::cluster::log::COMPACT_AFTER,
     }
 }
 
@@ -135,6 +136,82 @@ async fn a_log_reads_back_what_was_committed_and_fences_an_owner_whose_lease_lap
     assert_eq!(objects_of(&nats, swarm).await, 0, "a removed swarm's objects are deleted");
     assert!(c.orphans().await.expect("orphans").is_empty(), "and its log is gone");
     assert!(matches!(c.adopt(swarm).await.expect("adopt"), Adoption::Unknown));
+}
+
+/// After its compaction threshold an owner folds the log into a snapshot: the entries are
+/// purged (all but the last), a deleted job's results and the first entry's object leave
+/// NATS, and a new owner reads back exactly what was committed, before and after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_log_reads_back_the_same_without_what_was_deleted() {
+    let nats = NatsServer::start().expect("nats-server");
+    let compacting = |url: &str| {
+        let settings = ClusterSettings { compact_after: 4, ..settings(url, Duration::from_secs(30)) };
+        Cluster::open(settings, Duration::from_secs(10)).expect("open the cluster")
+    };
+    let (a, b) = (compacting(&nats.url()), compacting(&nats.url()));
+    let swarm = SwarmId::new_v4();
+    let (mut first, _) = first_commits(swarm);
+    let mut backend = a.backend();
+    backend.commit(&mut first).expect("commit");
+    let record = JobRecord { swarm, state: JobState::Running, verification_failures: 0, redispatched: 0 };
+    let mut second = Batch::default();
+    second.spec(swarm, 2, &spec());
+    second.job(2, &record);
+    second.tile(swarm, 2, 0, &TaskOutput::MatmulTile { c: vec![8.0; 16] });
+    let mut deleted = Batch::default();
+    deleted.delete(swarm, 2);
+    let mut fourth = Batch::default();
+    fourth.tile(swarm, 1, 5, &TaskOutput::MatmulTile { c: vec![5.0; 16] });
+    for batch in [&mut second, &mut deleted, &mut fourth] {
+        assert_eq!(backend.commit(batch).expect("commit"), Vec::<SwarmId>::new());
+    }
+    // The fourth append starts the compaction: it ends with one entry left in the log and
+    // one object, the snapshot's (the first entry's is deleted).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    while log_entries(&nats, swarm).await != 1 || objects_of(&nats, swarm).await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "the log was not compacted");
+        tick.tick().await;
+    }
+    // Appends go on after the snapshot.
+    let mut later = Batch::default();
+    later.tile(swarm, 1, 6, &TaskOutput::MatmulTile { c: vec![6.0; 16] });
+    assert_eq!(backend.commit(&mut later).expect("commit"), Vec::<SwarmId>::new(), "the owner still writes");
+
+    a.stop_renewing();
+    a.release(swarm).await;
+    let restored = poll_adopt(&b, swarm).await;
+    assert_eq!(restored.swarms, vec![(swarm, "master key".to_string())]);
+    assert_eq!(restored.controls, vec![(swarm, controls())]);
+    assert_eq!(restored.modules.len(), 1, "the module is in the snapshot");
+    assert_eq!(restored.modules[0].2.len(), 700 * 1024);
+    let jobs: Vec<u64> = restored.jobs.iter().map(|job| job.id).collect();
+    assert_eq!(jobs, vec![1], "the deleted job is gone");
+    let tiles: Vec<(u32, TaskOutput)> = restored.jobs[0].tiles.clone();
+    assert_eq!(
+        tiles,
+        vec![
+            (3, TaskOutput::MatmulTile { c: vec![1.5; 16] }),
+            (4, TaskOutput::MatmulTile { c: vec![2.5; 16] }),
+            (5, TaskOutput::MatmulTile { c: vec![5.0; 16] }),
+            (6, TaskOutput::MatmulTile { c: vec![6.0; 16] }),
+        ],
+        "every verified tile, before and after the snapshot"
+    );
+}
+
+/// How many entries `swarm`'s log holds now.
+async fn log_entries(nats: &NatsServer, swarm: SwarmId) -> usize {
+    use futures_util::StreamExt;
+    let settings = settings(&nats.url(), Duration::ZERO);
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let stream = async_nats::jetstream::new(client).get_stream(settings.log_stream()).await.expect("the log");
+    let mut subjects = stream.info_with_subjects(settings.log_subject(swarm)).await.expect("subjects");
+    let mut count = 0;
+    while let Some(subject) = subjects.next().await {
+        count += subject.expect("a subject").1;
+    }
+    count
 }
 
 /// How many objects of `swarm`'s log entries the object store holds.
