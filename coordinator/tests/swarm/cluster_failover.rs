@@ -20,12 +20,12 @@ use crate::common::*;
 /// Seconds a swarm's lease lasts in these tests: short, so that failover is quick.
 const LEASE_S: &str = "2";
 
-fn node(nats: &NatsServer) -> (std::process::Child, Server) {
+fn node(nats: &NatsServer) -> (Process, Server) {
     node_with(nats, &[])
 }
 
 /// A node with more settings.
-fn node_with(nats: &NatsServer, more: &[(&str, String)]) -> (std::process::Child, Server) {
+fn node_with(nats: &NatsServer, more: &[(&str, String)]) -> (Process, Server) {
     let mut env = vec![
         ("OSTRICH_CLUSTER", nats.url()),
         ("OSTRICH_CLUSTER_LEASE_S", LEASE_S.into()),

@@ -53,14 +53,40 @@ pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
 }
 
+/// A coordinator process: killed when dropped, so a test that fails leaves none running
+/// (one left behind holds the test run's output open).
+pub struct Process(std::process::Child);
+
+impl std::ops::Deref for Process {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// The coordinator binary, started on a free loopback port with extra environment; its
 /// data directory is a fresh temporary one unless `env` names one.
-pub fn start_binary(env: &[(&str, String)]) -> (std::process::Child, Server) {
+pub fn start_binary(env: &[(&str, String)]) -> (Process, Server) {
     start_binary_at(free_addr(), env)
 }
 
 /// The coordinator binary on `addr`, as [`start_binary`].
-pub fn start_binary_at(addr: SocketAddr, env: &[(&str, String)]) -> (std::process::Child, Server) {
+pub fn start_binary_at(addr: SocketAddr, env: &[(&str, String)]) -> (Process, Server) {
     let data = std::env::temp_dir().join(format!("ostrich-test-{}", Uuid::new_v4()));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_ostrich-coordinator"))
         .env("OSTRICH_BIND", addr.to_string())
@@ -70,7 +96,7 @@ pub fn start_binary_at(addr: SocketAddr, env: &[(&str, String)]) -> (std::proces
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("the coordinator starts");
-    (child, Server { addr })
+    (Process(child), Server { addr })
 }
 
 /// Polls `/healthz` until the server answers, or fails the test at the deadline.

@@ -9,7 +9,7 @@ use crate::common::*;
 
 /// Starts the binary with `--tls` on a fresh port and the data dir `data`; answers the
 /// process and the `wss://` URL once the certificate exists and the server is healthy.
-async fn start_tls(data: &Path) -> (std::process::Child, String) {
+async fn start_tls(data: &Path) -> (Process, String) {
     let tls_addr = free_addr();
     let env = [
         ("OSTRICH_TLS", "true".to_string()),
@@ -21,7 +21,7 @@ async fn start_tls(data: &Path) -> (std::process::Child, String) {
     (child, format!("wss://{tls_addr}/ws"))
 }
 
-async fn stop(mut child: std::process::Child) {
+async fn stop(mut child: Process) {
     terminate(&mut child, DEADLINE).await;
 }
 
