@@ -15,12 +15,12 @@
 //! **Compaction.** After [`COMPACT_AFTER`] appends the owner folds the log into a snapshot:
 //! the swarm's whole state as one [`SwarmBatch`] in the object store, and a pointer to it in
 //! the snapshot bucket saying which log sequence it covers. Then the entries it covers are
-//! purged, all but the last (and the objects they named): a deleted job's results leave NATS, and a new
-//! owner reads the snapshot and the entries after it, not the swarm's whole history. The
-//! snapshot is built from the log, not from the owner's memory, so whichever node writes it
-//! (even one fenced meanwhile) writes the truth; the pointer is written compare-and-set, so
-//! two compactions cannot both win. A reader that finds the pointer changed while it read
-//! (a compaction purged what it was reading) reads again.
+//! purged, all but the last (and the objects they named): a deleted job's results leave
+//! NATS, and a new owner reads the snapshot and the entries after it, not the swarm's whole
+//! history. The snapshot is built from the log, not from the owner's memory, so whichever
+//! node writes it (even one fenced meanwhile) writes the truth; the pointer is written
+//! compare-and-set, so two compactions cannot both win. A reader that finds the pointer
+//! changed while it read (a compaction purged what it was reading) reads again.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
