@@ -90,7 +90,11 @@ pub fn section(root: &Path) -> Result<Section> {
             "Relay packets: a node publishes what it has for another node at once when idle, and at \
              most once a millisecond while busy (`FLUSH_INTERVAL`), so under load one NATS message \
              carries many frames. Measured before that linger (2026-12-02): relayed 128005 /s, cost \
-             53.5 %, gateway / NATS CPU per task 3.71 / 2.96 µs, the owner's 4.51 µs relayed."
+             53.5 %, gateway / NATS CPU per task 3.71 / 2.96 µs, the owner's 4.51 µs relayed. A \
+             0.5 ms linger (smaller packets, more CPU per task) and a 3 ms one (each device keeps 8 \
+             tasks in flight, so latency bounds the rate) measured worse: 159662 and 127329 /s \
+             relayed (2026-12-07). Runs vary: two runs of the same build gave 172480 and 154827 /s \
+             relayed, costs of 46.4 % and 44.9 %, derived costs of 4.0 % and 1.9 %."
                 .into(),
             "Failover = lease TTL (the last renewal was up to a third of it before the kill) + the \
              gateway's owner check (every second) + the new owner's replay of the swarm's log and \
