@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On a fresh machine it first installs what the tests
-# need (the wasm target, headless Chromium and chromedriver, nats-server, NumPy), so CI and a new
+# need (the wasm target, headless Chromium and chromedriver, nats-server, NumPy, QEMU), so CI and a new
 # developer run exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,10 @@ cargo xtask build-ui
 cargo xtask build-kernels
 
 cargo test --workspace --locked "$@"
+
+# The native kernels on the CPUs this machine is not: QEMU's models of an AVX2 and an
+# SSE2-only x86-64, and an aarch64 build (installs qemu-user and the aarch64 target).
+bash scripts/cross-check.sh
 
 # The container image: a static build in a `FROM scratch` image, run with podman and joined
 # by a native worker through its published port.

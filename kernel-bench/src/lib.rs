@@ -5,7 +5,10 @@
 //! Kernels cannot read a clock, so every function here takes `now`, a monotonic clock in
 //! seconds: `Instant` natively, `performance.now()` in wasm.
 
-use ostrich_kernels::{View, matmul_flops, matmul_tile, render_tile, seeded_matrix, total_iterations};
+use ostrich_kernels::{
+    View, iterations_at, matmul::matmul_tile_portable, matmul_flops, matmul_tile, render_tile, seeded_matrix,
+    total_iterations,
+};
 use serde::{Deserialize, Serialize};
 
 #[cfg(target_arch = "wasm32")]
@@ -14,6 +17,9 @@ pub mod wasm;
 /// The side of the square matrices of the matmul measurement: a 256×256 output tile with
 /// k = 256, the size of a typical task.
 pub const MATMUL_SIZE: usize = 256;
+
+/// The side of the large product measured natively, against NumPy (BENCHMARKS.md).
+pub const LARGE_MATMUL_SIZE: usize = 2048;
 
 /// The side of the Mandelbrot tile rendered by the measurement.
 pub const MANDELBROT_TILE: u32 = 256;
@@ -41,7 +47,9 @@ pub const MANDELBROT_VIEW: View = View {
 /// One measured rate, as printed by both builds (one JSON object per line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
-    /// Which kernel: `matmul` or `mandelbrot`.
+    /// Which kernel: `matmul` (the fastest product of the target), `matmul-portable` (the
+    /// browser's kernel, built natively), `mandelbrot` (vectorised) or `mandelbrot-scalar`
+    /// (one pixel at a time: the reference, and the kernel before lanes).
     pub kernel: String,
     /// The work per call, in words (dimensions, view).
     pub shape: String,
@@ -51,45 +59,95 @@ pub struct Measurement {
     pub calls: u32,
     /// Seconds the timed calls took.
     pub seconds: f64,
+    /// The SIMD instruction set the kernels ran on ([`ostrich_kernels::simd_level`]).
+    pub simd: String,
 }
 
-/// Multiplies two seeded `size`×`size` matrices until `min_seconds` have passed; answers
-/// the rate in GFLOP/s, counting `2·size³` flops per call.
-pub fn matmul_gflops(size: usize, min_seconds: f64, now: &dyn Fn() -> f64) -> Measurement {
+/// A matrix product to measure: [`matmul_tile`] or the portable kernel.
+pub type Product = fn(&[f32], &[f32], usize, usize, usize) -> Result<Vec<f32>, ostrich_kernels::KernelError>;
+
+/// Multiplies two seeded `size`×`size` matrices with `product` until `min_seconds` have
+/// passed; answers the rate in GFLOP/s, counting `2·size³` flops per call.
+pub fn matmul_gflops(
+    kernel: &str,
+    product: Product,
+    size: usize,
+    min_seconds: f64,
+    now: &dyn Fn() -> f64,
+) -> Measurement {
     let a = seeded_matrix(1, ostrich_kernels::STREAM_A, size * size);
     let b = seeded_matrix(1, ostrich_kernels::STREAM_B, size * size);
     let flops = matmul_flops(size, size, size);
     let (calls, seconds, total) = repeat(min_seconds, now, || {
-        let c = matmul_tile(&a, &b, size, size, size).expect("square operands match their dimensions");
+        let c = product(&a, &b, size, size, size).expect("square operands match their dimensions");
         std::hint::black_box(c);
         flops
     });
     let rate = total / seconds / 1e9;
-    Measurement { kernel: "matmul".into(), shape: format!("{size}×{size}×{size}"), rate, calls, seconds }
+    let shape = format!("{size}×{size}×{size}");
+    Measurement { kernel: kernel.into(), shape, rate, calls, seconds, simd: ostrich_kernels::simd_level().into() }
 }
 
-/// Renders the top-left `tile`×`tile` pixels of `view` until `min_seconds` have passed;
-/// answers the rate in escape-time iterations per second (the sum of the returned counts).
-pub fn mandelbrot_iters_per_sec(view: &View, tile: u32, min_seconds: f64, now: &dyn Fn() -> f64) -> Measurement {
-    let (calls, seconds, iterations) = repeat(min_seconds, now, || {
-        let counts = render_tile(view, 0, 0, tile, tile).expect("the tile lies inside a valid view");
-        total_iterations(&counts) as f64
-    });
+/// A way to render a Mandelbrot tile: the view and the side of the tile at its top left.
+pub type Render<'a> = &'a dyn Fn(&View, u32) -> Vec<u32>;
+
+/// [`render_tile`], the vectorised rendering with the CPU's widest instructions.
+pub fn vectorised(view: &View, tile: u32) -> Vec<u32> {
+    render_tile(view, 0, 0, tile, tile).expect("the tile lies inside a valid view")
+}
+
+/// One [`iterations_at`] call per pixel: the reference, and the kernel before lanes.
+pub fn scalar(view: &View, tile: u32) -> Vec<u32> {
+    (0..tile).flat_map(|py| (0..tile).map(move |px| iterations_at(view, px, py))).collect()
+}
+
+/// Renders the top-left `tile`×`tile` pixels of `view` with `render` until `min_seconds`
+/// have passed; answers the rate in escape-time iterations per second (the sum of the
+/// returned counts).
+pub fn mandelbrot_iters_per_sec(
+    kernel: &str,
+    render: Render,
+    view: &View,
+    tile: u32,
+    min_seconds: f64,
+    now: &dyn Fn() -> f64,
+) -> Measurement {
+    let (calls, seconds, iterations) = repeat(min_seconds, now, || total_iterations(&render(view, tile)) as f64);
     let per_tile = iterations / f64::from(calls);
     let shape = format!("{tile}×{tile} px, max_iter {}, {per_tile:.0} iterations per tile", view.max_iter);
-    Measurement { kernel: "mandelbrot".into(), shape, rate: iterations / seconds, calls, seconds }
+    let simd = ostrich_kernels::simd_level().into();
+    Measurement { kernel: kernel.into(), shape, rate: iterations / seconds, calls, seconds, simd }
 }
 
-/// Both measurements at their standard sizes, the fastest of [`ROUNDS`] rounds each, as
-/// JSON lines.
+/// Every measurement at its standard size, the fastest of [`ROUNDS`] rounds each, as JSON
+/// lines. The large product and the portable kernel are measured natively only: in wasm
+/// the portable kernel is [`matmul_tile`] itself.
 pub fn report(now: &dyn Fn() -> f64) -> String {
     let best = |round: &dyn Fn() -> Measurement| {
         (0..ROUNDS).map(|_| round()).max_by(|x, y| x.rate.total_cmp(&y.rate)).expect("at least one round")
     };
-    let results = [
-        best(&|| matmul_gflops(MATMUL_SIZE, MIN_SECONDS, now)),
-        best(&|| mandelbrot_iters_per_sec(&MANDELBROT_VIEW, MANDELBROT_TILE, MIN_SECONDS, now)),
-    ];
+    let mut results = vec![best(&|| matmul_gflops("matmul", matmul_tile, MATMUL_SIZE, MIN_SECONDS, now))];
+    if cfg!(not(target_arch = "wasm32")) {
+        results.push(best(&|| matmul_gflops("matmul", matmul_tile, LARGE_MATMUL_SIZE, MIN_SECONDS, now)));
+        results.push(best(&|| matmul_gflops("matmul-portable", matmul_tile_portable, MATMUL_SIZE, MIN_SECONDS, now)));
+    }
+    let mandelbrot = |kernel: &str, render: Render| {
+        best(&|| mandelbrot_iters_per_sec(kernel, render, &MANDELBROT_VIEW, MANDELBROT_TILE, MIN_SECONDS, now))
+    };
+    results.push(mandelbrot("mandelbrot", &vectorised));
+    results.push(mandelbrot("mandelbrot-scalar", &scalar));
+    // The code of each x86-64 level this CPU runs, as a CPU without the wider ones would.
+    #[cfg(target_arch = "x86_64")]
+    for level in ostrich_kernels::X86Level::ALL {
+        let render = move |view: &View, tile: u32| {
+            ostrich_kernels::mandelbrot::render_tile_at(level, view, 0, 0, tile, tile)
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        };
+        if ostrich_kernels::mandelbrot::render_tile_at(level, &MANDELBROT_VIEW, 0, 0, 1, 1).is_some() {
+            results.push(mandelbrot(&format!("mandelbrot-{}", level.name()), &render));
+        }
+    }
     results.iter().map(|m| serde_json::to_string(m).expect("a measurement serialises") + "\n").collect()
 }
 
@@ -127,10 +185,14 @@ mod tests {
     fn measurements_time_at_least_the_minimum_and_count_work() {
         let start = Instant::now();
         let now = move || start.elapsed().as_secs_f64();
-        let m = matmul_gflops(16, 0.01, &now);
-        assert!(m.seconds >= 0.01 && m.calls > 0 && m.rate > 0.0);
+        for product in [matmul_tile as Product, matmul_tile_portable] {
+            let m = matmul_gflops("matmul", product, 16, 0.01, &now);
+            assert!(m.seconds >= 0.01 && m.calls > 0 && m.rate > 0.0);
+        }
         let view = View { max_iter: 64, ..MANDELBROT_VIEW };
-        let m = mandelbrot_iters_per_sec(&view, 8, 0.01, &now);
-        assert!(m.seconds >= 0.01 && m.rate > 0.0);
+        for render in [&vectorised as Render, &scalar] {
+            let m = mandelbrot_iters_per_sec("mandelbrot", render, &view, 8, 0.01, &now);
+            assert!(m.seconds >= 0.01 && m.rate > 0.0);
+        }
     }
 }

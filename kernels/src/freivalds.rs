@@ -61,12 +61,63 @@ pub fn verify_matmul_tile(
     if c.len() != c_len {
         return Err(KernelError::LengthMismatch { what: "c", expected: c_len, found: c.len() });
     }
-    check_finite("a", a)?;
-    check_finite("b", b)?;
-    check_finite("c", c)?;
-    if rows == 0 || cols == 0 {
-        return Ok(());
+    let check = Check { a, b, c, rows, k, cols, seed };
+    // The same f64 operations in the same order on every instruction set (nothing here is
+    // reassociated or fused), compiled for the CPU's widest vectors natively.
+    #[cfg(not(target_arch = "wasm32"))]
+    return pulp::Arch::new().dispatch(check);
+    #[cfg(target_arch = "wasm32")]
+    check.run()
+}
+
+/// One check: the three row-major matrices of a claimed product, of checked lengths.
+struct Check<'a> {
+    a: &'a [f32],
+    b: &'a [f32],
+    c: &'a [f32],
+    rows: usize,
+    k: usize,
+    cols: usize,
+    seed: u64,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl pulp::WithSimd for Check<'_> {
+    type Output = Result<(), KernelError>;
+
+    /// Inlined with everything it calls, so the whole check is compiled with the chosen
+    /// target features.
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        self.run()
     }
+}
+
+impl Check<'_> {
+    /// Rejects non-finite entries, then compares `C·x` with `A·(B·x)` row by row.
+    #[inline(always)]
+    fn run(self) -> Result<(), KernelError> {
+        let Check { a, b, c, rows, k, cols, seed } = self;
+        check_finite("a", a)?;
+        check_finite("b", b)?;
+        check_finite("c", c)?;
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        compare_rows(a, b, c, (rows, k, cols), seed)
+    }
+}
+
+/// Compares `C·x` with `A·(B·x)` row by row, for finite operands of checked lengths and
+/// no empty dimension.
+#[inline(always)]
+fn compare_rows(
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    (rows, k, cols): (usize, usize, usize),
+    seed: u64,
+) -> Result<(), KernelError> {
     let mut rng = SplitMix64::new(seed);
     let x: Vec<f64> = (0..cols).map(|_| 1.0 + rng.next_f64_unit()).collect();
     // y = B·x and its absolute-value scale |B|·x (x is positive, so |x| = x).
@@ -88,6 +139,7 @@ pub fn verify_matmul_tile(
 
 /// Rejects a buffer holding a NaN or an infinity. The scan has no early exit, so it
 /// vectorises; the position is looked for only when there is one.
+#[inline(always)]
 fn check_finite(what: &'static str, values: &[f32]) -> Result<(), KernelError> {
     if values.iter().fold(true, |finite, v| finite & v.is_finite()) {
         return Ok(());
@@ -101,11 +153,13 @@ fn check_finite(what: &'static str, values: &[f32]) -> Result<(), KernelError> {
 const LANES: usize = 4;
 
 /// Returns `row · x` and `|row| · x` in f64, for a non-negative `x`.
+#[inline(always)]
 fn dot_and_scale(row: &[f32], x: &[f64]) -> (f64, f64) {
     projected_row(row, x, x)
 }
 
 /// Returns `a_row · y` and `|a_row| · y_scale` in f64.
+#[inline(always)]
 fn projected_row(a_row: &[f32], y: &[f64], y_scale: &[f64]) -> (f64, f64) {
     let len = a_row.len().min(y.len()).min(y_scale.len());
     let (a_row, y, y_scale) = (&a_row[..len], &y[..len], &y_scale[..len]);

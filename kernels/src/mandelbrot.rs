@@ -6,8 +6,11 @@
 //! (Rust never fuses them on its own), so native and wasm builds agree bit for bit.
 
 use crate::KernelError;
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::X86Level;
 use crate::rng::SplitMix64;
 
+mod lanes;
 mod palette;
 
 pub use palette::colorize;
@@ -92,7 +95,8 @@ pub fn iterations_at(view: &View, px: u32, py: u32) -> u32 {
     escape_time(re, im, view.max_iter)
 }
 
-/// Iterates one point; the arithmetic order here is part of the protocol.
+/// Iterates one point; the arithmetic order here is part of the protocol, and the
+/// reference that the vectorised [`render_tile`] matches bit for bit.
 fn escape_time(cr: f64, ci: f64, max_iter: u32) -> u32 {
     if in_cardioid_or_bulb(cr, ci) {
         return max_iter;
@@ -124,21 +128,107 @@ fn in_cardioid_or_bulb(cr: f64, ci: f64) -> bool {
 /// Renders the `w`×`h` rectangle whose top-left pixel is (`x`, `y`), row-major.
 ///
 /// Fails when the view is degenerate, the rectangle leaves the image, or it holds more
-/// than [`MAX_TILE_PIXELS`] pixels. Each count equals [`iterations_at`] for its pixel.
+/// than [`MAX_TILE_PIXELS`] pixels. Each count equals [`iterations_at`] for its pixel: the
+/// pixels are iterated several at a time with the same operations (`lanes.rs`), natively
+/// with the widest vector instructions the CPU has.
 pub fn render_tile(view: &View, x: u32, y: u32, w: u32, h: u32) -> Result<Vec<u32>, KernelError> {
+    // pulp runs `Rows` compiled for the best instruction set the CPU has (AVX-512, AVX2,
+    // NEON…); wasm has SIMD128 at compile time.
+    #[cfg(not(target_arch = "wasm32"))]
+    return render_with(view, (x, y, w, h), |rows| pulp::Arch::new().dispatch(rows));
+    #[cfg(target_arch = "wasm32")]
+    render_with(view, (x, y, w, h), Rows::render::<{ lanes::WASM_LANES }>)
+}
+
+/// Renders like [`render_tile`] with the code of an x86-64 instruction-set level below the
+/// CPU's own, or `None` when the CPU lacks `level`: the benchmarks measure each level's code
+/// on one machine, and the tests check that each gives the scalar loop's counts.
+#[cfg(target_arch = "x86_64")]
+pub fn render_tile_at(
+    level: X86Level,
+    view: &View,
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+) -> Option<Result<Vec<u32>, KernelError>> {
+    let arch = level.arch()?;
+    Some(render_with(view, (x, y, w, h), |rows| arch.dispatch(rows)))
+}
+
+/// Validates the tile, then fills its counts with `render`.
+fn render_with(
+    view: &View,
+    (x, y, w, h): (u32, u32, u32, u32),
+    render: impl FnOnce(Rows),
+) -> Result<Vec<u32>, KernelError> {
     let len = view.tile_len(x, y, w, h)?;
     if len > MAX_TILE_PIXELS {
         return Err(KernelError::TooLarge { what: "tile" });
     }
-    let size = view.pixel_size();
-    let mut counts = Vec::with_capacity(len);
-    for py in y..y + h {
-        for px in x..x + w {
-            let (re, im) = view.pixel_point(size, px, py);
-            counts.push(escape_time(re, im, view.max_iter));
-        }
+    let mut counts = vec![0; len];
+    if len > 0 {
+        render(Rows { view, x, y, w, counts: &mut counts });
     }
     Ok(counts)
+}
+
+/// The rows of a tile to render: `counts` holds rows of `w` pixels, the first at (`x`, `y`).
+struct Rows<'a> {
+    view: &'a View,
+    x: u32,
+    y: u32,
+    w: u32,
+    counts: &'a mut [u32],
+}
+
+impl Rows<'_> {
+    /// Renders every row. Everything it calls is inlined into it, so that under pulp's
+    /// dispatch the whole loop is compiled with the chosen target features (a closure
+    /// would not be inlined, and would stay SSE2 code).
+    #[inline(always)]
+    fn render<const L: usize>(self) {
+        for (row, out) in self.counts.chunks_exact_mut(self.w as usize).enumerate() {
+            render_row::<L>(self.view, self.x, self.y + row as u32, out);
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl pulp::WithSimd for Rows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        // The register width decides the group size (a constant for each `S`).
+        match S::F64_LANES {
+            8.. => self.render::<{ lanes::AVX512_LANES }>(),
+            4 => self.render::<{ lanes::AVX2_LANES }>(),
+            _ => self.render::<{ lanes::NARROW_LANES }>(),
+        }
+    }
+}
+
+/// Renders `out.len()` pixels of row `py`, starting at column `x`.
+#[inline(always)]
+fn render_row<const L: usize>(view: &View, x: u32, py: u32, out: &mut [u32]) {
+    let size = view.pixel_size();
+    for (chunk, first) in out.chunks_mut(L).zip((x..).step_by(L)) {
+        // Lanes past the row's end are padding: they stay zero and do not iterate.
+        let mut group = lanes::Group { cr: [0.0; L], ci: [0.0; L], iterate: [0.0; L] };
+        let mut interior = [false; L];
+        #[allow(clippy::needless_range_loop)]
+        for lane in 0..chunk.len() {
+            let (re, im) = view.pixel_point(size, first + lane as u32, py);
+            interior[lane] = in_cardioid_or_bulb(re, im);
+            (group.cr[lane], group.ci[lane]) = (re, im);
+            group.iterate[lane] = if interior[lane] { 0.0 } else { 1.0 };
+        }
+        let counts = lanes::escape_times(&group, view.max_iter);
+        for (lane, count) in chunk.iter_mut().enumerate() {
+            *count = if interior[lane] { view.max_iter } else { counts[lane] };
+        }
+    }
 }
 
 /// Checks a claimed tile of counts, as rendered by [`render_tile`] with the same arguments.

@@ -103,7 +103,7 @@ pub struct Capabilities {
     pub gpu: Option<GpuInfo>,
     /// Benchmark score in millions of f32 operations per second; 0 until measured.
     pub ops_score: u32,
-    /// Platform description ("Linux x86_64 native", "Android Chrome").
+    /// Platform description ("Linux x86_64 native, AVX-512", "Android Chrome").
     pub platform: String,
     /// How it runs user WebAssembly kernels; trust in its results is counted per runtime.
     pub runtime: WasmRuntime,

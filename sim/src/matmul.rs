@@ -39,6 +39,14 @@ pub struct MatmulReport {
     pub swarm_s: f64,
     /// swarm_s / single_s.
     pub ratio: f64,
+    /// CPU seconds the coordinator spent on the fastest swarm run (all threads): operands,
+    /// frames, Freivalds' checks, assembly, the store.
+    pub coordinator_cpu_s: f64,
+    /// CPU seconds the worker processes spent on the fastest swarm run: frames and products.
+    pub workers_cpu_s: f64,
+    /// Bytes of operands sent to the workers and of tiles sent back, per run: each task
+    /// carries its `tile`×k panel of A and k×`tile` panel of B, and returns a tile.
+    pub payload_bytes: f64,
     /// Largest difference between the swarm's result and the single process's.
     pub max_abs_error: f64,
 }
@@ -123,6 +131,13 @@ impl Workers {
     }
 }
 
+impl Workers {
+    /// CPU nanoseconds the worker processes have used so far (all threads).
+    fn cpu_ns(&self) -> u64 {
+        self.0.iter().filter_map(|child| crate::coordinator::usage(child.id())).map(|usage| usage.cpu_ns).sum()
+    }
+}
+
 impl Drop for Workers {
     fn drop(&mut self) {
         for child in &mut self.0 {
@@ -180,17 +195,27 @@ pub async fn compare(
     };
     let state_dir = std::env::temp_dir().join(format!("ostrich-sim-{}", std::process::id()));
     std::fs::create_dir_all(&state_dir)?;
-    let _workers = Workers::start(worker_bin, &invite.url, workers, threads_per_worker, &state_dir)?;
+    let running = Workers::start(worker_bin, &invite.url, workers, threads_per_worker, &state_dir)?;
     swarm::wait_until(Duration::from_secs(60), "the workers to join", || {
         master.online.load(Ordering::Relaxed) > u64::from(workers)
     })
     .await?;
     let mut swarm_s = f64::INFINITY;
-    let mut job = 0;
+    let (mut job, mut coordinator_cpu_s, mut workers_cpu_s) = (0, 0.0, 0.0);
+    let cpu_ns = || (coordinator.usage().map_or(0, |usage| usage.cpu_ns), running.cpu_ns());
     for _ in 0..repeats.max(1) {
+        let before = cpu_ns();
         let (id, seconds) = swarm_job(&api, size, tile).await?;
-        (job, swarm_s) = (id, swarm_s.min(seconds));
+        let after = cpu_ns();
+        job = id;
+        if seconds < swarm_s {
+            swarm_s = seconds;
+            coordinator_cpu_s = after.0.saturating_sub(before.0) as f64 / 1e9;
+            workers_cpu_s = after.1.saturating_sub(before.1) as f64 / 1e9;
+        }
     }
+    let tiles = f64::from(size.div_ceil(tile)).powi(2);
+    let payload_bytes = tiles * 4.0 * (2.0 * f64::from(tile) * f64::from(size) + f64::from(tile).powi(2));
     let npy = tokio::task::spawn_blocking(move || api.result(job)).await??;
     let (_, _, c) = ostrich_kernels::npy::decode_npy_f32(&npy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let _ = std::fs::remove_dir_all(&state_dir);
@@ -203,6 +228,9 @@ pub async fn compare(
         single_s,
         swarm_s,
         ratio: swarm_s / single_s,
+        coordinator_cpu_s,
+        workers_cpu_s,
+        payload_bytes,
         max_abs_error: max_diff(&single, &c),
     })
 }

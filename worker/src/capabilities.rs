@@ -28,7 +28,8 @@ fn parse_meminfo(text: &str) -> Option<u32> {
     Some((kib / 1024).min(u64::from(u32::MAX)) as u32)
 }
 
-/// A platform description such as "Linux x86_64 native".
+/// A platform description such as "Linux x86_64 native, AVX-512": the last part is the
+/// SIMD instruction set the kernels chose on this CPU, shown in the master's device table.
 pub fn platform() -> String {
     let os = match std::env::consts::OS {
         "linux" => "Linux",
@@ -37,7 +38,7 @@ pub fn platform() -> String {
         "freebsd" => "FreeBSD",
         other => other,
     };
-    format!("{os} {} native", std::env::consts::ARCH)
+    format!("{os} {} native, {}", std::env::consts::ARCH, ostrich_kernels::simd_level())
 }
 
 /// The capabilities to put in a hello: `cores` is the thread count the worker offers.
@@ -93,7 +94,8 @@ mod tests {
     #[test]
     fn platform_names_os_and_arch() {
         let platform = platform();
-        assert!(platform.ends_with(" native") && platform.contains(std::env::consts::ARCH), "{platform}");
+        assert!(platform.contains(" native, ") && platform.contains(std::env::consts::ARCH), "{platform}");
+        assert!(platform.ends_with(ostrich_kernels::simd_level()), "{platform}");
     }
 
     #[test]

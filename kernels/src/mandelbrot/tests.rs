@@ -69,6 +69,84 @@ fn render_tile_matches_iterations_at() {
     }
 }
 
+/// Checks every pixel of a tile rendered by the vectorised [`render_tile`] against the
+/// scalar reference, and on x86-64 the tile rendered by every level's code this CPU runs
+/// (AVX-512, AVX2, SSE2: each groups a different number of pixels); answers the counts.
+fn assert_bit_identical(view: &View, x: u32, y: u32, w: u32, h: u32) -> Vec<u32> {
+    let tile = render_tile(view, x, y, w, h).expect("valid tile");
+    for (index, &count) in tile.iter().enumerate() {
+        let (px, py) = (x + index as u32 % w, y + index as u32 / w);
+        assert_eq!(count, iterations_at(view, px, py), "pixel ({px}, {py}) of {view:?}");
+    }
+    #[cfg(target_arch = "x86_64")]
+    for level in crate::cpu::X86Level::ALL {
+        if let Some(at_level) = super::render_tile_at(level, view, x, y, w, h) {
+            assert_eq!(at_level.as_ref(), Ok(&tile), "{level:?} on {view:?}");
+        }
+    }
+    tile
+}
+
+#[test]
+fn vectorised_rendering_is_bit_identical_on_random_views() {
+    // Boundary points where neighbouring pixels' counts differ most: seahorse and elephant
+    // valleys, a minibrot, the tip of the needle, the cusp, spirals, a Misiurewicz point.
+    const BOUNDARY: [(f64, f64); 8] = [
+        (-0.743_643_887_037_151, 0.131_825_904_205_33),
+        (0.282_5, 0.01),
+        (-1.754_877_666_246_693, 0.0),
+        (-1.999_999_9, 0.0),
+        (0.25, 0.0),
+        (-0.761_574, -0.084_759_6),
+        (-0.1011, 0.9563),
+        (-0.77568377, 0.13646737),
+    ];
+    let mut rng = crate::rng::SplitMix64::new(13);
+    let mut below = |n: u64| (rng.next_u64() % n) as u32;
+    let (mut escaped, mut inside, mut deep) = (0, 0, 0);
+    for round in 0..600 {
+        let (center_re, center_im) = if round % 3 == 0 {
+            (
+                -2.2 + 3.0 * f64::from(below(1 << 20)) / f64::from(1 << 20),
+                -1.3 + 2.6 * f64::from(below(1 << 20)) / f64::from(1 << 20),
+            )
+        } else {
+            BOUNDARY[below(BOUNDARY.len() as u64) as usize]
+        };
+        // Zooms from 1 to 10^13, the deepest a 64-bit float resolves.
+        let zoom = 10f64.powf(f64::from(below(1300)) / 100.0);
+        let max_iter = [1, 2, 7, 100, 1000, 5000][below(6) as usize];
+        let (width, height) = (1 + below(160), 1 + below(90));
+        let view = View { width, height, center_re, center_im, zoom, max_iter };
+        let (w, h) = (1 + below(u64::from(width.min(70))), 1 + below(u64::from(height.min(20))));
+        let (x, y) = (below(u64::from(width - w + 1)), below(u64::from(height - h + 1)));
+        let tile = assert_bit_identical(&view, x, y, w, h);
+        escaped += tile.iter().filter(|&&c| c < max_iter).count();
+        inside += tile.iter().filter(|&&c| c == max_iter).count();
+        deep += tile.iter().filter(|&&c| c > 100 && c < max_iter).count();
+    }
+    // The views reach every kind of pixel: escaping, interior, and slow to escape.
+    assert!(escaped > 25_000 && inside > 25_000 && deep > 2_500, "{escaped} {inside} {deep}");
+}
+
+#[test]
+fn vectorised_rendering_is_bit_identical_on_the_escape_radius() {
+    // Pixel size 0.5 puts pixel centres on round numbers, some exactly on |z| = 2 (c = ±2,
+    // ±2i), where the test `|z|² > 4` must go the same way in every lane.
+    for (center_re, center_im) in [(2.0, 0.0), (-2.0, 0.0), (0.0, 2.0), (0.0, -2.0), (1.5, 1.5)] {
+        let view = View { width: 37, height: 9, center_re, center_im, zoom: 3.5 / (0.5 * 37.0), max_iter: 300 };
+        assert_eq!(view.pixel_size(), 0.5);
+        assert_bit_identical(&view, 0, 0, 37, 9);
+    }
+    // c = -2 never escapes (z = -2, 2, 2, …, |z|² = 4 exactly); c = 2 reaches |z|² = 4 after one step and
+    // escapes after the second.
+    let needle =
+        View { width: 37, height: 9, center_re: -2.0, center_im: 0.0, zoom: 3.5 / (0.5 * 37.0), max_iter: 300 };
+    assert_eq!(render_tile(&needle, 18, 4, 1, 1), Ok(vec![300]));
+    let tip = View { center_re: 2.0, ..needle };
+    assert_eq!(render_tile(&tip, 18, 4, 1, 1), Ok(vec![2]));
+}
+
 #[test]
 fn shortcut_never_changes_a_count() {
     let view = View { width: 160, height: 120, max_iter: 1000, ..WHOLE };

@@ -16,6 +16,7 @@ mod cluster;
 mod hardening;
 mod kernels;
 mod micro;
+mod numpy;
 mod phone;
 mod swarm;
 mod user_kernels;

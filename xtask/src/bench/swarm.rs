@@ -6,7 +6,7 @@ use std::{path::Path, process::Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::{Row, Section};
+use super::{Row, Section, numpy};
 use crate::{cargo, target_dir};
 
 /// Builds the release binaries the simulator drives.
@@ -175,26 +175,74 @@ pub fn section(root: &Path) -> Result<Section> {
     })
 }
 
-/// A 2048² matmul through the swarm with 2 native worker processes against one process.
+/// A 2048² matmul through the swarm with 2 native worker processes against one process
+/// and against NumPy on the same two cores.
 pub fn matmul(root: &Path) -> Result<Section> {
     build(root)?;
     let release = target_dir(root).join("release");
     let worker = release.join("ostrich-worker");
     let worker = worker.to_str().context("worker path is not UTF-8")?;
     let report = sim(root, &["matmul", "--worker", worker, "--size", "2048", "--tile", "512"])?;
-    let ratio = num(&report, "ratio");
+    let numpy = numpy::measure(root, &[(2048, 1), (2048, 2)])?;
+    let (numpy_one, numpy_two) = (numpy.rate(2048, 1)?, numpy.rate(2048, 2)?);
+    let flops = 2.0 * 2048f64.powi(3);
+    let numpy_s = flops / (numpy_two * 1e9);
+    let (single_s, swarm_s, ratio) = (num(&report, "single_s"), num(&report, "swarm_s"), num(&report, "ratio"));
+    let (coordinator_cpu, workers_cpu) = (num(&report, "coordinator_cpu_s"), num(&report, "workers_cpu_s"));
+    let payload = num(&report, "payload_bytes");
+    // The products themselves, at one worker thread's rate (NumPy's one-thread rate is
+    // within 10 % of the native kernel's, BENCHMARKS.md "Kernels").
+    let compute_cpu = flops / (numpy_one * 1e9);
+    // What the swarm moved per second of its run, and the flops that feeds at this tile:
+    // a task of tile t carries 8·t·k bytes of operands for 2·t²·k flops, t/4 flops a byte.
+    let feed = payload / swarm_s;
+    let tile = 512.0;
+    let fed_gflops = feed * tile / 4.0 / 1e9;
     Ok(Section {
         title: "2048×2048 matmul through the swarm".into(),
-        intro: "The same seeded 2048×2048×2048 product, first computed by one process with 2 threads (a band of \
-                rows each), then submitted over the HTTP API to a coordinator with 2 `ostrich-worker` processes \
-                of 1 thread each, in 512×512 tiles: from submission to the verified, assembled result."
-            .into(),
+        intro: format!(
+            "The same seeded 2048×2048×2048 product, computed by NumPy (`a @ b`, {}, 2 threads), by one process \
+             with 2 threads (`matmul_tile` on a band of rows each), and submitted over the HTTP API to a coordinator \
+             with 2 `ostrich-worker` processes of 1 thread each, in 512×512 tiles: from submission to the verified, \
+             assembled result. CPU seconds come from `/proc` for the fastest swarm run.",
+            numpy.label()
+        ),
         rows: vec![
-            Row::info("One process, 2 threads", format!("{:.3} s", num(&report, "single_s"))),
-            Row::info("Swarm: coordinator + 2 workers × 1 thread", format!("{:.3} s", num(&report, "swarm_s"))),
+            Row::info("NumPy `a @ b`, 2 threads", format!("{numpy_s:.3} s ({numpy_two:.0} GFLOP/s)")),
+            Row::info("One process, 2 threads (`gemm`)", format!("{single_s:.3} s")),
+            Row::info("Swarm: coordinator + 2 workers × 1 thread", format!("{swarm_s:.3} s")),
+            Row::info("Swarm / NumPy", format!("{:.1}×", swarm_s / numpy_s)),
             Row::target("Swarm / one process", format!("{ratio:.2}×"), "≤ 1.5×", ratio <= 1.5),
+            Row::info(
+                "Where the swarm's time went: coordinator CPU / workers CPU / of which products",
+                format!("{coordinator_cpu:.3} s / {workers_cpu:.3} s / {compute_cpu:.3} s"),
+            ),
+            Row::info(
+                "Operands and tiles moved, and the rate the swarm moved them",
+                format!("{:.0} MB, {:.0} MB/s", payload / 1e6, feed / 1e6),
+            ),
             Row::info("Largest difference between the two results", format!("{}", num(&report, "max_abs_error"))),
         ],
-        notes: vec![],
+        notes: vec![format!(
+            "Where the time goes: the products are {compute_cpu:.3} CPU-seconds of the swarm's \
+             {:.3}; the rest is moving operands. Each 512×512 task carries a 512×2048 panel of A and a 2048×512 \
+             panel of B (8 MB) for 1.07 GFLOP, so at the {:.0} MB/s this swarm moved the workers could be fed \
+             {fed_gflops:.0} GFLOP/s, {:.0} % of what NumPy does alone on the same two cores ({numpy_two:.0} \
+             GFLOP/s). On paper, a swarm beats one machine only when its feed rate times t/4 exceeds that \
+             machine's rate: with tiles at the 512 limit, one machine like this one ({numpy_two:.0} GFLOP/s) is \
+             beaten only once the coordinator moves more than {:.1} GB/s, about {:.0}× loopback here and \
+             {:.0}× a 1 Gbit/s LAN, whatever the matrix size (the flops per byte of a task do not grow with n) and \
+             however many devices join. Devices help when each is much slower than the one machine: a swarm of \
+             D phones at r GFLOP/s each beats a laptop at R when D·r > R and the feed keeps up (t/4 × 125 MB/s \
+             = 16 GFLOP/s on a 1 Gbit/s LAN at t = 512). Native matmul is therefore not the swarm's strength; \
+             work with more flops per byte is (Mandelbrot, user kernels, and seeded operands that a device could \
+             generate itself — not done yet).",
+            coordinator_cpu + workers_cpu,
+            feed / 1e6,
+            100.0 * fed_gflops / numpy_two,
+            numpy_two * 1e9 * 4.0 / tile / 1e9,
+            numpy_two * 1e9 * 4.0 / tile / feed,
+            numpy_two * 1e9 * 4.0 / tile / 125e6,
+        )],
     })
 }
