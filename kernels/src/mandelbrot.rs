@@ -137,7 +137,7 @@ pub fn render_tile(view: &View, x: u32, y: u32, w: u32, h: u32) -> Result<Vec<u3
     #[cfg(not(target_arch = "wasm32"))]
     return render_with(view, (x, y, w, h), |rows| pulp::Arch::new().dispatch(rows));
     #[cfg(target_arch = "wasm32")]
-    render_with(view, (x, y, w, h), Rows::render::<{ lanes::WASM_LANES }>)
+    render_with(view, (x, y, w, h), |rows| rows.render::<{ lanes::WASM_LANES }>())
 }
 
 /// Renders like [`render_tile`] with the code of an x86-64 instruction-set level below the

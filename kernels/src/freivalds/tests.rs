@@ -1,8 +1,8 @@
 //! Tests that honest tiles pass and dishonest ones fail.
 
-use super::verify_matmul_tile;
+use super::{margin, verify_matmul_tile};
 use crate::KernelError;
-use crate::matmul::matmul_tile;
+use crate::matmul::{matmul_tile, matmul_tile_portable};
 use crate::seeded::{STREAM_A, STREAM_B, seeded_matrix};
 
 /// The shapes every acceptance and rejection test runs on, small to large.
@@ -67,6 +67,34 @@ fn honest_tiles_pass() {
             }
         }
     }
+}
+
+#[test]
+fn honest_tiles_use_a_small_part_of_the_tolerance() {
+    // Each summation order a device may use, at every shape: the margin to failing stays
+    // wide, so no honest device is ever refused, whatever it runs.
+    let mut worst: f64 = 0.0;
+    for data in [Data::Signed, Data::Positive] {
+        for (rows, k, cols) in SHAPES {
+            let (a, b) = operands(data, rows, k, cols);
+            let mut tiles = vec![
+                ("native", matmul_tile(&a, &b, rows, k, cols).expect("valid")),
+                ("portable", matmul_tile_portable(&a, &b, rows, k, cols).expect("valid")),
+            ];
+            if k * rows * cols <= 64 * 512 * 64 {
+                tiles.push(("gpu", gpu_like(&a, &b, rows, k, cols)));
+            }
+            for (order, c) in tiles {
+                for seed in [0, 7] {
+                    let used = margin(&a, &b, &c, (rows, k, cols), seed).expect("an honest tile passes");
+                    assert!(used < 0.1, "{order} {data:?} {rows}x{k}x{cols} seed {seed}: {used}");
+                    worst = worst.max(used);
+                }
+            }
+        }
+    }
+    // The margin is measured, not vacuous: rounding does show.
+    assert!(worst > 1e-4, "{worst}");
 }
 
 #[test]
