@@ -145,7 +145,7 @@ pub fn section(root: &Path) -> Result<Section> {
              keeps the portable kernel, unchanged: wasm has 128-bit vectors only, and V8 runs it at {} of the same \
              kernel built natively ({} of the native product). Mandelbrot iterates a row's pixels side by side \
              (`kernels/src/mandelbrot/lanes.rs`), as many as suit the instruction set (measured here: 32 with \
-             AVX-512, four registers per value; 8 with AVX2, two registers; 16 with SSE2 or NEON; 8 in wasm, four \
+             AVX-512, four registers per value; 8 with AVX2, two registers; 16 with SSE2, eight registers (NEON takes 16 too, untimed); 8 in wasm, four \
              SIMD128 registers); its counts are bit-identical to the scalar loop's on every level \
              (`kernels/src/mandelbrot/tests.rs`). The narrower levels' rows run their code on this CPU through \
              `render_tile_at`, as a CPU without the wider level would.",
