@@ -84,6 +84,7 @@ fn margin(
 }
 
 /// One check: the three row-major matrices of a claimed product, of checked lengths.
+#[derive(Clone, Copy)]
 struct Check<'a> {
     a: &'a [f32],
     b: &'a [f32],
@@ -110,46 +111,39 @@ impl Check<'_> {
     /// Rejects non-finite entries, then compares `C·x` with `A·(B·x)` row by row.
     #[inline(always)]
     fn run(self) -> Result<f64, KernelError> {
-        let Check { a, b, c, rows, k, cols, seed } = self;
-        check_finite("a", a)?;
-        check_finite("b", b)?;
-        check_finite("c", c)?;
-        if rows == 0 || cols == 0 {
+        check_finite("a", self.a)?;
+        check_finite("b", self.b)?;
+        check_finite("c", self.c)?;
+        if self.rows == 0 || self.cols == 0 {
             return Ok(0.0);
         }
-        compare_rows(a, b, c, (rows, k, cols), seed)
+        self.compare_rows()
     }
-}
 
-/// Compares `C·x` with `A·(B·x)` row by row, for finite operands of checked lengths and
-/// no empty dimension.
-#[inline(always)]
-fn compare_rows(
-    a: &[f32],
-    b: &[f32],
-    c: &[f32],
-    (rows, k, cols): (usize, usize, usize),
-    seed: u64,
-) -> Result<f64, KernelError> {
-    let mut rng = SplitMix64::new(seed);
-    let x: Vec<f64> = (0..cols).map(|_| 1.0 + rng.next_f64_unit()).collect();
-    // y = B·x and its absolute-value scale |B|·x (x is positive, so |x| = x).
-    let (y, y_scale): (Vec<f64>, Vec<f64>) = b.chunks_exact(cols).map(|row| dot_and_scale(row, &x)).unzip();
-    let per_scale = SAFETY_FACTOR * f64::from(f32::EPSILON) * (k as f64).sqrt() / (cols as f64).sqrt();
-    let mut worst = 0.0f64;
-    for row in 0..rows {
-        let a_row = &a[row * k..(row + 1) * k];
-        let (z, scale) = projected_row(a_row, &y, &y_scale);
-        let (w, _) = dot_and_scale(&c[row * cols..(row + 1) * cols], &x);
-        let diff = (w - z).abs();
-        let tolerance = per_scale * scale + ABSOLUTE_FLOOR;
-        // Only a difference known to be within tolerance passes; NaN on either side fails.
-        if !matches!(diff.partial_cmp(&tolerance), Some(Ordering::Less | Ordering::Equal)) {
-            return Err(KernelError::VerificationFailed { row, diff, tolerance });
+    /// Compares `C·x` with `A·(B·x)` row by row, for finite operands and no empty dimension.
+    #[inline(always)]
+    fn compare_rows(self) -> Result<f64, KernelError> {
+        let Check { a, b, c, rows, k, cols, seed } = self;
+        let mut rng = SplitMix64::new(seed);
+        let x: Vec<f64> = (0..cols).map(|_| 1.0 + rng.next_f64_unit()).collect();
+        // y = B·x and its absolute-value scale |B|·x (x is positive, so |x| = x).
+        let (y, y_scale): (Vec<f64>, Vec<f64>) = b.chunks_exact(cols).map(|row| dot_and_scale(row, &x)).unzip();
+        let per_scale = SAFETY_FACTOR * f64::from(f32::EPSILON) * (k as f64).sqrt() / (cols as f64).sqrt();
+        let mut worst = 0.0f64;
+        for row in 0..rows {
+            let a_row = &a[row * k..(row + 1) * k];
+            let (z, scale) = projected_row(a_row, &y, &y_scale);
+            let (w, _) = dot_and_scale(&c[row * cols..(row + 1) * cols], &x);
+            let diff = (w - z).abs();
+            let tolerance = per_scale * scale + ABSOLUTE_FLOOR;
+            // Only a difference known to be within tolerance passes; NaN on either side fails.
+            if !matches!(diff.partial_cmp(&tolerance), Some(Ordering::Less | Ordering::Equal)) {
+                return Err(KernelError::VerificationFailed { row, diff, tolerance });
+            }
+            worst = worst.max(diff / tolerance);
         }
-        worst = worst.max(diff / tolerance);
+        Ok(worst)
     }
-    Ok(worst)
 }
 
 /// Rejects a buffer holding a NaN or an infinity. The scan has no early exit, so it
