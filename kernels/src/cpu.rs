@@ -10,7 +10,7 @@
 pub fn simd_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        X86Level::ALL.into_iter().find(|level| level.arch().is_some()).map_or("SSE2", X86Level::name)
+        X86Level::ALL.into_iter().find(|level| level.is_available()).unwrap_or(X86Level::Sse2).name()
     }
     #[cfg(target_arch = "aarch64")]
     {
@@ -51,6 +51,11 @@ impl X86Level {
             Self::Avx2 => "AVX2+FMA",
             Self::Sse2 => "SSE2",
         }
+    }
+
+    /// Whether this CPU has the level (SSE2: every x86-64 CPU).
+    pub fn is_available(self) -> bool {
+        self.arch().is_some()
     }
 
     /// pulp's dispatcher for this level, when this CPU has it (pulp checks the features).

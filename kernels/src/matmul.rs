@@ -3,8 +3,8 @@
 //! [`matmul_tile`] runs the fastest product each target has. Natively that is the `gemm`
 //! crate (`native.rs`), which picks AVX-512, AVX2+FMA or SSE2 micro-kernels on x86-64 and
 //! NEON on aarch64 at run time, so one binary is fast on every CPU. In wasm it is the
-//! portable cache-blocked kernel of `blocked.rs`, which V8 runs with SIMD128 faster than
-//! `gemm`'s generic code. The two sum each output in different orders (and with or without
+//! portable cache-blocked kernel of `blocked.rs`, tuned for V8's SIMD128 (it runs there at
+//! about the speed of the same kernel built natively). The two sum each output in different orders (and with or without
 //! fused multiply-adds), so their results differ in the last bits: tiles are checked by
 //! Freivalds' test, whose tolerance allows any summation order, never by equality.
 
@@ -21,25 +21,33 @@ mod native;
 /// and on the CPU's instruction set (see the module docs), never on anything else, so a
 /// given machine always returns the same bits for the same operands.
 pub fn matmul_tile(a: &[f32], b: &[f32], rows: usize, k: usize, cols: usize) -> Result<Vec<f32>, KernelError> {
-    let out_len = check_dims(a, b, rows, k, cols)?;
-    let mut c = vec![0.0f32; out_len];
-    if out_len == 0 || k == 0 {
-        return Ok(c);
-    }
     #[cfg(not(target_arch = "wasm32"))]
-    native::multiply(a, b, rows, k, cols, &mut c);
+    return product(a, b, (rows, k, cols), native::multiply);
     #[cfg(target_arch = "wasm32")]
-    blocked::multiply(a, b, rows, k, cols, &mut c);
-    Ok(c)
+    product(a, b, (rows, k, cols), blocked::multiply)
 }
 
 /// Computes the same product as [`matmul_tile`] with the portable kernel that the browser
 /// runs, on any target: natively it is the yardstick of the benchmarks and tests.
 pub fn matmul_tile_portable(a: &[f32], b: &[f32], rows: usize, k: usize, cols: usize) -> Result<Vec<f32>, KernelError> {
+    product(a, b, (rows, k, cols), blocked::multiply)
+}
+
+/// A kernel: writes the product of checked, non-empty operands into a zeroed output.
+type Multiply = fn(&[f32], &[f32], usize, usize, usize, &mut [f32]);
+
+/// Checks the operands, then computes their product with `multiply` (nothing to compute
+/// when a dimension is zero).
+fn product(
+    a: &[f32],
+    b: &[f32],
+    (rows, k, cols): (usize, usize, usize),
+    multiply: Multiply,
+) -> Result<Vec<f32>, KernelError> {
     let out_len = check_dims(a, b, rows, k, cols)?;
     let mut c = vec![0.0f32; out_len];
     if out_len > 0 && k > 0 {
-        blocked::multiply(a, b, rows, k, cols, &mut c);
+        multiply(a, b, rows, k, cols, &mut c);
     }
     Ok(c)
 }
